@@ -1,0 +1,36 @@
+# make demo  - set up .venv, then run the whole workflow on the bundled sample
+# make test  - set up .venv, then run the test suite
+# make bench - set up .venv, then run the benchmarks (writes benchmarks/RESULTS.md)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export FIFTYONE_DO_NOT_TRACK := true
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup test demo bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	$(PY) -m yolo_tl.database ensure-mongod
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest tests -q
+
+demo: $(STAMP)
+	$(VENV)/bin/yolo-tl demo
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check yolo_tl tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

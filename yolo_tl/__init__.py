@@ -1,0 +1,38 @@
+"""yolo-tl: transfer learning for YOLO object detection.
+
+Public Python API (imported lazily, so ``import yolo_tl`` and ``yolo-tl --help`` stay fast):
+
+- ``prepare(source, out, ...) -> PrepareReport``: VOC / COCO -> Ultralytics YOLO dataset
+- ``finetune(data_yaml, ...)``, ``evaluate(weights, data_yaml, ...)``, ``predict(weights, source, ...)``
+- ``analyze(data_yaml, weights=..., ...)``: FiftyOne dataset + evaluation; ``launch_app(name, ...)``
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_API = {
+    "prepare": "yolo_tl.prepare_dataset",
+    "PrepareReport": "yolo_tl.prepare_dataset",
+    "finetune": "yolo_tl.train",
+    "evaluate": "yolo_tl.train",
+    "predict": "yolo_tl.train",
+    "analyze": "yolo_tl.analysis",
+    "launch_app": "yolo_tl.analysis",
+    "YoloTLError": "yolo_tl.errors",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'yolo_tl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,91 @@
+"""All coordinate maths, no file access.
+
+Conventions (see annotations.py): boxes are ``x1, y1, x2, y2`` in continuous 0-based pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+XYXY = Tuple[float, float, float, float]
+
+
+def voc_to_xyxy(xmin: float, ymin: float, xmax: float, ymax: float) -> XYXY:
+    """Pascal VOC pixel indices are 1-based: pixel (1, 1) is the top-left one.
+
+    We shift both corners by one pixel, as Ultralytics' own VOC converter (VOC.yaml) and FiftyOne's
+    VOC importer do, so a box keeps its VOC width ``xmax - xmin`` and a VOC box that touches the
+    right edge (xmax = width, or the common width + 1) lands on the image edge after clipping.
+    A degenerate VOC box (xmin == xmax) stays zero-area and is dropped, never silently widened.
+    """
+    return (xmin - 1.0, ymin - 1.0, xmax - 1.0, ymax - 1.0)
+
+
+def coco_to_xyxy(x: float, y: float, w: float, h: float) -> XYXY:
+    """COCO ``bbox`` is ``[x, y, width, height]`` from the top-left, 0-based, in pixels."""
+    return (x, y, x + w, y + h)
+
+
+def clip_xyxy(box: XYXY, width: float, height: float) -> Tuple[XYXY, bool]:
+    """Clip a box to the image; return the clipped box and whether anything changed."""
+    x1, y1, x2, y2 = box
+    c = (
+        min(max(x1, 0.0), width),
+        min(max(y1, 0.0), height),
+        min(max(x2, 0.0), width),
+        min(max(y2, 0.0), height),
+    )
+    return c, c != (x1, y1, x2, y2)
+
+
+def is_inverted(box: XYXY) -> bool:
+    """True when a corner is on the wrong side of the other (x2 < x1 or y2 < y1)."""
+    x1, y1, x2, y2 = box
+    return x2 < x1 or y2 < y1
+
+
+def has_area(box: XYXY) -> bool:
+    x1, y1, x2, y2 = box
+    return x2 > x1 and y2 > y1
+
+
+def xyxy_to_yolo(box: XYXY, width: float, height: float) -> XYXY:
+    """Pixels -> YOLO ``cx cy w h`` normalised to [0, 1]. The box must already be clipped."""
+    x1, y1, x2, y2 = box
+    return (
+        (x1 + x2) / 2.0 / width,
+        (y1 + y2) / 2.0 / height,
+        (x2 - x1) / width,
+        (y2 - y1) / height,
+    )
+
+
+def yolo_to_xyxy(cx: float, cy: float, w: float, h: float, width: float, height: float) -> XYXY:
+    """YOLO normalised ``cx cy w h`` -> pixels."""
+    return (
+        (cx - w / 2.0) * width,
+        (cy - h / 2.0) * height,
+        (cx + w / 2.0) * width,
+        (cy + h / 2.0) * height,
+    )
+
+
+def format_yolo_line(class_index: int, yolo: XYXY) -> str:
+    """One label line, six decimals (sub-pixel for images up to 10^5 px), clamped to [0, 1].
+
+    Clamping guards against float rounding pushing a clipped edge box to 1.0000001, which would
+    make Ultralytics drop the whole image.
+    """
+    vals = (min(max(v, 0.0), 1.0) for v in yolo)
+    return f"{class_index} " + " ".join(f"{v:.6f}" for v in vals)
+
+
+def xyxy_to_fiftyone(box: XYXY, width: float, height: float) -> XYXY:
+    """Pixels -> FiftyOne's relative ``[x, y, w, h]`` from the top-left."""
+    x1, y1, x2, y2 = box
+    return (x1 / width, y1 / height, (x2 - x1) / width, (y2 - y1) / height)
+
+
+def yolo_to_fiftyone(cx: float, cy: float, w: float, h: float) -> XYXY:
+    """YOLO normalised centre box -> FiftyOne relative top-left box."""
+    return (cx - w / 2.0, cy - h / 2.0, w, h)

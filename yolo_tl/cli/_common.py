@@ -1,0 +1,59 @@
+"""What every command shares: the consoles, the --debug switch and the error wrapper."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from typing import Any, Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+from yolo_tl.errors import YoloTLError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _State:
+    debug: bool = bool(os.environ.get("YOLO_TL_DEBUG"))
+
+
+state = _State()
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into one red line and exit code 1 (a traceback only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except YoloTLError as err:
+            if state.debug:
+                raise
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    """Print machine-readable output on stdout, nothing else on that line."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def setup_logging(verbose: bool = False) -> None:
+    level = logging.DEBUG if (verbose or state.debug) else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s")

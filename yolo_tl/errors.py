@@ -1,0 +1,71 @@
+"""One exception family for everything a user can get wrong.
+
+The library raises these; the CLI prints ``str(err)`` as one line and exits 1. Messages name the
+file (and the field) so the user can go straight to the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+
+class YoloTLError(Exception):
+    """Base class: a problem with the user's input or environment, not a bug in yolo-tl."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        path: Optional[Union[str, Path]] = None,
+        field: Optional[str] = None,
+        hint: Optional[str] = None,
+    ) -> None:
+        self.reason = reason
+        self.path = str(path) if path is not None else None
+        self.field = field
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts = []
+        if self.path:
+            parts.append(self.path)
+        if self.field:
+            parts.append(self.field)
+        head = ": ".join(parts)
+        text = f"{head}: {self.reason}" if head else self.reason
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        # One line, always: a stray newline from a library message must not break the format.
+        return " ".join(text.split())
+
+
+class AnnotationError(YoloTLError):
+    """A malformed annotation file, or a missing / non-numeric field in one."""
+
+
+class ImageError(YoloTLError):
+    """An image that is missing, unreadable, or outside the images root."""
+
+
+class LayoutError(YoloTLError):
+    """A source folder whose layout yolo-tl cannot recognise, or options that do not fit it."""
+
+
+class OutputError(YoloTLError):
+    """The output folder cannot be written as asked (exists, inside the source, ...)."""
+
+
+class WeightsError(YoloTLError):
+    """Pretrained weights that cannot be found, downloaded or used."""
+
+
+class TrainingError(YoloTLError):
+    """Bad training options or a dataset that Ultralytics cannot train on."""
+
+
+class DatabaseError(YoloTLError):
+    """FiftyOne's database cannot be started or reached."""
