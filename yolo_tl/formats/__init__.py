@@ -1,0 +1,1 @@
+"""One module per annotation format: pure parsers plus thin file readers/writers."""

@@ -1,0 +1,114 @@
+"""Pascal VOC XML: a pure parser (bytes -> VocRecord) and a thin reader that finds the image.
+
+Quirks handled here, each with a test: 1-based pixels (see boxes.voc_to_xyxy), missing
+``<difficult>``/``<truncated>``/``<size>``, a foreign absolute ``<path>`` (ignored: we use
+``<filename>``), float coordinates, a single ``<object>``. DOCTYPE and entity declarations are refused
+before parsing, so no external entity is fetched and no entity bomb is expanded.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from yolo_tl.annotations import Box
+from yolo_tl.boxes import voc_to_xyxy
+from yolo_tl.errors import AnnotationError
+
+_FORBIDDEN = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype", b"<!entity")
+
+
+@dataclass(frozen=True)
+class VocRecord:
+    filename: Optional[str]
+    width: Optional[int]
+    height: Optional[int]
+    boxes: Tuple[Box, ...]
+
+
+def _text(elem: Optional[ET.Element]) -> Optional[str]:
+    if elem is None or elem.text is None:
+        return None
+    text = elem.text.strip()
+    return text or None
+
+
+def _number(elem: ET.Element, tag: str, *, source: Path, where: str) -> float:
+    raw = _text(elem.find(tag))
+    if raw is None:
+        raise AnnotationError("missing value", path=source, field=f"{where}/{tag}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise AnnotationError(f"not a number: {raw!r}", path=source, field=f"{where}/{tag}") from None
+    if not math.isfinite(value):
+        raise AnnotationError(f"not a finite number: {raw!r}", path=source, field=f"{where}/{tag}")
+    return value
+
+
+def _size(root: ET.Element, tag: str, *, source: Path) -> Optional[int]:
+    """``<size><width>`` as an int; None when missing, empty or zero (the size is then read from the image)."""
+    raw = _text(root.find(f"size/{tag}"))
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise AnnotationError(f"not a number: {raw!r}", path=source, field=f"size/{tag}") from None
+    if not math.isfinite(value) or value < 0:
+        raise AnnotationError(f"invalid image size {raw!r}", path=source, field=f"size/{tag}")
+    return int(round(value)) or None
+
+
+def _flag(elem: ET.Element, tag: str) -> bool:
+    raw = _text(elem.find(tag))
+    return raw is not None and raw.lower() in ("1", "true", "yes")
+
+
+def parse_voc(data: bytes, *, source: Path) -> VocRecord:
+    """Parse one VOC annotation. Raises AnnotationError naming the file and the field."""
+    head = data[:4096]
+    if any(token in head for token in _FORBIDDEN) or b"<!ENTITY" in data:
+        raise AnnotationError("DOCTYPE/ENTITY declarations are not allowed in annotation XML",
+                              path=source)
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as err:
+        raise AnnotationError(f"malformed XML ({err})", path=source) from None
+    if root.tag != "annotation":
+        raise AnnotationError(f"root element is <{root.tag}>, expected <annotation>", path=source)
+    boxes: List[Box] = []
+    for i, obj in enumerate(root.findall("object")):
+        where = f"object[{i}]"
+        name = _text(obj.find("name"))
+        if name is None:
+            raise AnnotationError("object has no <name>", path=source, field=f"{where}/name")
+        bnd = obj.find("bndbox")
+        if bnd is None:
+            raise AnnotationError("object has no <bndbox>", path=source, field=f"{where}/bndbox")
+        xmin, ymin, xmax, ymax = (
+            _number(bnd, t, source=source, where=f"{where}/bndbox")
+            for t in ("xmin", "ymin", "xmax", "ymax")
+        )
+        x1, y1, x2, y2 = voc_to_xyxy(xmin, ymin, xmax, ymax)
+        boxes.append(Box(name, x1, y1, x2, y2, difficult=_flag(obj, "difficult")))
+    return VocRecord(
+        filename=_text(root.find("filename")),
+        width=_size(root, "width", source=source),
+        height=_size(root, "height", source=source),
+        boxes=tuple(boxes),
+    )
+
+
+def read_voc(xml_path: Path) -> VocRecord:
+    """Read and parse one VOC XML file."""
+    try:
+        data = xml_path.read_bytes()
+    except OSError as err:
+        raise AnnotationError(f"cannot read file ({err.strerror})", path=xml_path) from None
+    if not data.strip():
+        raise AnnotationError("empty file", path=xml_path)
+    return parse_voc(data, source=xml_path)

@@ -1,0 +1,116 @@
+"""The output folder: built beside its final place, renamed into place at the end.
+
+An error or a kill leaves either no output folder or the previous complete one, never a
+half-written one. Leftovers of killed runs (``.NAME.yolo-tl-partial-PID``) are removed next time.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+from yolo_tl.errors import OutputError
+
+MARKER = "prepare_report.json"
+LINK_MODES = ("hardlink", "copy", "symlink")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(out: Path) -> None:
+    """Remove partial/old folders of earlier runs that were killed (their process is gone)."""
+    if not out.parent.is_dir():
+        return
+    for kind in ("partial", "old"):
+        for leftover in out.parent.glob(f".{out.name}.yolo-tl-{kind}-*"):
+            try:
+                pid = int(leftover.name.rsplit("-", 1)[1])
+            except ValueError:
+                continue
+            if pid != os.getpid() and not _pid_alive(pid):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def check_output(out: Path, sources: Iterable[Path], *, overwrite: bool) -> None:
+    """Refuse an output inside the source (or around it), and a non-empty one without overwrite."""
+    real_out = Path(os.path.realpath(out))
+    for src in sources:
+        real_src = Path(os.path.realpath(src))
+        if real_out == real_src or real_src in real_out.parents:
+            raise OutputError(f"output folder lies inside the source {src}; choose a folder outside it",
+                              path=out)
+        if real_out in real_src.parents:
+            raise OutputError(f"output folder contains the source {src}; choose another folder",
+                              path=out)
+    if out.exists() and not out.is_dir():
+        raise OutputError("output exists and is not a folder", path=out)
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise OutputError("output folder exists and is not empty (pass --overwrite to replace it)",
+                              path=out)
+        if not (out / MARKER).is_file():
+            raise OutputError(f"output folder has no {MARKER}, so it was not made by yolo-tl prepare; "
+                              "refusing to replace it", path=out)
+
+
+def partial_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.yolo-tl-partial-{os.getpid()}"
+
+
+def commit_output(tmp: Path, out: Path) -> None:
+    """Move the finished folder into place, replacing an old output (already vetted) if any."""
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if out.exists():
+        old = out.parent / f".{out.name}.yolo-tl-old-{os.getpid()}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def jpeg_is_truncated(path: Path) -> bool:
+    """A JPEG without its end marker: Ultralytics "restores" such a file by re-saving it in place."""
+    if path.suffix.lower() not in (".jpg", ".jpeg"):
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() < 2:
+            return True
+        fh.seek(-2, os.SEEK_END)
+        return fh.read(2) != b"\xff\xd9"
+
+
+def place_image(src: Path, dst: Path, mode: str) -> str:
+    """Hardlink (copy across filesystems), copy, or symlink one image file; returns what was done.
+
+    A truncated JPEG is always copied: Ultralytics rewrites such files in place, and through a
+    hardlink or symlink that would write into the user's source folder.
+    """
+    if mode != "copy" and jpeg_is_truncated(src):
+        shutil.copyfile(src, dst)
+        return "copy (truncated JPEG)"
+    if mode == "symlink":
+        os.symlink(os.path.realpath(src), dst)
+        return "symlink"
+    if mode == "hardlink":
+        try:
+            os.link(os.path.realpath(src), dst)
+            return "hardlink"
+        except OSError as err:
+            if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
+                raise
+    shutil.copyfile(src, dst)
+    return "copy"

@@ -1,0 +1,251 @@
+"""``prepare``: VOC / COCO annotations -> an Ultralytics YOLO dataset, exactly, with a report.
+
+Steps: detect the layout -> read every annotation once -> one class list -> splits -> filter and
+clip boxes -> unique output names -> write everything into a partial folder -> rename into place.
+(The module is ``prepare_dataset`` rather than ``prepare`` so that ``yolo_tl.prepare`` can be the
+function without shadowing a submodule of the same name.)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from yolo_tl.annotations import ImageAnnotation
+from yolo_tl.boxes import clip_xyxy, format_yolo_line, has_area, is_inverted, xyxy_to_yolo
+from yolo_tl.errors import LayoutError, YoloTLError
+from yolo_tl.formats.yolo import render_data_yaml, write_text
+from yolo_tl.gather import read_coco_plan, read_voc_plan
+from yolo_tl.layout import detect_layout
+from yolo_tl.output import (
+    LINK_MODES, MARKER, check_output, clean_leftovers, commit_output, partial_dir, place_image,
+)
+from yolo_tl.report import PrepareReport
+
+log = logging.getLogger(__name__)
+PathLike = Union[str, Path]
+Progress = Optional[Callable[[str, int, int], None]]
+SPLIT_ORDER = ("train", "val", "test")
+
+
+def parse_split(spec: Union[str, Sequence[float], None]) -> Tuple[float, float, float]:
+    """'0.8,0.2' or '0.7,0.2,0.1' -> (train, val, test) fractions summing to 1."""
+    if spec is None:
+        return (0.8, 0.2, 0.0)
+    if isinstance(spec, str):
+        try:
+            parts = [float(p) for p in spec.split(",") if p.strip()]
+        except ValueError:
+            raise LayoutError(f"--split {spec!r}: expected numbers like 0.8,0.2") from None
+    else:
+        parts = [float(p) for p in spec]
+    if len(parts) not in (2, 3) or any(p < 0 for p in parts) or abs(sum(parts) - 1.0) > 1e-6:
+        raise LayoutError(f"--split {spec!r}: give 2 or 3 non-negative fractions that sum to 1")
+    if parts[0] <= 0 or parts[1] <= 0:
+        raise LayoutError(f"--split {spec!r}: train and val fractions must be above 0")
+    return (parts[0], parts[1], parts[2] if len(parts) == 3 else 0.0)
+
+
+def _random_split(keys: List[str], fractions: Tuple[float, float, float], seed: int) -> Dict[str, str]:
+    order = sorted(keys)
+    random.Random(seed).shuffle(order)
+    n = len(order)
+    n_val = round(n * fractions[1])
+    n_test = round(n * fractions[2])
+    if n >= 2:
+        n_val = max(n_val, 1)
+    if n >= 3 and fractions[2] > 0:
+        n_test = max(n_test, 1)
+    n_val, n_test = min(n_val, max(n - 1, 0)), min(n_test, max(n - 1 - n_val, 0))
+    split = {}
+    for i, key in enumerate(order):
+        split[key] = "val" if i < n_val else "test" if i < n_val + n_test else "train"
+    return split
+
+
+def _relkey(img: ImageAnnotation, base: Path) -> str:
+    try:
+        return img.image_path.relative_to(base).as_posix()
+    except ValueError:
+        return img.image_path.as_posix()
+
+
+def _assign_splits(images: List[ImageAnnotation], base: Path, fractions, seed: int, resplit: bool,
+                   report: PrepareReport) -> List[Tuple[str, ImageAnnotation]]:
+    given = {img.split for img in images}
+    if not resplit and given != {None}:
+        if None in given:
+            raise LayoutError("some annotation files have a split and others do not; pass --resplit "
+                              "to make a random split of everything")
+        assigned = [(img.split, img) for img in images]
+        if "train" not in given:
+            raise LayoutError(f"the source's splits ({', '.join(sorted(given))}) have no train split")
+        report.split_origin = "given by the source"
+        if "val" not in given:
+            train = [img for s, img in assigned if s == "train"]
+            carve = _random_split([_relkey(i, base) for i in train], (1 - fractions[1], fractions[1], 0),
+                                  seed)
+            assigned = [(carve[_relkey(img, base)] if s == "train" else s, img) for s, img in assigned]
+            report.split_origin += f"; val carved from train ({fractions[1]:.0%}, seed {seed})"
+        return assigned
+    split = _random_split([_relkey(i, base) for i in images], fractions, seed)
+    parts = "/".join(f"{f:g}" for f in fractions if f > 0)
+    report.split_origin = f"random {parts} (seed {seed})"
+    return [(split[_relkey(img, base)], img) for img in images]
+
+
+def _yolo_lines(img: ImageAnnotation, class_index: Dict[str, int], include_difficult: bool,
+                report: PrepareReport) -> Tuple[List[str], List[str]]:
+    lines, labels = [], []
+    where = (img.source or img.image_path).name
+    for box in img.boxes:
+        xyxy = (box.x1, box.y1, box.x2, box.y2)
+        desc = f"{where}: {box.label} ({', '.join(f'{v:g}' for v in xyxy)})"
+        if box.label not in class_index:
+            report.drop_box("class_not_selected", desc)
+        elif box.crowd:
+            report.drop_box("crowd", desc)
+        elif box.difficult and not include_difficult:
+            report.drop_box("difficult", desc)
+        elif is_inverted(xyxy):
+            report.drop_box("inverted", desc)
+        elif not has_area(xyxy):
+            report.drop_box("zero_area", desc)
+        else:
+            clipped, changed = clip_xyxy(xyxy, img.width, img.height)
+            if not has_area(clipped):
+                report.drop_box("outside_image", desc)
+                continue
+            if changed:
+                report.boxes_clipped += 1
+                report._example("clipped", desc)
+            yolo = xyxy_to_yolo(clipped, img.width, img.height)
+            lines.append(format_yolo_line(class_index[box.label], yolo))
+            labels.append(box.label)
+    return lines, labels
+
+
+def _output_names(items: List[Tuple[str, ImageAnnotation]], report: PrepareReport) -> List[str]:
+    """Unique file names: label files go by stem, so stems must differ (case-insensitively)."""
+    taken: set = set()
+    names = []
+    for _, img in items:
+        path = img.image_path
+        candidates = [path.name, f"{path.parent.name}_{path.name}"]
+        name = next((c for c in candidates if Path(c).stem.lower() not in taken), None)
+        k = 2
+        while name is None or Path(name).stem.lower() in taken:
+            name = f"{path.stem}_{k}{path.suffix}"
+            k += 1
+        taken.add(Path(name).stem.lower())
+        if name != path.name:
+            report.renamed.append({"source": str(path), "name": name})
+        names.append(name)
+    return names
+
+
+def _class_list(images: List[ImageAnnotation], declared: Optional[List[str]],
+                classes: Optional[Sequence[str]], include_difficult: bool,
+                report: PrepareReport) -> List[str]:
+    if classes:
+        chosen = [c.strip() for c in classes if c.strip()]
+        if len(set(chosen)) != len(chosen):
+            raise LayoutError(f"--classes lists a class twice: {', '.join(chosen)}")
+        present = {b.label for img in images for b in img.boxes}
+        missing = [c for c in chosen if c not in present and c not in (declared or [])]
+        if missing:
+            report.notes.append(f"--classes names classes with no boxes: {', '.join(missing)}")
+        return chosen
+    if declared is not None:
+        return declared
+    return sorted({b.label for img in images for b in img.boxes if include_difficult or not b.difficult})
+
+
+def prepare(
+    source: PathLike,
+    out: PathLike,
+    *,
+    format: Optional[str] = None,
+    images: Optional[PathLike] = None,
+    classes: Optional[Sequence[str]] = None,
+    split: Union[str, Sequence[float], None] = None,
+    resplit: bool = False,
+    seed: int = 0,
+    include_difficult: bool = False,
+    link: str = "hardlink",
+    overwrite: bool = False,
+    on_error: str = "fail",
+    progress: Progress = None,
+) -> PrepareReport:
+    """Convert a VOC or COCO dataset at ``source`` into a YOLO dataset at ``out``.
+
+    Returns the report (also written to ``out/prepare_report.json``). Raises a YoloTLError subclass
+    with a one-line message on bad input; with ``on_error='skip'`` bad files and items are skipped
+    and listed in the report instead. Nothing is written into ``source``.
+    """
+    source = Path(source).expanduser()
+    out = Path(out).expanduser().absolute()
+    images_dir = Path(images).expanduser() if images is not None else None
+    if link not in LINK_MODES:
+        raise LayoutError(f"--link {link!r}: use one of {', '.join(LINK_MODES)}")
+    if on_error not in ("fail", "skip"):
+        raise LayoutError(f"--on-error {on_error!r}: use fail or skip")
+    fractions = parse_split(split)
+
+    plan = detect_layout(source, fmt=format, images=images_dir)
+    roots = {source if source.is_dir() else source.parent}
+    roots.update(f.boundary for f in plan.files)
+    check_output(out, sorted(roots), overwrite=overwrite)
+    clean_leftovers(out)
+
+    report = PrepareReport(source=str(source.absolute()), out=str(out), format=plan.format,
+                           layout=plan.layout)
+
+    def handle(err: YoloTLError) -> None:
+        if on_error == "fail":
+            raise err
+        report.skip(err)
+
+    if plan.format == "voc":
+        records, declared = read_voc_plan(plan, report, handle, progress), None
+    else:
+        records, declared = read_coco_plan(plan, report, handle, progress)
+    if not records:
+        raise LayoutError("no usable images found", path=source)
+
+    report.classes = _class_list(records, declared, classes, include_difficult, report)
+    class_index = {name: i for i, name in enumerate(report.classes)}
+    base = source if source.is_dir() else source.parent
+    records.sort(key=lambda r: _relkey(r, base))
+    items = _assign_splits(records, base, fractions, seed, resplit, report)
+    items.sort(key=lambda it: (SPLIT_ORDER.index(it[0]), _relkey(it[1], base)))
+    names = _output_names(items, report)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = partial_dir(out)
+    try:
+        for split_name in sorted({s for s, _ in items}):
+            (tmp / "images" / split_name).mkdir(parents=True)
+            (tmp / "labels" / split_name).mkdir(parents=True)
+        total = len(items)
+        for i, ((split_name, img), name) in enumerate(zip(items, names)):
+            lines, labels = _yolo_lines(img, class_index, include_difficult, report)
+            report.links[place_image(img.image_path, tmp / "images" / split_name / name, link)] += 1
+            label_file = tmp / "labels" / split_name / (Path(name).stem + ".txt")
+            write_text(label_file, "".join(line + "\n" for line in lines))
+            report.add_image(split_name, labels)
+            if progress and (i % 256 == 0 or i == total - 1):
+                progress("writing", i + 1, total)
+        splits_present = [s for s in SPLIT_ORDER if s in report.splits]
+        write_text(tmp / "data.yaml", render_data_yaml(out, splits_present, report.classes))
+        write_text(tmp / MARKER, report.to_json())
+        commit_output(tmp, out)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("prepared %d images, %d boxes into %s", report.images, report.boxes, out)
+    return report
