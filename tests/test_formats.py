@@ -1,0 +1,130 @@
+"""Pure parsers: VOC XML and COCO JSON quirks, each with a test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.builders import voc_xml
+from yolo_tl.errors import AnnotationError
+from yolo_tl.formats.coco import parse_coco
+from yolo_tl.formats.voc import parse_voc
+
+SRC = Path("a.xml")
+
+
+def test_voc_pixels_are_one_based():
+    rec = parse_voc(voc_xml("a.jpg", [("cat", 1, 1, 10, 20)]).encode(), source=SRC)
+    box = rec.boxes[0]
+    # VOC pixel 1 is the first pixel: the box starts at the image's left/top edge, keeps width 9
+    assert (box.x1, box.y1, box.x2, box.y2) == (0.0, 0.0, 9.0, 19.0)
+
+
+def test_voc_float_coordinates_and_single_object():
+    rec = parse_voc(voc_xml("a.jpg", [("cat", 10.5, 2.25, 30.75, 40.0)]).encode(), source=SRC)
+    assert len(rec.boxes) == 1
+    assert rec.boxes[0].x1 == pytest.approx(9.5) and rec.boxes[0].x2 == pytest.approx(29.75)
+
+
+def test_voc_missing_difficult_truncated_and_size():
+    rec = parse_voc(voc_xml("a.jpg", [("cat", 1, 1, 5, 5)], size=None).encode(), source=SRC)
+    assert rec.width is None and rec.height is None
+    assert rec.boxes[0].difficult is False
+
+
+def test_voc_difficult_flag():
+    rec = parse_voc(voc_xml("a.jpg", [("cat", 1, 1, 5, 5, 1), ("dog", 1, 1, 5, 5, 0)]).encode(), source=SRC)
+    assert [b.difficult for b in rec.boxes] == [True, False]
+
+
+def test_voc_foreign_absolute_path_is_ignored():
+    rec = parse_voc(voc_xml("a.jpg", [], path="/home/pi/detection/JPEGImages/a.jpg").encode(), source=SRC)
+    assert rec.filename == "a.jpg"
+
+
+@pytest.mark.parametrize("bad, field", [
+    ("<xmin>abc</xmin>", "object[0]/bndbox/xmin"),
+    ("<xmin>nan</xmin>", "object[0]/bndbox/xmin"),
+    ("<xmin></xmin>", "object[0]/bndbox/xmin"),
+])
+def test_voc_bad_numbers_name_the_field(bad, field):
+    xml = voc_xml("a.jpg", [("cat", 1, 1, 5, 5)]).replace("<xmin>1</xmin>", bad)
+    with pytest.raises(AnnotationError) as exc:
+        parse_voc(xml.encode(), source=SRC)
+    assert exc.value.field == field and "a.xml" in str(exc.value)
+
+
+def test_voc_entities_refused():
+    xml = '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><annotation>&x;</annotation>'
+    with pytest.raises(AnnotationError, match="DOCTYPE"):
+        parse_voc(xml.encode(), source=SRC)
+
+
+CATS = [{"id": 1, "name": "date", "supercategory": "date"}, {"id": 3, "name": "fig", "supercategory": "fig"}]
+
+
+def _doc(categories, anns, images=((7, "x.jpg", 100, 80),)):
+    return {"images": [{"id": i, "file_name": f, "width": w, "height": h} for i, f, w, h in images],
+            "annotations": anns, "categories": categories}
+
+
+def test_coco_ids_map_to_names_not_indices():
+    doc = _doc(CATS, [{"image_id": 7, "category_id": 3, "bbox": [10, 20, 30, 40]}])
+    data = parse_coco(doc, source=Path("c.json"))
+    assert data.categories == {1: "date", 3: "fig"}
+    box = data.images[0].boxes[0]
+    # bbox is x, y, w, h from the top-left
+    assert (box.label, box.x1, box.y1, box.x2, box.y2) == ("fig", 10, 20, 40, 60)
+
+
+def test_coco_roboflow_root_category_dropped():
+    cats = [{"id": 0, "name": "fruits", "supercategory": "none"},
+            {"id": 1, "name": "date", "supercategory": "fruits"},
+            {"id": 2, "name": "fig", "supercategory": "fruits"}]
+    data = parse_coco(_doc(cats, [{"image_id": 7, "category_id": 1, "bbox": [1, 1, 5, 5]}]),
+                      source=Path("c.json"))
+    assert data.categories == {1: "date", 2: "fig"}
+    assert data.dropped_root_category == "fruits"
+
+
+def test_coco_id_zero_kept_when_used():
+    cats = [{"id": 0, "name": "fruits", "supercategory": "none"},
+            {"id": 1, "name": "date", "supercategory": "fruits"}]
+    data = parse_coco(_doc(cats, [{"image_id": 7, "category_id": 0, "bbox": [1, 1, 5, 5]}]),
+                      source=Path("c.json"))
+    assert data.categories == {0: "fruits", 1: "date"}
+
+
+def test_coco_crowd_flag_and_polygons_ignored():
+    ann = {"image_id": 7, "category_id": 1, "bbox": [1.5, 2.5, 3, 4], "iscrowd": 1,
+           "segmentation": [[0, 0, 50, 0, 50, 50]]}
+    data = parse_coco(_doc(CATS, [ann]), source=Path("c.json"))
+    box = data.images[0].boxes[0]
+    assert box.crowd and (box.x1, box.y1, box.x2, box.y2) == (1.5, 2.5, 4.5, 6.5)
+
+
+@pytest.mark.parametrize("ann, field", [
+    ({"image_id": 99, "category_id": 1, "bbox": [1, 1, 2, 2]}, "annotations[0].image_id"),
+    ({"image_id": 7, "category_id": 42, "bbox": [1, 1, 2, 2]}, "annotations[0].category_id"),
+    ({"image_id": 7, "category_id": 1, "bbox": [1, 1, 2]}, "annotations[0].bbox"),
+    ({"image_id": 7, "category_id": 1, "bbox": [1, "x", 2, 2]}, "annotations[0].bbox"),
+    ({"image_id": 7, "category_id": 1}, "annotations[0].bbox"),
+])
+def test_coco_bad_annotations_name_the_field(ann, field):
+    with pytest.raises(AnnotationError) as exc:
+        parse_coco(_doc(CATS, [ann]), source=Path("c.json"))
+    assert exc.value.field == field
+
+
+def test_coco_skip_policy_collects_errors():
+    seen = []
+    anns = [{"image_id": 99, "category_id": 1, "bbox": [1, 1, 2, 2]},
+            {"image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2]}]
+    data = parse_coco(_doc(CATS, anns), source=Path("c.json"), on_error=seen.append)
+    assert len(seen) == 1 and len(data.images[0].boxes) == 1
+
+
+def test_coco_duplicate_image_ids_refused():
+    with pytest.raises(AnnotationError, match="duplicate image id"):
+        parse_coco(_doc(CATS, [], images=((1, "a.jpg", 5, 5), (1, "b.jpg", 5, 5))), source=Path("c.json"))
