@@ -1,0 +1,151 @@
+"""predict: run a detector on an image, a folder or a glob; write annotated images, YOLO txt, JSON.
+
+Layout of ``out``::
+
+    out/images/<stem>.jpg       annotated image
+    out/labels/<stem>.txt       one line per box: cls cx cy w h conf (normalised, like Ultralytics)
+    out/predictions.json        every image with its boxes (pixels and normalised), and class counts
+
+Files are written whole (never appended), so running twice gives the same output.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from yolo_tl._ultra import IMAGE_SUFFIXES, check_device, offline_guards
+from yolo_tl.errors import ImageError, TrainingError
+from yolo_tl.weights import resolve_weights
+
+PathLike = Union[str, Path]
+
+
+@dataclass
+class PredictionReport:
+    out: Path
+    images: int
+    boxes: int
+    counts: dict[str, int]
+    predictions_json: Path
+    names: dict[int, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "images": self.images, "boxes": self.boxes, "counts": self.counts,
+                "predictions_json": str(self.predictions_json)}
+
+
+def list_images(source: PathLike) -> list[Path]:
+    """An image file, a folder (its images, not recursive) or a glob pattern, in sorted order."""
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ImageError("not an image file (by extension)", path=path)
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ImageError("no images in this folder", path=path)
+        return files
+    if any(ch in text for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(os.path.expanduser(text), recursive=True)
+                       if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ImageError("the pattern matches no images", path=text)
+        return files
+    raise ImageError("not found (expected an image, a folder or a glob)", path=path)
+
+
+def predict(
+    weights: PathLike,
+    source: PathLike,
+    *,
+    out: PathLike = "runs/predict",
+    conf: float = 0.25,
+    iou: float = 0.7,
+    imgsz: int = 640,
+    device: str | None = None,
+    save_images: bool = True,
+) -> PredictionReport:
+    """Detect objects in ``source`` with ``weights``; write annotated images, txt and JSON to ``out``."""
+    if not 0.0 <= conf <= 1.0:
+        raise TrainingError(f"must be between 0 and 1, got {conf}", field="--conf")
+    files = list_images(source)
+    dev = check_device(device)
+    resolved = resolve_weights(weights)
+    if resolved.from_scratch:
+        raise TrainingError("predict needs trained weights (.pt), not a model .yaml", field="WEIGHTS")
+    import cv2
+    from ultralytics import YOLO
+
+    model = YOLO(str(resolved.path), task="detect")
+    names = {int(k): str(v) for k, v in model.names.items()}
+    out_dir = Path(out).expanduser().resolve()
+    (out_dir / "labels").mkdir(parents=True, exist_ok=True)
+    if save_images:
+        (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    stems = _unique_stems(files)
+    counts: Counter = Counter()
+    records = []
+    args: dict[str, Any] = {"conf": conf, "iou": iou, "imgsz": imgsz, "stream": True, "verbose": False}
+    if dev is not None:
+        args["device"] = dev
+    with offline_guards():
+        for start in range(0, len(files), 32):
+            chunk = files[start:start + 32]
+            for path, result in zip(chunk, model.predict([str(p) for p in chunk], **args)):
+                stem = stems[path]
+                record = _record(path, result, names)
+                lines = [
+                    f"{d['class_id']} {' '.join(f'{v:.6f}' for v in d['xywhn'])} {d['confidence']:.6f}"
+                    for d in record["detections"]
+                ]
+                label_path = out_dir / "labels" / f"{stem}.txt"
+                label_path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+                record["labels"] = str(label_path)
+                if save_images:
+                    image_path = out_dir / "images" / f"{stem}.jpg"
+                    if not cv2.imwrite(str(image_path), result.plot()):
+                        raise ImageError("could not write annotated image", path=image_path)
+                    record["annotated"] = str(image_path)
+                counts.update(d["class_name"] for d in record["detections"])
+                records.append(record)
+    ordered = {names[i]: counts.get(names[i], 0) for i in sorted(names)}
+    json_path = out_dir / "predictions.json"
+    payload = {"weights": str(resolved.path), "source": str(source), "conf": conf, "iou": iou, "imgsz": imgsz,
+               "names": names, "counts": ordered, "images": records}
+    tmp = json_path.with_name(json_path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, json_path)
+    return PredictionReport(out_dir, len(records), sum(counts.values()), ordered, json_path, names)
+
+
+def _record(path: Path, result: Any, names: dict[int, str]) -> dict[str, Any]:
+    h, w = result.orig_shape
+    detections = []
+    boxes = result.boxes
+    if boxes is not None and len(boxes):
+        for xyxy, xywhn, cls, score in zip(boxes.xyxy.tolist(), boxes.xywhn.tolist(), boxes.cls.tolist(),
+                                           boxes.conf.tolist()):
+            detections.append({
+                "class_id": int(cls), "class_name": names.get(int(cls), str(int(cls))),
+                "confidence": round(float(score), 6),
+                "xyxy": [round(float(v), 2) for v in xyxy], "xywhn": [round(float(v), 6) for v in xywhn],
+            })
+    return {"image": str(path.resolve()), "width": int(w), "height": int(h), "detections": detections}
+
+
+def _unique_stems(files: list[Path]) -> dict[Path, str]:
+    """Output names: the image stem, with a numeric suffix when two inputs share one (globs)."""
+    seen: Counter = Counter()
+    stems = {}
+    for path in files:
+        seen[path.stem] += 1
+        stems[path] = path.stem if seen[path.stem] == 1 else f"{path.stem}_{seen[path.stem]}"
+    return stems

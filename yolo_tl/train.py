@@ -1,0 +1,385 @@
+"""finetune / evaluate over Ultralytics (predict lives in yolo_tl.predict and is re-exported here).
+
+Freezing uses Ultralytics' own ``freeze=[indices]`` train argument. The two-stage schedule
+(``unfreeze_at``) is one Ultralytics run with two callbacks, so both stages share one run
+directory, one results.csv, one best.pt, and ``resume`` works across the stage boundary:
+
+- ``on_train_epoch_start`` at epoch ``unfreeze_at``: make the frozen parameters trainable, let
+  their BatchNorm layers train again, and scale every parameter group's base learning rate by
+  ``unfreeze_lr_factor`` (the scheduler then follows its usual curve from there);
+- ``on_train_epoch_end`` while frozen: copy the frozen layers from the live model into the EMA
+  copy, which is what best.pt / last.pt store. The live frozen tensors never change, but the EMA
+  update ``v = d*v + (1-d)*v`` is not exact in float arithmetic and can move them by an ulp.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Union
+
+from yolo_tl import __version__
+from yolo_tl._ultra import check_device, fingerprint, offline_guards, read_data_info
+from yolo_tl.errors import TrainingError
+from yolo_tl.freeze import FreezeSpec, architecture_lengths
+from yolo_tl.metrics import DetectionMetrics
+from yolo_tl.predict import PredictionReport, predict  # noqa: F401 - part of this module's API
+from yolo_tl.weights import resolve_weights
+
+log = logging.getLogger(__name__)
+PathLike = Union[str, Path]
+
+
+@dataclass
+class FinetuneResult:
+    run_dir: Path
+    best: Path
+    last: Path
+    metrics: DetectionMetrics | None
+    frozen_layers: list[int]
+    run_json: Path
+    record: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class EvaluationResult:
+    weights: Path
+    data_yaml: Path
+    split: str
+    metrics: DetectionMetrics
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"weights": str(self.weights), "data_yaml": str(self.data_yaml), "split": self.split,
+                "metrics": self.metrics.to_dict()}
+
+
+class _RunHooks:
+    """Ultralytics callbacks: record what was frozen, keep frozen EMA exact, run stage 2."""
+
+    def __init__(self, frozen: list[int], unfreeze_at: int | None, factor: float) -> None:
+        self.frozen = list(frozen)
+        self.unfreeze_at = unfreeze_at
+        self.factor = factor
+        self.unfrozen = False
+        self.frozen_actual: list[int] | None = None
+        self.device: str | None = None
+        self.prefixes = tuple(f"model.{i}." for i in self.frozen)
+
+    def attach(self, model: Any) -> None:
+        model.add_callback("on_pretrain_routine_end", self.on_pretrain_routine_end)
+        model.add_callback("on_train_epoch_start", self.on_train_epoch_start)
+        model.add_callback("on_train_epoch_end", self.on_train_epoch_end)
+
+    def on_pretrain_routine_end(self, trainer: Any) -> None:
+        from ultralytics.utils.torch_utils import unwrap_model
+
+        self.device = str(trainer.device)
+        layers = unwrap_model(trainer.model).model
+        self.frozen_actual = [
+            i for i in self.frozen if i < len(layers) and all(not p.requires_grad for p in layers[i].parameters())
+        ]
+
+    def on_train_epoch_start(self, trainer: Any) -> None:
+        if self.unfreeze_at is not None and not self.unfrozen and trainer.epoch >= self.unfreeze_at:
+            self._unfreeze(trainer)
+
+    def on_train_epoch_end(self, trainer: Any) -> None:
+        if self.prefixes and not self.unfrozen and trainer.ema is not None:
+            import torch
+            from ultralytics.utils.torch_utils import unwrap_model
+
+            live = unwrap_model(trainer.model).state_dict()
+            with torch.no_grad():
+                for key, value in trainer.ema.ema.state_dict().items():
+                    if key.startswith(self.prefixes) and value.dtype.is_floating_point:
+                        value.copy_(live[key])
+
+    def _unfreeze(self, trainer: Any) -> None:
+        from ultralytics.utils.torch_utils import unwrap_model
+
+        for key, param in unwrap_model(trainer.model).named_parameters():
+            if key.startswith(self.prefixes) and param.dtype.is_floating_point and ".dfl" not in key:
+                param.requires_grad_(True)
+        trainer.freeze_layer_names = [n for n in trainer.freeze_layer_names if n not in self.prefixes]
+        # The scheduler was built fresh for this process (also on resume), so base_lrs are stage 1's.
+        base = list(trainer.scheduler.base_lrs)
+        trainer.scheduler.base_lrs = [b * self.factor for b in base]
+        for group, b in zip(trainer.optimizer.param_groups, base):
+            group["initial_lr"] = b * self.factor
+        self.unfrozen = True
+        log.info("stage 2 from epoch %d: all layers trainable, lr x %g", trainer.epoch + 1, self.factor)
+
+
+def finetune(
+    data_yaml: PathLike,
+    *,
+    weights: PathLike = "yolov8n.pt",
+    freeze: str | int | list[int] | None = "backbone",
+    epochs: int = 100,
+    imgsz: int = 640,
+    batch: int = 16,
+    device: str | None = None,
+    seed: int = 0,
+    patience: int = 100,
+    workers: int = 8,
+    project: PathLike = "runs",
+    name: str | None = None,
+    resume: bool = False,
+    unfreeze_at: int | None = None,
+    unfreeze_lr_factor: float = 0.1,
+    extra: Mapping[str, Any] | None = None,
+    callbacks: Mapping[str, Callable[[Any], None]] | None = None,
+) -> FinetuneResult:
+    """Fine-tune a YOLO detector on ``data_yaml`` with frozen layers; write run.json beside best.pt.
+
+    ``extra`` passes further Ultralytics train arguments (lr0, optimizer, plots, ...);
+    ``callbacks`` maps Ultralytics callback events to functions (for progress hooks and tests).
+    """
+    t0 = time.time()
+    info = read_data_info(data_yaml)
+    dev = check_device(device)
+    project_dir = Path(project).expanduser().resolve()
+    if resume:
+        return _resume(info, dev, project_dir, name, workers, callbacks, t0)
+
+    if epochs < 1:
+        raise TrainingError(f"must be >= 1, got {epochs}", field="--epochs")
+    source = resolve_weights(weights)
+    if source.task != "detect":
+        raise TrainingError("only detection models can be fine-tuned", field="--weights")
+    frozen = FreezeSpec.parse(freeze).resolve(source.model_yaml)
+    if unfreeze_at is not None:
+        if not frozen:
+            raise TrainingError("needs frozen layers (--freeze is none)", field="--unfreeze-at")
+        if not 1 <= unfreeze_at < epochs:
+            raise TrainingError(f"must be between 1 and epochs-1 ({epochs - 1}), got {unfreeze_at}",
+                                field="--unfreeze-at")
+        if not unfreeze_lr_factor > 0:
+            raise TrainingError(f"must be > 0, got {unfreeze_lr_factor}", field="--unfreeze-lr-factor")
+        if dev and "," in dev:
+            raise TrainingError("the two-stage schedule runs on one device; multi-GPU DDP is not supported",
+                                field="--unfreeze-at")
+
+    from ultralytics.utils.files import increment_path
+
+    run_dir = Path(increment_path(project_dir / (name or "train"), exist_ok=False, mkdir=False))
+    n_backbone, n_layers = architecture_lengths(source.model_yaml)
+    options = {
+        "data": str(info.path), "weights": str(weights), "freeze": str(FreezeSpec.parse(freeze)),
+        "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": dev or "auto", "seed": seed,
+        "patience": patience, "workers": workers, "project": str(project_dir), "name": run_dir.name,
+        "unfreeze_at": unfreeze_at, "unfreeze_lr_factor": unfreeze_lr_factor, "extra": dict(extra or {}),
+    }
+    record: dict[str, Any] = {
+        "status": "running",
+        "options": options,
+        "frozen_layers": frozen,
+        "backbone_layers": n_backbone,
+        "model_layers": n_layers,
+        "stages": _stages(frozen, epochs, unfreeze_at, unfreeze_lr_factor),
+        "weights": source.to_dict(),
+        "data": fingerprint(info),
+        "versions": _versions(),
+        "wall_time_s": 0.0,
+        "sessions": 0,
+    }
+    args: dict[str, Any] = {
+        "data": str(info.path), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "patience": patience,
+        "workers": workers, "project": str(project_dir), "name": run_dir.name, "exist_ok": True,
+        "freeze": frozen or None,
+    }
+    if dev is not None:
+        args["device"] = dev
+    args.update(extra or {})
+
+    from ultralytics import YOLO
+
+    model = YOLO(str(source.path), task="detect")
+    hooks = _RunHooks(frozen, unfreeze_at, unfreeze_lr_factor)
+    return _run(model, args, hooks, record, run_dir, callbacks, t0)
+
+
+def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, workers: int,
+            callbacks: Mapping[str, Callable[[Any], None]] | None, t0: float) -> FinetuneResult:
+    run_dir = _find_run(project_dir, name)
+    last = run_dir / "weights" / "last.pt"
+    from ultralytics.nn.tasks import load_checkpoint
+
+    try:
+        ckpt_model, ckpt = load_checkpoint(last)
+    except Exception as err:  # noqa: BLE001
+        raise TrainingError(f"cannot read checkpoint ({err})", path=last) from None
+    if ckpt.get("optimizer") is None or int(ckpt.get("epoch", -1)) < 0:
+        raise TrainingError("this run already finished; nothing to resume", path=last,
+                            hint="start a new run without --resume")
+    head_nc = int((getattr(ckpt_model, "yaml", None) or {}).get("nc") or len(ckpt_model.names))
+    if head_nc != info.nc:
+        raise TrainingError(
+            f"has {info.nc} classes but the checkpoint's head has {head_nc}",
+            path=info.path, field="names", hint=f"resume {run_dir} with the data.yaml it was started with",
+        )
+    record_path = run_dir / "run.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    opts = record.get("options", {})
+    train_args = ckpt.get("train_args", {})
+    frozen = record.get("frozen_layers")
+    if frozen is None:
+        f = train_args.get("freeze")
+        frozen = list(f) if isinstance(f, list) else list(range(f or 0))
+    record.setdefault("options", {"data": str(info.path), "name": run_dir.name})
+    record["status"] = "running"
+    record["data"] = fingerprint(info)
+    record["resumed_from_epoch"] = int(ckpt["epoch"]) + 1
+    args: dict[str, Any] = {"resume": True, "data": str(info.path), "workers": workers}
+    if dev is not None:
+        args["device"] = dev
+
+    from ultralytics import YOLO
+
+    model = YOLO(str(last), task="detect")
+    hooks = _RunHooks(frozen, opts.get("unfreeze_at"), float(opts.get("unfreeze_lr_factor") or 0.1))
+    return _run(model, args, hooks, record, run_dir, callbacks, t0)
+
+
+def _run(model: Any, args: dict[str, Any], hooks: _RunHooks, record: dict[str, Any], run_dir: Path,
+         callbacks: Mapping[str, Callable[[Any], None]] | None, t0: float) -> FinetuneResult:
+    hooks.attach(model)
+    for event, fn in (callbacks or {}).items():
+        model.add_callback(event, fn)
+    record_path = run_dir / "run.json"
+    previous_wall = float(record.get("wall_time_s") or 0.0)
+    record["sessions"] = int(record.get("sessions") or 0) + 1
+
+    def save(status: str) -> None:
+        record["status"] = status
+        record["wall_time_s"] = round(previous_wall + time.time() - t0, 3)
+        if hooks.device:
+            record["device"] = hooks.device
+        if hooks.frozen_actual is not None and "resumed_from_epoch" not in record:
+            record["frozen_layers"] = hooks.frozen_actual
+        _write_json(record_path, record)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save("running")
+    try:
+        with offline_guards():
+            results = model.train(**args)
+    except KeyboardInterrupt:
+        save("interrupted")
+        raise
+    except (RuntimeError, ValueError, FileNotFoundError, TypeError) as err:
+        save("failed")
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise TrainingError(f"Ultralytics training failed: {first}", path=run_dir) from err
+    trainer = model.trainer
+    metrics = DetectionMetrics.from_ultralytics(results) if results is not None else None
+    best = Path(trainer.best)
+    record["metrics"] = metrics.to_dict() if metrics else None
+    record["best"] = str(best)
+    record["last"] = str(trainer.last)
+    record["epochs_completed"] = int(trainer.epoch) + 1
+    save("finished")
+    return FinetuneResult(run_dir=Path(trainer.save_dir), best=best, last=Path(trainer.last), metrics=metrics,
+                          frozen_layers=list(record.get("frozen_layers") or []), run_json=record_path,
+                          record=record)
+
+
+def evaluate(
+    weights: PathLike,
+    data_yaml: PathLike,
+    *,
+    split: str = "val",
+    imgsz: int = 640,
+    batch: int = 16,
+    device: str | None = None,
+    workers: int = 8,
+    out: PathLike | None = None,
+) -> EvaluationResult:
+    """Validate ``weights`` on one split of ``data_yaml`` with Ultralytics' validator.
+
+    Plots and outputs go to ``out`` when given; otherwise to a temporary folder that is removed.
+    """
+    if split not in ("train", "val", "test"):
+        raise TrainingError(f"must be val, test or train, got {split!r}", field="--split")
+    info = read_data_info(data_yaml, need=("train", "val", split))
+    dev = check_device(device)
+    source = resolve_weights(weights)
+    if source.from_scratch:
+        raise TrainingError("evaluate needs trained weights (.pt), not a model .yaml", field="WEIGHTS")
+    if source.nc is not None and source.nc != info.nc:
+        raise TrainingError(f"has {info.nc} classes but the checkpoint's head has {source.nc}",
+                            path=info.path, field="names")
+    from ultralytics import YOLO
+
+    model = YOLO(str(source.path), task="detect")
+    with contextlib_tempdir(out) as save_root, offline_guards():
+        args: dict[str, Any] = {"data": str(info.path), "split": split, "imgsz": imgsz, "batch": batch, "workers": workers,
+                                    "project": str(save_root), "name": "val", "exist_ok": True, "plots": out is not None}
+        if dev is not None:
+            args["device"] = dev
+        try:
+            results = model.val(**args)
+        except (RuntimeError, ValueError, FileNotFoundError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise TrainingError(f"Ultralytics validation failed: {first}", path=info.path) from err
+    return EvaluationResult(source.path, info.path, split, DetectionMetrics.from_ultralytics(results))
+
+
+class contextlib_tempdir:
+    """Yield ``out`` (created) or a temporary directory removed on exit."""
+
+    def __init__(self, out: PathLike | None) -> None:
+        self.out = Path(out).expanduser().resolve() if out is not None else None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def __enter__(self) -> Path:
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            return self.out
+        self._tmp = tempfile.TemporaryDirectory(prefix="yolo-tl-val-")
+        return Path(self._tmp.name)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def _find_run(project_dir: Path, name: str | None) -> Path:
+    if name:
+        run_dir = project_dir / name
+        if not (run_dir / "weights" / "last.pt").is_file():
+            raise TrainingError("no weights/last.pt to resume from", path=run_dir)
+        return run_dir
+    candidates = sorted(project_dir.glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise TrainingError("no run with weights/last.pt to resume", path=project_dir,
+                            hint="pass --project and --name of the interrupted run")
+    return candidates[-1].parent.parent
+
+
+def _stages(frozen: list[int], epochs: int, unfreeze_at: int | None, factor: float) -> list[dict[str, Any]]:
+    if unfreeze_at is None:
+        return [{"epochs": [1, epochs], "frozen_layers": frozen, "lr_factor": 1.0}]
+    return [
+        {"epochs": [1, unfreeze_at], "frozen_layers": frozen, "lr_factor": 1.0},
+        {"epochs": [unfreeze_at + 1, epochs], "frozen_layers": [], "lr_factor": factor},
+    ]
+
+
+def _versions() -> dict[str, str]:
+    import torch
+    import ultralytics
+
+    return {"yolo_tl": __version__, "ultralytics": ultralytics.__version__, "torch": torch.__version__}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,199 @@
+"""Resolve ``--weights``: a local file, a name in Ultralytics' weights cache, or a download.
+
+Offline-ness is decided here, before Ultralytics is asked for anything: with ``YOLO_OFFLINE`` set or
+no network reachable within a few seconds, a weights name that is not cached gives one clear error
+that says where to put the file, instead of Ultralytics' retry loop. A model ``.yaml`` trains from
+scratch (logged as a warning: that is not transfer learning). Non-detection checkpoints are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yolo_tl.errors import WeightsError
+
+log = logging.getLogger(__name__)
+
+ASSETS_URL = "https://github.com/ultralytics/assets/releases/download"
+_TRUTHY = {"1", "true", "yes", "on", "y", "t"}
+_NET_CACHE: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """Where the starting weights came from and what they are."""
+
+    spec: str  # what the user asked for
+    path: Path  # the local .pt or .yaml file
+    source: str  # "local" | "cache" | "download" | "scratch"
+    sha256: str | None
+    task: str
+    model_yaml: dict[str, Any] = field(repr=False)  # the architecture (backbone/head lists)
+    nc: int | None = None  # classes in the checkpoint's head (None for a .yaml)
+    names: dict[int, str] | None = None
+
+    @property
+    def from_scratch(self) -> bool:
+        return self.source == "scratch"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "path": str(self.path),
+            "source": self.source,
+            "sha256": self.sha256,
+            "task": self.task,
+            "nc": self.nc,
+        }
+
+
+def offline(timeout: float = 3.0) -> bool:
+    """True when downloads must not be tried: ``YOLO_OFFLINE`` set, or no network within ``timeout``.
+
+    The probe runs in a daemon thread joined with a timeout, so a black-holed DNS cannot hang us;
+    its answer is cached for a minute.
+    """
+    if os.environ.get("YOLO_OFFLINE", "").strip().lower() in _TRUTHY:
+        return True
+    cached = _NET_CACHE.get("online")
+    if cached is not None and time.monotonic() - cached[1] < 60:
+        return not cached[0]
+    result = {"ok": False}
+
+    def probe() -> None:
+        try:
+            with socket.create_connection(("github.com", 443), timeout=timeout):
+                result["ok"] = True
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    _NET_CACHE["online"] = (result["ok"], time.monotonic())
+    return not result["ok"]
+
+
+def weights_cache_dir() -> Path:
+    """Ultralytics' weights cache (``weights_dir`` in its settings)."""
+    from ultralytics.utils import SETTINGS
+
+    return Path(SETTINGS["weights_dir"])
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_weights(spec: str | Path, *, require_detect: bool = True) -> ResolvedWeights:
+    """Find (or download) the weights named by ``spec`` and check that they are a detection model."""
+    text = str(spec).strip()
+    if not text:
+        raise WeightsError("empty weights name", field="--weights", hint="e.g. yolov8n.pt")
+    path = Path(text).expanduser()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return _resolve_yaml(text, path, require_detect)
+    if path.is_file():
+        return _load_pt(text, path, "local", require_detect)
+    if path.exists():
+        raise WeightsError("is not a file", path=path, field="--weights")
+    if path.suffix.lower() != ".pt":
+        raise WeightsError(
+            "not found (expected a .pt checkpoint or a model .yaml)", path=path, field="--weights"
+        )
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+    if len(path.parts) > 1 or path.name not in GITHUB_ASSETS_NAMES:
+        raise WeightsError(
+            "file not found, and not a model name Ultralytics can download",
+            path=path,
+            field="--weights",
+            hint="pass the path of a .pt file, or a name like yolov8n.pt or yolo11n.pt",
+        )
+    cached = weights_cache_dir() / path.name
+    if cached.is_file():
+        return _load_pt(text, cached, "cache", require_detect)
+    url = f"{ASSETS_URL}/v8.4.0/{path.name}"
+    if offline():
+        raise WeightsError(
+            f"{path.name} is not in the Ultralytics weights cache and the network is unavailable",
+            field="--weights",
+            hint=f"download {url} on a connected machine and put it at {cached}, "
+            f"or pass --weights /path/to/{path.name}",
+        )
+    return _download(text, path.name, cached, url, require_detect)
+
+
+def _download(text: str, name: str, cached: Path, url: str, require_detect: bool) -> ResolvedWeights:
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    log.info("downloading %s to %s", name, cached)
+    try:
+        got = Path(attempt_download_asset(cached))
+    except Exception as err:
+        raise WeightsError(
+            f"download of {name} failed: {err}", field="--weights", hint=f"download {url} to {cached}"
+        ) from err
+    if not got.is_file():
+        raise WeightsError(f"download of {name} failed", field="--weights", hint=f"download {url} to {cached}")
+    return _load_pt(text, got, "download", require_detect)
+
+
+def _resolve_yaml(text: str, path: Path, require_detect: bool) -> ResolvedWeights:
+    from ultralytics.nn.tasks import guess_model_task, yaml_model_load
+
+    try:
+        model_yaml = yaml_model_load(path)
+    except Exception as err:  # noqa: BLE001
+        raise WeightsError(
+            f"not a model architecture yaml that Ultralytics knows ({err})", path=path, field="--weights"
+        ) from None
+    task = guess_model_task(model_yaml) or "detect"
+    _check_task(task, path, require_detect)
+    log.warning(
+        "%s is a model architecture: training from scratch, not transfer learning "
+        "(pass a .pt checkpoint such as yolov8n.pt to fine-tune pretrained weights)",
+        text,
+    )
+    local = Path(model_yaml.get("yaml_file", path))
+    sha = sha256_file(path) if path.is_file() else None
+    return ResolvedWeights(text, local, "scratch", sha, task, model_yaml, None, None)
+
+
+def _load_pt(text: str, path: Path, source: str, require_detect: bool) -> ResolvedWeights:
+    from ultralytics.nn.tasks import guess_model_task, load_checkpoint
+
+    try:
+        model, _ = load_checkpoint(path)
+    except Exception as err:  # noqa: BLE001
+        raise WeightsError(f"not an Ultralytics checkpoint ({err})", path=path, field="--weights") from None
+    task = getattr(model, "task", None) or guess_model_task(model)
+    _check_task(task, path, require_detect)
+    model_yaml = dict(getattr(model, "yaml", None) or {})
+    names = getattr(model, "names", None)
+    names = {int(k): str(v) for k, v in dict(names).items()} if names else None
+    nc = model_yaml.get("nc") or (len(names) if names else None)
+    return ResolvedWeights(text, path.resolve(), source, sha256_file(path), task, model_yaml, nc, names)
+
+
+def _check_task(task: str | None, path: Path, require_detect: bool) -> None:
+    if require_detect and task != "detect":
+        raise WeightsError(
+            f"is a {task or 'unknown'}-task model; yolo-tl fine-tunes object detection models only",
+            path=path,
+            field="--weights",
+            hint="use a detection checkpoint such as yolov8n.pt or yolo11n.pt",
+        )
