@@ -1,0 +1,226 @@
+"""``yolo-tl finetune``, ``evaluate`` and ``predict``: options -> yolo_tl.train -> rich tables."""
+
+# ruff: noqa: B008  (typer.Option defaults are the Typer idiom)
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from yolo_tl.cli import app
+from yolo_tl.cli._common import console, err_console, handle_errors, print_json
+from yolo_tl.errors import TrainingError
+
+# finetune options that a --config file may set (file keys may use - or _)
+_CONFIG_KEYS = (
+    "data", "weights", "freeze", "epochs", "imgsz", "batch", "device", "seed", "patience", "workers",
+    "project", "name", "resume", "unfreeze_at", "unfreeze_lr_factor", "json",
+)
+
+
+def render_metrics(metrics: Any, title: str) -> None:
+    """Overall and per-class P, R, mAP50, mAP50-95 as one rich table."""
+    table = Table(title=title)
+    for col in ("class", "images", "instances", "P", "R", "mAP50", "mAP50-95"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for row in metrics.per_class:
+        table.add_row(row.name, str(row.images), str(row.instances), f"{row.precision:.3f}",
+                      f"{row.recall:.3f}", f"{row.map50:.3f}", f"{row.map50_95:.3f}")
+    instances = sum(r.instances for r in metrics.per_class)
+    table.add_row("[bold]all[/]", "", str(instances), f"{metrics.precision:.3f}",
+                  f"{metrics.recall:.3f}", f"{metrics.map50:.3f}", f"{metrics.map50_95:.3f}",
+                  end_section=True)
+    console.print(table)
+
+
+@contextlib.contextmanager
+def _logs_to_stderr(enabled: bool) -> Iterator[None]:
+    """With --json, stdout carries only the JSON: move Ultralytics' log and progress to stderr."""
+    if not enabled:
+        yield
+        return
+    from ultralytics.utils import LOGGER
+
+    moved = []
+    for handler in LOGGER.handlers:
+        if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) is sys.__stdout__:
+            handler.setStream(sys.stderr)
+            moved.append(handler)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler in moved:
+            handler.setStream(sys.__stdout__)
+
+
+def _read_config(path: Path) -> dict:
+    if not path.is_file():
+        raise TrainingError("config file not found", path=path, field="--config")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise TrainingError(f"not valid YAML ({err})", path=path, field="--config") from None
+    if not isinstance(data, dict):
+        raise TrainingError("expected a mapping of option: value", path=path, field="--config")
+    out = {}
+    for key, value in data.items():
+        norm = str(key).replace("-", "_").lstrip("_")
+        if norm == "ultralytics":
+            if not isinstance(value, dict):
+                raise TrainingError("must be a mapping of Ultralytics train arguments", path=path, field=key)
+            out["extra"] = value
+        elif norm in _CONFIG_KEYS:
+            out[norm] = value
+        else:
+            raise TrainingError(
+                f"unknown option (known: {', '.join(_CONFIG_KEYS)}, ultralytics)", path=path, field=str(key)
+            )
+    return out
+
+
+@app.command(rich_help_panel="Train")
+@handle_errors
+def finetune(
+    ctx: typer.Context,
+    data_yaml: Path | None = typer.Argument(None, help="data.yaml of a YOLO dataset (from yolo-tl prepare)."),
+    weights: str = typer.Option("yolov8n.pt", "--weights", help="Start checkpoint: a .pt path, a name like yolo11n.pt (cache or download), or a model .yaml (from scratch)."),
+    freeze: str = typer.Option("backbone", "--freeze", help="Layers to freeze: backbone, none, N (layers 0..N-1) or a list 0,1,2."),
+    epochs: int = typer.Option(100, "--epochs", help="Total epochs (both stages together)."),
+    imgsz: int = typer.Option(640, "--imgsz", help="Training image size."),
+    batch: int = typer.Option(16, "--batch", help="Batch size (-1: Ultralytics AutoBatch on one GPU)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, mps, 0, or 0,1,2,3 for multi-GPU DDP."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    patience: int = typer.Option(100, "--patience", help="Early-stopping patience in epochs."),
+    workers: int = typer.Option(8, "--workers", help="Dataloader workers."),
+    project: Path = typer.Option(Path("runs"), "--project", help="Folder of the run directories."),
+    name: str | None = typer.Option(None, "--name", help="Run name (default train, train2, ...)."),
+    resume: bool = typer.Option(False, "--resume", help="Resume the interrupted run PROJECT/NAME (default: the latest run in PROJECT)."),
+    unfreeze_at: int | None = typer.Option(None, "--unfreeze-at", help="Two-stage schedule: after this epoch, unfreeze every layer."),
+    unfreeze_lr_factor: float = typer.Option(0.1, "--unfreeze-lr-factor", help="Learning-rate factor for stage 2."),
+    config: Path | None = typer.Option(None, "--config", help="YAML file with these options (keys as option names; an 'ultralytics:' mapping passes extra train args). Flags win."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final metrics and paths as JSON on stdout."),
+) -> None:
+    """Fine-tune a YOLO detector with frozen layers (transfer learning).
+
+    Example: yolo-tl finetune data/data.yaml --weights yolov8n.pt --freeze backbone --epochs 50 --unfreeze-at 30
+    """
+    from yolo_tl.train import finetune as run_finetune
+
+    opts: dict = {
+        "data": data_yaml, "weights": weights, "freeze": freeze, "epochs": epochs, "imgsz": imgsz,
+        "batch": batch, "device": device, "seed": seed, "patience": patience, "workers": workers,
+        "project": project, "name": name, "resume": resume, "unfreeze_at": unfreeze_at,
+        "unfreeze_lr_factor": unfreeze_lr_factor, "json": as_json,
+    }
+    extra = None
+    if config is not None:
+        from_file = _read_config(config)
+        extra = from_file.pop("extra", None)
+        param_of = {"data": "data_yaml", "json": "as_json"}
+        for key, value in from_file.items():
+            source = ctx.get_parameter_source(param_of.get(key, key))
+            if getattr(source, "name", None) != "COMMANDLINE":  # flags win over the file
+                opts[key] = value
+    if opts["data"] is None:
+        raise TrainingError("missing DATA_YAML (give it as an argument or as data: in --config)")
+    with _logs_to_stderr(bool(opts["json"])):
+        result = run_finetune(
+            Path(opts["data"]), weights=str(opts["weights"]), freeze=opts["freeze"], epochs=int(opts["epochs"]),
+            imgsz=int(opts["imgsz"]), batch=int(opts["batch"]), device=opts["device"], seed=int(opts["seed"]),
+            patience=int(opts["patience"]), workers=int(opts["workers"]), project=Path(opts["project"]),
+            name=opts["name"], resume=bool(opts["resume"]),
+            unfreeze_at=None if opts["unfreeze_at"] is None else int(opts["unfreeze_at"]),
+            unfreeze_lr_factor=float(opts["unfreeze_lr_factor"]), extra=extra,
+        )
+    if opts["json"]:
+        print_json({"run_dir": str(result.run_dir), "best": str(result.best), "last": str(result.last),
+                    "run_json": str(result.run_json), "frozen_layers": result.frozen_layers,
+                    "metrics": result.metrics.to_dict() if result.metrics else None})
+        return
+    if result.metrics is not None:
+        render_metrics(result.metrics, f"Validation of best.pt ({result.run_dir.name})")
+    frozen = result.frozen_layers
+    console.print(f"Frozen layers: {_ranges(frozen) if frozen else 'none'}")
+    console.print(f"Best weights: [bold]{result.best}[/]")
+    console.print(f"Run record:   {result.run_json}")
+
+
+@app.command(rich_help_panel="Train")
+@handle_errors
+def evaluate(
+    weights: Path = typer.Argument(..., help="Trained checkpoint (.pt), e.g. runs/train/weights/best.pt."),
+    data_yaml: Path = typer.Argument(..., help="data.yaml of the dataset."),
+    split: str = typer.Option("val", "--split", help="Split to evaluate: val or test."),
+    imgsz: int = typer.Option(640, "--imgsz", help="Image size."),
+    batch: int = typer.Option(16, "--batch", help="Batch size."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, mps or a GPU index."),
+    out: Path | None = typer.Option(None, "--out", help="Keep Ultralytics' plots (PR curves, confusion matrix) here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
+) -> None:
+    """Evaluate weights on one split: P, R, mAP50, mAP50-95 overall and per class.
+
+    Example: yolo-tl evaluate runs/train/weights/best.pt data/data.yaml --split test
+    """
+    from yolo_tl.train import evaluate as run_evaluate
+
+    with _logs_to_stderr(as_json):
+        result = run_evaluate(weights, data_yaml, split=split, imgsz=imgsz, batch=batch, device=device, out=out)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    render_metrics(result.metrics, f"{result.weights.name} on {split}")
+
+
+@app.command(rich_help_panel="Train")
+@handle_errors
+def predict(
+    weights: Path = typer.Argument(..., help="Trained checkpoint (.pt)."),
+    source: str = typer.Argument(..., help="An image, a folder of images, or a quoted glob like 'imgs/*.jpg'."),
+    out: Path = typer.Option(Path("runs/predict"), "--out", help="Output folder (images/, labels/, predictions.json)."),
+    conf: float = typer.Option(0.25, "--conf", help="Confidence threshold."),
+    imgsz: int = typer.Option(640, "--imgsz", help="Image size."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, mps or a GPU index."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Detect objects in images; write annotated images, YOLO txt with confidences and predictions.json.
+
+    Example: yolo-tl predict runs/train/weights/best.pt 'photos/*.jpg' --out preds/ --conf 0.3
+    """
+    from yolo_tl.predict import predict as run_predict
+
+    with _logs_to_stderr(as_json):
+        report = run_predict(weights, source, out=out, conf=conf, imgsz=imgsz, device=device)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    table = Table(title=f"Detections in {report.images} image(s) at conf >= {conf}")
+    table.add_column("class")
+    table.add_column("boxes", justify="right")
+    for cls, n in report.counts.items():
+        table.add_row(cls, str(n))
+    table.add_row("[bold]all[/]", str(report.boxes), end_section=True)
+    console.print(table)
+    console.print(f"Written to [bold]{report.out}[/] (images/, labels/, predictions.json)")
+    if report.boxes == 0:
+        err_console.print("[yellow]no detections: try a lower --conf[/]")
+
+
+def _ranges(indices: list) -> str:
+    """[0,1,2,3,7] -> '0-3, 7'."""
+    parts, start = [], None
+    for i, v in enumerate(indices):
+        if start is None:
+            start = v
+        if i + 1 == len(indices) or indices[i + 1] != v + 1:
+            parts.append(str(start) if start == v else f"{start}-{v}")
+            start = None
+    return ", ".join(parts)
