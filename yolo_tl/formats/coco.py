@@ -48,9 +48,15 @@ def _is_id(value: Any) -> bool:
 def _num(value: Any, *, source: Path, field_name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise AnnotationError(f"not a number: {value!r}", path=source, field=field_name)
-    if not math.isfinite(value):
-        raise AnnotationError(f"not a finite number: {value!r}", path=source, field=field_name)
-    return float(value)
+    try:
+        number = float(value)  # a JSON integer of 400 digits overflows here
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        digits = len(str(value))
+        shown = value if isinstance(value, float) else f"{str(value)[:12]}... ({digits} digits)"
+        raise AnnotationError(f"not a finite number: {shown}", path=source, field=field_name)
+    return number
 
 
 def _opt_size(value: Any, *, source: Path, field_name: str) -> Optional[int]:
@@ -161,7 +167,7 @@ def read_coco(json_path: Path, *, on_error: OnError = _raise) -> CocoData:
             doc = json.load(fh)
     except OSError as err:
         raise AnnotationError(f"cannot read file ({err.strerror})", path=json_path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, integers over 4300 digits
         raise AnnotationError(f"malformed JSON ({err})", path=json_path) from None
     except RecursionError:
         raise AnnotationError("malformed JSON (nested too deeply)", path=json_path) from None
