@@ -7,6 +7,7 @@ normalised by.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Tuple
 
@@ -21,6 +22,13 @@ _ORIENTATION_TAG = 0x0112
 
 def read_image_size(path: Path) -> Tuple[int, int, bool]:
     """(width, height, rotated) as displayed after EXIF orientation; rotated when it swapped w/h."""
+    # PIL warns about odd tags and huge sizes: we only read headers, and the CLI output stays clean.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read_size(path)
+
+
+def _read_size(path: Path) -> Tuple[int, int, bool]:
     try:
         with Image.open(path) as im:
             width, height = im.size
@@ -32,6 +40,9 @@ def read_image_size(path: Path) -> Tuple[int, int, bool]:
                     orientation = 1
     except FileNotFoundError:
         raise ImageError("image not found", path=path) from None
+    except Image.DecompressionBombError as err:
+        size = str(err).split(",")[0]
+        raise ImageError(f"image too large to be used ({size})", path=path) from None
     except UnidentifiedImageError:
         raise ImageError("not a readable image (corrupt, empty or unknown format)", path=path) from None
     except (OSError, SyntaxError, ValueError) as err:
