@@ -58,7 +58,7 @@ def _imagesets(root: Path) -> Optional[Dict[str, str]]:
     if not main.is_dir():
         return None
     result: Dict[str, str] = {}
-    for txt in sorted(main.glob("*.txt")):
+    for txt in sorted(p for p in main.glob("*.txt") if p.is_file()):
         split = normalise_split(txt.stem)
         if split is None:  # trainval.txt, per-class files like aeroplane_train.txt
             continue
@@ -120,7 +120,7 @@ def _coco_dir_plan(source: Path, images: Optional[Path]) -> Optional[SourcePlan]
         return SourcePlan("coco", "Roboflow COCO export", robo)
     # COCO folder: instances_<split>.json in the root or in annotations/
     ann_dir = _child(source, "annotations") or source
-    inst = sorted(ann_dir.glob("instances_*.json"))
+    inst = sorted(p for p in ann_dir.glob("instances_*.json") if p.is_file())  # never open a FIFO
     if inst:
         files = []
         for js in inst:
@@ -150,6 +150,8 @@ def detect_layout(source: Path, *, fmt: Optional[str] = None, images: Optional[P
         raise LayoutError("--images folder not found", path=images)
     if fmt not in (None, "voc", "coco"):
         raise LayoutError(f"unknown format {fmt!r} (use voc or coco)")
+    if not source.is_file() and not source.is_dir():  # a FIFO or a device would block or fail
+        raise LayoutError("SOURCE is not a regular file or folder", path=source)
     if source.is_file():
         if source.suffix.lower() == ".json" and fmt in (None, "coco"):
             return _coco_json_plan(source, images)
