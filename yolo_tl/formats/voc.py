@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from xml.parsers import expat
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -68,10 +69,42 @@ def _flag(elem: ET.Element, tag: str) -> bool:
     return raw is not None and raw.lower() in ("1", "true", "yes")
 
 
+class _Found(Exception):
+    pass
+
+
+class _RootReached(Exception):
+    pass
+
+
+def _has_doctype(data: bytes) -> bool:
+    """Whether the prolog holds a DOCTYPE, in any encoding expat reads (UTF-16 too, where the
+    byte check above sees nothing). Expat stops at the DOCTYPE or at the root element's start,
+    so nothing is expanded and the cost is the prolog's only.
+    """
+    parser = expat.ParserCreate()
+
+    def found(*_args: object) -> None:
+        raise _Found()
+
+    def root_reached(*_args: object) -> None:
+        raise _RootReached()
+
+    parser.StartDoctypeDeclHandler = found
+    parser.StartElementHandler = root_reached
+    try:
+        parser.Parse(data, True)
+    except _Found:
+        return True
+    except (_RootReached, expat.ExpatError):
+        return False  # malformed XML is reported by the real parse below
+    return False
+
+
 def parse_voc(data: bytes, *, source: Path) -> VocRecord:
     """Parse one VOC annotation. Raises AnnotationError naming the file and the field."""
     head = data[:4096]
-    if any(token in head for token in _FORBIDDEN) or b"<!ENTITY" in data:
+    if any(token in head for token in _FORBIDDEN) or b"<!ENTITY" in data or _has_doctype(data):
         raise AnnotationError("DOCTYPE/ENTITY declarations are not allowed in annotation XML",
                               path=source)
     try:
