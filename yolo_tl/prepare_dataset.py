@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from yolo_tl.annotations import ImageAnnotation
 from yolo_tl.boxes import clip_xyxy, format_yolo_line, has_area, is_inverted, xyxy_to_yolo
-from yolo_tl.errors import LayoutError, YoloTLError
+from yolo_tl.errors import LayoutError, OutputError, YoloTLError
 from yolo_tl.formats.yolo import render_data_yaml, write_text
 from yolo_tl.gather import read_coco_plan, read_voc_plan
 from yolo_tl.layout import detect_layout
@@ -118,11 +119,16 @@ def _yolo_lines(img: ImageAnnotation, class_index: Dict[str, int], include_diffi
             if not has_area(clipped):
                 report.drop_box("outside_image", desc)
                 continue
+            yolo = xyxy_to_yolo(clipped, img.width, img.height)
+            line = format_yolo_line(class_index[box.label], yolo)
+            if float(line.split()[3]) <= 0 or float(line.split()[4]) <= 0:
+                # under 1e-6 of the image wide or high: the label file would say width 0.000000
+                report.drop_box("too_small", desc)
+                continue
             if changed:
                 report.boxes_clipped += 1
                 report._example("clipped", desc)
-            yolo = xyxy_to_yolo(clipped, img.width, img.height)
-            lines.append(format_yolo_line(class_index[box.label], yolo))
+            lines.append(line)
             labels.append(box.label)
     return lines, labels
 
@@ -223,7 +229,14 @@ def prepare(
     items.sort(key=lambda it: (SPLIT_ORDER.index(it[0]), _relkey(it[1], base)))
     names = _output_names(items, report)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # e.g. a path component is a file, or a read-only place
+        in_way = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+        if in_way is not None:
+            raise OutputError("a file is in the way of the output folder", path=in_way) from None
+        raise OutputError(f"cannot create the output's folder ({err.strerror or err})",
+                          path=out.parent) from None
     tmp = partial_dir(out)
     try:
         for split_name in sorted({s for s, _ in items}):
@@ -242,9 +255,11 @@ def prepare(
         write_text(tmp / "data.yaml", render_data_yaml(out, splits_present, report.classes))
         write_text(tmp / MARKER, report.to_json())
         commit_output(tmp, out)
+    except OSError as err:  # disk full, read-only file system, an image that vanished meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"writing the output failed ({err.strerror or err})",
+                          path=err.filename or out) from None
     except BaseException:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("prepared %d images, %d boxes into %s", report.images, report.boxes, out)
