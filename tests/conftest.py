@@ -39,3 +39,24 @@ def bccd_root(shared_datasets: Path) -> Path:
 @pytest.fixture(scope="session")
 def fruits_json(shared_datasets: Path) -> Path:
     return shared_datasets / "fruits_nuts_coco" / "data" / "trainval.json"
+
+
+# --- finetune / evaluate / predict (issue 3): one tiny dataset and one tiny checkpoint per session ---
+@pytest.fixture(scope="session")
+def tiny_yolo_data(tmp_path_factory) -> Path:
+    """data.yaml of a synthetic 8+4 image, 3-class YOLO dataset (see tests/train_helpers.py)."""
+    from tests.train_helpers import write_tiny_dataset
+
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny_yolo"))
+
+
+@pytest.fixture(scope="session")
+def tiny_base_weights(tiny_yolo_data: Path, tmp_path_factory) -> Path:
+    """best.pt of yolov8n.yaml trained 1 epoch at imgsz 64 on tiny_yolo_data: the start checkpoint."""
+    from tests.train_helpers import FAST
+    from yolo_tl.train import finetune
+
+    runs = tmp_path_factory.mktemp("base_runs")
+    result = finetune(tiny_yolo_data, weights="yolov8n.yaml", freeze="none", epochs=1, imgsz=64, batch=4,
+                      workers=0, project=runs, name="base", extra=FAST)
+    return result.best
