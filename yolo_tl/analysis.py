@@ -1,0 +1,369 @@
+"""Error analysis in FiftyOne: ground truth + predictions, COCO-style evaluation, saved views, App.
+
+``analyze(data_yaml, weights=...)`` builds a persistent FiftyOne dataset (one sample per image of
+the split), evaluates it, saves views that answer "what went wrong" at a glance and compares
+FiftyOne's COCO-style mAP with Ultralytics' own mAP50-95 for the same weights and split.
+
+Datasets made here carry the dataset tag ``yolo-tl`` (and ``info["yolo_tl"]``), so
+``list_datasets`` / ``delete_dataset`` only ever touch ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from yolo_tl.errors import DatabaseError, OutputError, YoloTLError
+
+log = logging.getLogger(__name__)
+
+TAG = "yolo-tl"
+GT, PRED, EVAL_KEY = "ground_truth", "predictions", "eval"
+NMS_IOU = 0.7  # Ultralytics' validation default; predictions use it too, so both mAPs see the same boxes
+
+WHY_MAPS_DIFFER = (
+    "The two mAPs differ because FiftyOne's COCO-style mAP keeps at most 100 predictions per image, "
+    "matches boxes greedily by confidence and reads precision at 101 recall steps, while "
+    "Ultralytics keeps up to 300 per image, matches by IoU, integrates an interpolated PR curve "
+    "and runs its own rectangular-batch inference; both use the same confidence threshold."
+)
+
+PathLike = Union[str, Path]
+
+
+@dataclass
+class ClassRow:
+    """Per-class figures. Precision / recall count every prediction above ``conf``."""
+
+    name: str
+    gt: int
+    tp: int
+    fp: int
+    fn: int
+    precision: float
+    recall: float
+    ap: float | None  # FiftyOne COCO-style AP@[.5:.95], None when the class has no GT
+    ultralytics_ap: float | None = None  # Ultralytics AP50-95 for the class
+
+
+@dataclass
+class AnalysisReport:
+    name: str
+    url_path: str
+    data_yaml: str
+    weights: str
+    split: str
+    conf: float
+    iou: float
+    high_conf: float
+    samples: int
+    gt_boxes: int
+    predictions: int
+    tp: int
+    fp: int
+    fn: int
+    fiftyone_map: float | None
+    ultralytics_map50_95: float | None
+    ultralytics_map50: float | None
+    why_maps_differ: str
+    classes: list[ClassRow] = field(default_factory=list)
+    views: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_name(data_yaml: PathLike, weights: PathLike, split: str) -> str:
+    """Stable, readable name: data folder, split, weights (run name + file) and a short hash."""
+    d, w = Path(data_yaml).expanduser().resolve(), Path(weights).expanduser().resolve()
+    wname = w.stem
+    if w.parent.name == "weights" and w.parent.parent.name:
+        wname = f"{w.parent.parent.name}-{w.stem}"
+    digest = hashlib.sha1(f"{d}\n{w}\n{split}".encode()).hexdigest()[:6]
+    raw = f"{TAG}-{d.parent.name}-{split}-{wname}-{digest}"
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", raw).strip("-")
+
+
+@contextlib.contextmanager
+def stdout_logs_to_stderr() -> Iterator[None]:
+    """Send FiftyOne's and Ultralytics' logs and progress bars to stderr while inside.
+
+    Both log to stdout by default; the CLI keeps stdout for its own output (tables, --json).
+    """
+    import fiftyone  # noqa: F401  (adds its stdout handlers on import)
+    import ultralytics.utils  # noqa: F401
+
+    handlers = [h for name in ("fiftyone", "eta", "ultralytics")
+                for h in logging.getLogger(name).handlers if type(h) is logging.StreamHandler]
+    old = [h.setStream(sys.stderr) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for h, stream in zip(handlers, old):
+            if stream is not None:
+                h.setStream(stream)
+
+
+def _fo() -> Any:
+    """Import fiftyone with its database up, or raise DatabaseError with the fix."""
+    from yolo_tl.database import check_database
+
+    check_database()
+    import fiftyone as fo
+
+    return fo
+
+
+def _is_ours(dataset: Any) -> bool:
+    return TAG in (dataset.tags or []) or "yolo_tl" in (dataset.info or {})
+
+
+def list_datasets() -> list[dict[str, Any]]:
+    """The FiftyOne datasets made by yolo-tl, with what they were made from."""
+    fo = _fo()
+    rows = []
+    for name in fo.list_datasets(tags=TAG):
+        ds = fo.load_dataset(name)
+        info = dict(ds.info.get("yolo_tl", {}))
+        rows.append({"name": name, "samples": len(ds), **info})
+    return rows
+
+
+def delete_dataset(name: str) -> None:
+    """Delete one dataset made by yolo-tl; refuse anything else."""
+    fo = _fo()
+    if not fo.dataset_exists(name):
+        raise OutputError(f"no FiftyOne dataset named '{name}'", hint="see: yolo-tl datasets list")
+    ds = fo.load_dataset(name)
+    if not _is_ours(ds):
+        raise OutputError(f"dataset '{name}' was not made by yolo-tl; not deleting it")
+    ds.delete()
+
+
+def _ultralytics_val(model: Any, data_yaml: Path, split: str, *, conf: float, imgsz: int,
+                     batch: int, device: str | None) -> Any:
+    with tempfile.TemporaryDirectory(prefix="yolo-tl-val-") as tmp:
+        kwargs: dict[str, Any] = {
+            "data": str(data_yaml), "split": split, "conf": conf, "iou": NMS_IOU, "imgsz": imgsz, "batch": batch,
+            "plots": False, "save_json": False, "verbose": False, "project": tmp, "name": "val", "exist_ok": True}
+        if device is not None:
+            kwargs["device"] = device
+        try:
+            return model.val(**kwargs)
+        except Exception as err:
+            raise YoloTLError(f"Ultralytics validation failed: {err}", path=data_yaml) from err
+
+
+def _save_views(ds: Any, names: list[str], high_conf: float, worst_k: int) -> dict[str, int]:
+    """Saved views + sample tags. Returns {view name: number of samples}."""
+    from fiftyone import ViewField as F
+
+    fp_conf = (F("eval") == "fp") & (F("confidence") >= high_conf)
+    views = {
+        "fp_high_conf": ds.filter_labels(PRED, fp_conf).sort_by(
+            F(f"{PRED}.detections").length(), reverse=True),
+        "false_negatives": ds.filter_labels(GT, F("eval") == "fn").sort_by("eval_fn", reverse=True),
+        "worst_samples": ds.match(F("errors") > 0).sort_by("errors", reverse=True).limit(worst_k),
+    }
+    if len(names) <= 20:  # one "missed_<class>" view per class that has misses
+        for c in names:
+            v = ds.filter_labels(GT, (F("eval") == "fn") & (F("label") == c))
+            if len(v):
+                views[f"missed_{c}"] = v
+    tags = {"fp_high_conf": "fp_high_conf", "false_negatives": "missed", "worst_samples": "worst"}
+    counts = {}
+    for name, view in views.items():
+        n = len(view)
+        counts[name] = n
+        ds.save_view(name, view, description=f"yolo-tl: {name.replace('_', ' ')}", overwrite=True)
+        if name in tags and n:
+            view.tag_samples(tags[name])
+    return counts
+
+
+def _count(values: list[list[str | None]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for per_sample in values:
+        for v in per_sample or []:
+            out[v] = out.get(v, 0) + 1
+    return out
+
+
+def analyze(
+    data_yaml: PathLike,
+    *,
+    weights: PathLike,
+    split: str = "val",
+    name: str | None = None,
+    conf: float = 0.001,
+    iou: float = 0.5,
+    imgsz: int = 640,
+    batch: int = 16,
+    high_conf: float = 0.5,
+    worst_k: int = 50,
+    device: str | None = None,
+    compare_ultralytics: bool = True,
+) -> AnalysisReport:
+    """Build (or replace) the FiftyOne dataset ``name`` for ``split`` and evaluate ``weights`` on it.
+
+    ``conf`` is the lowest confidence kept (0.001 as Ultralytics validates); ``iou`` is the
+    evaluation IoU for tp/fp/fn; ``high_conf`` is the confidence above which a false positive is
+    "confident" (view ``fp_high_conf``).
+    """
+    from yolo_tl import fiftyone_io as fio
+
+    if not 0.0 <= conf < 1.0 or not 0.0 < iou < 1.0:
+        raise YoloTLError("--conf must be in [0, 1) and --iou in (0, 1)", field="conf/iou")
+    t0 = time.perf_counter()
+    data_yaml = Path(data_yaml).expanduser().resolve()
+    weights = Path(weights).expanduser().resolve()
+    split_data = fio.read_split(data_yaml, split)
+    gts = [fio.read_yolo_boxes(lbl, split_data.names) for lbl in split_data.labels]
+    model = fio.load_model(weights)
+    fio.check_class_names(model.names, split_data.names, weights)
+    name = name or default_name(data_yaml, weights, split)
+    fo = _fo()
+    if fo.dataset_exists(name) and not _is_ours(fo.load_dataset(name)):
+        raise OutputError(f"FiftyOne dataset '{name}' exists and was not made by yolo-tl",
+                          hint="choose another --name")
+    seconds: dict[str, float] = {"read": time.perf_counter() - t0}
+
+    # Build under a temporary name; the old dataset is replaced only once the new one is complete.
+    tmp_name = f"{name}-building-{int(time.time() * 1000)}"
+    ds = fo.Dataset(tmp_name, persistent=True)
+    try:
+        t = time.perf_counter()
+        ds.add_samples(
+            [fo.Sample(filepath=str(p), **{GT: fio.to_detections(b)})
+             for p, b in zip(split_data.images, gts)],
+            progress=False,
+        )
+        seconds["add_samples"] = time.perf_counter() - t
+        t = time.perf_counter()
+        preds: dict[str, Any] = {}
+        metas: dict[str, Any] = {}
+        for path, boxes, (h, w) in fio.predict_boxes(model, split_data.images, conf=conf,
+                                                     imgsz=imgsz, batch=batch, device=device):
+            preds[str(path)] = fio.to_detections(boxes)
+            metas[str(path)] = fo.ImageMetadata(width=w, height=h)
+        seconds["predict"] = time.perf_counter() - t
+        t = time.perf_counter()
+        ds.set_values(PRED, preds, key_field="filepath")
+        ds.set_values("metadata", metas, key_field="filepath")
+        seconds["set_values"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        results = ds.evaluate_detections(PRED, gt_field=GT, eval_key=EVAL_KEY, iou=iou,
+                                         compute_mAP=True, classes=split_data.names,
+                                         progress=False)
+        # errors per image = missed objects + confident false positives (low-confidence
+        # false positives are expected at conf=0.001 and would drown the signal)
+        pred_evals = ds.values(f"{PRED}.detections.eval")
+        pred_confs = ds.values(f"{PRED}.detections.confidence")
+        fns = ds.values("eval_fn")
+        errors = [int(fn) + sum(1 for e, c in zip(ev or [], cf or []) if e == "fp" and c >= high_conf)
+                  for fn, ev, cf in zip(fns, pred_evals, pred_confs)]
+        ds.set_values("errors", errors)
+        seconds["evaluate"] = time.perf_counter() - t
+        views = _save_views(ds, split_data.names, high_conf, worst_k)
+        ds.tags = [TAG]
+        ds.info["yolo_tl"] = {"data_yaml": str(data_yaml), "weights": str(weights), "split": split,
+                              "conf": conf, "iou": iou, "imgsz": imgsz}
+        ds.save()
+        if fo.dataset_exists(name):
+            fo.load_dataset(name).delete()
+        ds.name = name
+    except BaseException:
+        if fo.dataset_exists(tmp_name):
+            fo.load_dataset(tmp_name).delete()
+        raise
+
+    # per-class table
+    gt_labels = ds.values(f"{GT}.detections.label")
+    gt_evals = ds.values(f"{GT}.detections.eval")
+    pred_labels = ds.values(f"{PRED}.detections.label")
+    pairs_gt = [[f"{lab}|{ev}" for lab, ev in zip(ls or [], es or [])]
+                for ls, es in zip(gt_labels, gt_evals)]
+    pairs_pred = [[f"{lab}|{ev}" for lab, ev in zip(ls or [], es or [])]
+                  for ls, es in zip(pred_labels, pred_evals)]
+    cg, cp = _count(pairs_gt), _count(pairs_pred)
+    ul = None
+    if compare_ultralytics:
+        t = time.perf_counter()
+        ul = _ultralytics_val(model, data_yaml, split, conf=conf, imgsz=imgsz, batch=batch,
+                              device=device)
+        seconds["ultralytics_val"] = time.perf_counter() - t
+    ul_ap: dict[int, float] = {}
+    if ul is not None:
+        ul_ap = {int(i): float(a) for i, a in zip(ul.box.ap_class_index, ul.box.ap)}
+    rows = []
+    for i, c in enumerate(split_data.names):
+        tp, fp = cp.get(f"{c}|tp", 0), cp.get(f"{c}|fp", 0)
+        fn = cg.get(f"{c}|fn", 0)
+        ngt = sum(v for k, v in cg.items() if k.split("|", 1)[0] == c)
+        ap = float(results.mAP(classes=[c])) if ngt else None
+        rows.append(ClassRow(
+            c, ngt, tp, fp, fn,
+            precision=tp / (tp + fp) if tp + fp else 0.0,
+            recall=tp / (tp + fn) if tp + fn else 0.0,
+            ap=ap if ap is None or ap >= 0 else None,
+            ultralytics_ap=ul_ap.get(i)))
+    fo_map = float(results.mAP())
+    seconds["total"] = time.perf_counter() - t0
+    return AnalysisReport(
+        name=name, url_path=f"/datasets/{ds.slug}", data_yaml=str(data_yaml), weights=str(weights),
+        split=split, conf=conf, iou=iou, high_conf=high_conf, samples=len(ds),
+        gt_boxes=sum(r.gt for r in rows), predictions=sum(len(v or []) for v in pred_labels),
+        tp=sum(r.tp for r in rows), fp=sum(r.fp for r in rows), fn=sum(r.fn for r in rows),
+        fiftyone_map=fo_map if fo_map >= 0 else None,
+        ultralytics_map50_95=float(ul.box.map) if ul is not None else None,
+        ultralytics_map50=float(ul.box.map50) if ul is not None else None,
+        why_maps_differ=WHY_MAPS_DIFFER, classes=rows, views=views,
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+    )
+
+
+@dataclass
+class AppHandle:
+    """A running App: ``url`` to print, ``wait()`` blocks until Ctrl-C, ``close()`` stops it."""
+
+    session: Any
+    url: str
+    address: str
+    port: int
+
+    def wait(self) -> None:
+        self.session.wait(-1)  # -1: keep serving when the last browser tab closes
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def launch_app(name: str, *, address: str = "127.0.0.1", port: int = 5151,
+               open_browser: bool = False) -> AppHandle:
+    """Serve dataset ``name`` in the FiftyOne App on ``address:port`` (loopback by default)."""
+    fo = _fo()
+    if not fo.dataset_exists(name):
+        raise OutputError(f"no FiftyOne dataset named '{name}'", hint="see: yolo-tl datasets list")
+    ds = fo.load_dataset(name)
+    logging.getLogger("fiftyone.core.session").setLevel(logging.WARNING)  # we print our own URL
+    try:
+        session = fo.launch_app(ds, address=address, port=port, remote=not open_browser)
+    except Exception as err:
+        if isinstance(err, DatabaseError):
+            raise
+        raise OutputError(f"could not start the FiftyOne App on {address}:{port}: {err}",
+                          hint="try another --port") from err
+    host = "localhost" if address in ("127.0.0.1", "localhost") else address
+    return AppHandle(session, f"http://{host}:{port}/datasets/{ds.slug}", address, port)

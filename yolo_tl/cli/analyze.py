@@ -1,0 +1,190 @@
+"""``yolo-tl analyze``, ``yolo-tl app`` and ``yolo-tl datasets list|delete``: FiftyOne error analysis."""
+# ruff: noqa: UP045, B008  (Typer evaluates annotations at run time: keep Optional for Python 3.9)
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from yolo_tl.cli import app
+from yolo_tl.cli._common import console, err_console, handle_errors, print_json, setup_logging
+
+datasets_app = typer.Typer(
+    help="List or delete the FiftyOne datasets that yolo-tl made.\n\nExample: yolo-tl datasets list",
+    no_args_is_help=True,
+)
+app.add_typer(datasets_app, name="datasets")
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _fmt(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def render_report(d: dict) -> None:
+    """Per-class table, totals, both mAPs with the one-line reason, and the saved views."""
+    t = Table(title=f"{d['name']}  ({d['split']}: {d['samples']} images, conf >= {d['conf']}, "
+                    f"IoU {d['iou']})")
+    for col in ("class", "GT", "TP", "FP", "FN", "precision", "recall", "AP (FiftyOne)",
+                "AP50-95 (Ultralytics)"):
+        t.add_column(col, justify="left" if col == "class" else "right")
+    for r in d["classes"]:
+        t.add_row(r["name"], str(r["gt"]), str(r["tp"]), str(r["fp"]), str(r["fn"]),
+                  f"{r['precision']:.3f}", f"{r['recall']:.3f}", _fmt(r["ap"]),
+                  _fmt(r["ultralytics_ap"]))
+    tp, fp, fn = d["tp"], d["fp"], d["fn"]
+    t.add_row("[bold]all[/]", str(d["gt_boxes"]), str(tp), str(fp), str(fn),
+              f"{tp / (tp + fp) if tp + fp else 0:.3f}", f"{tp / (tp + fn) if tp + fn else 0:.3f}",
+              _fmt(d["fiftyone_map"]), _fmt(d["ultralytics_map50_95"]), end_section=True)
+    console.print(t)
+    console.print(f"Precision and recall count every prediction with confidence >= {d['conf']}; "
+                  f"see view fp_high_conf for false positives >= {d['high_conf']}.")
+    console.print(f"mAP@[.5:.95]  FiftyOne (COCO-style): [bold]{_fmt(d['fiftyone_map'])}[/]   "
+                  f"Ultralytics: [bold]{_fmt(d['ultralytics_map50_95'])}[/] "
+                  f"(mAP50 {_fmt(d['ultralytics_map50'])})")
+    console.print(f"[dim]{d['why_maps_differ']}[/]")
+    v = Table(title="Saved views (open them in the App's view bar)")
+    v.add_column("view")
+    v.add_column("samples", justify="right")
+    for name, n in d["views"].items():
+        v.add_row(name, str(n))
+    console.print(v)
+
+
+def _lan_hint(port: int) -> str:
+    host = socket.gethostname()
+    return f"ssh -N -L {port}:127.0.0.1:{port} USER@{host}"
+
+
+def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool) -> None:
+    from yolo_tl.analysis import launch_app
+
+    handle = launch_app(name, address=address, port=port, open_browser=open_browser)
+    if address not in LOOPBACK:
+        err_console.print(f"[bold yellow]warning:[/] the App listens on {address}:{port}; anyone who "
+                          "can reach this machine on that port can see the images and labels.")
+        err_console.print(f"From your own computer, a private alternative: {_lan_hint(port)} "
+                          f"then open http://localhost:{port}/ (and use the default --address).")
+    msg = f"FiftyOne App: {handle.url}  (Ctrl-C to stop)"
+    if as_json:
+        err_console.print(msg, highlight=False, soft_wrap=True)
+    else:
+        console.print(msg, highlight=False, soft_wrap=True)
+    try:
+        handle.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.close()
+
+
+@app.command("analyze")
+@handle_errors
+def analyze_cmd(
+    data_yaml: Path = typer.Argument(..., help="data.yaml of the prepared dataset."),
+    weights: Path = typer.Option(..., "--weights", "-w", help="Detection checkpoint (.pt)."),
+    split: str = typer.Option("val", "--split", help="Split to analyse: train, val or test."),
+    name: Optional[str] = typer.Option(
+        None, "--name", help="FiftyOne dataset name (default: derived from data + weights, "
+                             "stable across re-runs; a re-run replaces it)."),
+    conf: float = typer.Option(0.001, "--conf", help="Lowest prediction confidence kept "
+                                                      "(0.001, as Ultralytics validates)."),
+    iou: float = typer.Option(0.5, "--iou", help="IoU for a prediction to match a GT box."),
+    imgsz: int = typer.Option(640, "--imgsz", help="Inference image size."),
+    batch: int = typer.Option(16, "--batch", help="Inference batch size."),
+    high_conf: float = typer.Option(0.5, "--high-conf",
+                                    help="A false positive at or above this is 'confident'."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, 0, 0,1 ... (default: auto)."),
+    ultralytics_val: bool = typer.Option(True, "--ultralytics-val/--no-ultralytics-val",
+                                         help="Also run Ultralytics' validator for its mAP."),
+    launch: bool = typer.Option(False, "--launch", help="Open the App when done (Ctrl-C stops)."),
+    port: int = typer.Option(5151, "--port", help="App port."),
+    address: str = typer.Option("127.0.0.1", "--address",
+                                help="App address; 0.0.0.0 exposes it to the network."),
+    open_browser: bool = typer.Option(False, "--open-browser", help="Also open a browser tab."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Evaluate WEIGHTS on a split in FiftyOne: per-class report, both mAPs, saved error views.
+
+    Example: yolo-tl analyze data/data.yaml --weights runs/exp/weights/best.pt --launch
+    """
+    from yolo_tl.analysis import analyze, stdout_logs_to_stderr
+
+    setup_logging()
+    with stdout_logs_to_stderr():
+        report = analyze(data_yaml, weights=weights, split=split, name=name, conf=conf, iou=iou,
+                         imgsz=imgsz, batch=batch, high_conf=high_conf, device=device,
+                         compare_ultralytics=ultralytics_val)
+    d = report.to_dict()
+    if as_json:
+        print_json(d)
+    else:
+        render_report(d)
+        console.print(f"Dataset [bold]{report.name}[/] saved. Reopen: yolo-tl app {report.name}")
+    if launch:
+        _serve(report.name, address, port, open_browser, as_json)
+
+
+@app.command("app")
+@handle_errors
+def app_cmd(
+    name: str = typer.Argument(..., help="Dataset name (see: yolo-tl datasets list)."),
+    port: int = typer.Option(5151, "--port", help="App port."),
+    address: str = typer.Option("127.0.0.1", "--address",
+                                help="App address; 0.0.0.0 exposes it to the network."),
+    open_browser: bool = typer.Option(False, "--open-browser", help="Also open a browser tab."),
+) -> None:
+    """Reopen an analysis in the FiftyOne App; blocks until Ctrl-C.
+
+    Example: yolo-tl app yolo-tl-data-val-exp-best-1a2b3c --port 5151
+    """
+    _serve(name, address, port, open_browser, as_json=False)
+
+
+@datasets_app.command("list")
+@handle_errors
+def datasets_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+) -> None:
+    """List the FiftyOne datasets made by yolo-tl.
+
+    Example: yolo-tl datasets list --json
+    """
+    from yolo_tl.analysis import list_datasets, stdout_logs_to_stderr
+
+    with stdout_logs_to_stderr():
+        rows = list_datasets()
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("No yolo-tl datasets. Make one with: yolo-tl analyze DATA_YAML --weights W")
+        return
+    t = Table(title="yolo-tl datasets in FiftyOne")
+    for col in ("name", "samples", "split", "weights", "data_yaml"):
+        t.add_column(col, justify="right" if col == "samples" else "left")
+    for r in rows:
+        t.add_row(r["name"], str(r["samples"]), str(r.get("split", "")), str(r.get("weights", "")),
+                  str(r.get("data_yaml", "")))
+    console.print(t)
+
+
+@datasets_app.command("delete")
+@handle_errors
+def datasets_delete(
+    name: str = typer.Argument(..., help="Dataset to delete (only datasets made by yolo-tl)."),
+) -> None:
+    """Delete a FiftyOne dataset made by yolo-tl.
+
+    Example: yolo-tl datasets delete yolo-tl-data-val-exp-best-1a2b3c
+    """
+    from yolo_tl.analysis import delete_dataset, stdout_logs_to_stderr
+
+    with stdout_logs_to_stderr():
+        delete_dataset(name)
+    console.print(f"Deleted {name}")
