@@ -11,6 +11,7 @@ from typing import Any, Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from yolo_tl.errors import YoloTLError
 
@@ -39,7 +40,9 @@ def handle_errors(fn: F) -> F:
         except YoloTLError as err:
             if state.debug:
                 raise
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            # escape(): "images[id=3]" or "[x, y, w, h]" in a message is text, not rich markup
+            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
