@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -16,9 +17,14 @@ from yolo_tl.cli._common import console, err_console, handle_errors, print_json
 def render_report(report) -> None:
     """The report as rich tables: per split, per class, and what was dropped / fixed."""
     d = report.to_dict()
+    e = escape  # file names, class names and reasons come from the user's data: text, not markup
+
+    def example(reason: str) -> str:
+        return e((d["examples"].get(reason) or [""])[0])
+
     splits = Table(title=f"{d['format'].upper()} -> YOLO  ({d['layout']}; split: {d['split_origin']})")
     for col in ("split", "images", "boxes", "backgrounds", *d["classes"]):
-        splits.add_column(col, justify="left" if col == "split" else "right")
+        splits.add_column(e(col), justify="left" if col == "split" else "right")
     for name, s in d["splits"].items():
         splits.add_row(name, str(s["images"]), str(s["boxes"]), str(s["backgrounds"]),
                        *(str(s["per_class"][c]) for c in d["classes"]))
@@ -33,34 +39,34 @@ def render_report(report) -> None:
     issues.add_column("count", justify="right")
     issues.add_column("example")
     for reason, n in d["boxes_dropped"].items():
-        issues.add_row(f"boxes dropped: {reason}", str(n), (d["examples"].get(reason) or [""])[0])
+        issues.add_row(f"boxes dropped: {reason}", str(n), example(reason))
     if d["boxes_clipped"]:
         issues.add_row("boxes clipped to the image", str(d["boxes_clipped"]),
-                       (d["examples"].get("clipped") or [""])[0])
+                       example("clipped"))
     for reason, n in d["images_dropped"].items():
-        issues.add_row(f"images dropped: {reason}", str(n), (d["examples"].get(reason) or [""])[0])
+        issues.add_row(f"images dropped: {reason}", str(n), example(reason))
     if d["size_mismatches"]:
         m = d["size_mismatches"][0]
         issues.add_row("annotation size != image size (image size used)", str(len(d["size_mismatches"])),
-                       f"{Path(m['annotation']).name}: {m['annotated']} vs {m['actual']}"
+                       e(f"{Path(m['annotation']).name}: {m['annotated']} vs {m['actual']}")
                        + (" (EXIF rotated)" if m["exif_rotated"] else ""))
     if d["renamed"]:
         r = d["renamed"][0]
         issues.add_row("images renamed (same name elsewhere)", str(len(d["renamed"])),
-                       f"{r['source']} -> {r['name']}")
+                       e(f"{r['source']} -> {r['name']}"))
     if d["skipped"]:
         s = d["skipped"][0]
         issues.add_row("skipped (--on-error skip)", str(len(d["skipped"])),
-                       f"{s['path']}: {s['field'] + ': ' if s['field'] else ''}{s['reason']}")
+                       e(f"{s['path']}: {s['field'] + ': ' if s['field'] else ''}{s['reason']}"))
     for note in d["notes"]:
-        issues.add_row("note", "", note)
+        issues.add_row("note", "", e(note))
     if issues.row_count:
         console.print(issues)
     else:
         console.print("Nothing dropped, clipped or skipped.")
     links = ", ".join(f"{n} {k}" for k, n in d["links"].items())
-    console.print(f"Images: {links}.  Dataset: [bold]{d['data_yaml']}[/]")
-    console.print(f"Report: {d['out']}/prepare_report.json")
+    console.print(f"Images: {links}.  Dataset: [bold]{e(d['data_yaml'])}[/]")
+    console.print(f"Report: {e(d['out'])}/prepare_report.json")
 
 
 @app.command(rich_help_panel="Data")
