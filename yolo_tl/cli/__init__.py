@@ -44,6 +44,7 @@ def _root(
 
 # Command modules register themselves on `app` when imported. One line each.
 from yolo_tl.cli import prepare as _prepare  # noqa: E402,F401
+from yolo_tl.cli import demo as _demo  # noqa: E402,F401
 from yolo_tl.cli import train as _train  # noqa: E402,F401
 from yolo_tl.cli import analyze as _analyze  # noqa: E402,F401
 
