@@ -579,7 +579,7 @@ CASES: list[Case] = [
          err("annotations.json", r"images\[id=1\]\.file_name: image 'a.jpg' not found")),
     Case("coco_decompression_bomb_header", coco_with_file("a.png", png_header_only(30000, 30000), sized=False),
          err("a.png", r"too large")),
-    Case("coco_file_name_with_nul", coco_case(one_image(file_name="a\x00.jpg")), err("annotations.json", r"not found")),
+    Case("coco_file_name_with_nul", coco_case(one_image(file_name="a\x00.jpg")), err("annotations.json", r"NUL byte")),
     # ---- COCO: names that escape, symlinks, non-ASCII ----
     Case("coco_file_name_dotdot", _outside_target("../outside/secret.jpg", False, False),
          err("annotations.json", r"images\[id=1\]\.file_name: .*escapes the images folder")),

@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from yolo_tl.annotations import ImageAnnotation
 from yolo_tl.boxes import clip_xyxy, format_yolo_line, has_area, is_inverted, xyxy_to_yolo
 from yolo_tl.errors import LayoutError, OutputError, YoloTLError
+from yolo_tl.formats.safe_paths import real_dir
 from yolo_tl.formats.yolo import render_data_yaml, write_text
 from yolo_tl.gather import read_coco_plan, read_voc_plan
 from yolo_tl.layout import detect_layout
@@ -97,39 +98,48 @@ def _assign_splits(images: List[ImageAnnotation], base: Path, fractions, seed: i
     return [(split[_relkey(img, base)], img) for img in images]
 
 
+def _drop_reason(box, xyxy, class_index: Dict[str, int], include_difficult: bool) -> Optional[str]:
+    if box.label not in class_index:
+        return "class_not_selected"
+    if box.crowd:
+        return "crowd"
+    if box.difficult and not include_difficult:
+        return "difficult"
+    if is_inverted(xyxy):
+        return "inverted"
+    if not has_area(xyxy):
+        return "zero_area"
+    return None
+
+
 def _yolo_lines(img: ImageAnnotation, class_index: Dict[str, int], include_difficult: bool,
                 report: PrepareReport) -> Tuple[List[str], List[str]]:
     lines, labels = [], []
-    where = (img.source or img.image_path).name
+
+    def desc(xyxy) -> str:  # built only for boxes that go into the report
+        where = (img.source or img.image_path).name
+        return f"{where}: {box.label} ({', '.join(f'{v:g}' for v in xyxy)})"
+
     for box in img.boxes:
         xyxy = (box.x1, box.y1, box.x2, box.y2)
-        desc = f"{where}: {box.label} ({', '.join(f'{v:g}' for v in xyxy)})"
-        if box.label not in class_index:
-            report.drop_box("class_not_selected", desc)
-        elif box.crowd:
-            report.drop_box("crowd", desc)
-        elif box.difficult and not include_difficult:
-            report.drop_box("difficult", desc)
-        elif is_inverted(xyxy):
-            report.drop_box("inverted", desc)
-        elif not has_area(xyxy):
-            report.drop_box("zero_area", desc)
-        else:
-            clipped, changed = clip_xyxy(xyxy, img.width, img.height)
-            if not has_area(clipped):
-                report.drop_box("outside_image", desc)
-                continue
-            yolo = xyxy_to_yolo(clipped, img.width, img.height)
-            line = format_yolo_line(class_index[box.label], yolo)
-            if float(line.split()[3]) <= 0 or float(line.split()[4]) <= 0:
-                # under 1e-6 of the image wide or high: the label file would say width 0.000000
-                report.drop_box("too_small", desc)
-                continue
-            if changed:
-                report.boxes_clipped += 1
-                report._example("clipped", desc)
-            lines.append(line)
-            labels.append(box.label)
+        reason = _drop_reason(box, xyxy, class_index, include_difficult)
+        if reason is not None:
+            report.drop_box(reason, desc(xyxy))
+            continue
+        clipped, changed = clip_xyxy(xyxy, img.width, img.height)
+        if not has_area(clipped):
+            report.drop_box("outside_image", desc(xyxy))
+            continue
+        yolo = xyxy_to_yolo(clipped, img.width, img.height)
+        if yolo[2] < 5e-7 or yolo[3] < 5e-7:
+            # under 1e-6 of the image wide or high: the label file would say width 0.000000
+            report.drop_box("too_small", desc(xyxy))
+            continue
+        if changed:
+            report.boxes_clipped += 1
+            report._example("clipped", desc(xyxy))
+        lines.append(format_yolo_line(class_index[box.label], yolo))
+        labels.append(box.label)
     return lines, labels
 
 
@@ -204,6 +214,7 @@ def prepare(
     roots = {source if source.is_dir() else source.parent}
     roots.update(f.boundary for f in plan.files)
     check_output(out, sorted(roots), overwrite=overwrite)
+    real_dir.cache_clear()
     clean_leftovers(out)
 
     report = PrepareReport(source=str(source.absolute()), out=str(out), format=plan.format,

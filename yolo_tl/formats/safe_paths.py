@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from pathlib import Path, PurePosixPath, PureWindowsPath
+import re
+import stat
+from pathlib import Path
 from typing import Optional
 
 from yolo_tl.errors import ImageError
 
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_SEPARATORS = re.compile(r"[\\/]")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dng", ".mpo")
 
 
@@ -16,13 +21,24 @@ def check_relative_name(name: str, *, source: Path, field: str) -> str:
     if not name or not name.strip():
         raise ImageError("empty file name", path=source, field=field)
     name = name.strip()
-    posix, win = PurePosixPath(name), PureWindowsPath(name)
-    if posix.is_absolute() or win.is_absolute() or win.drive or name.startswith(("/", "\\")):
+    if "\x00" in name:
+        raise ImageError(f"file name {name!r} contains a NUL byte", path=source, field=field)
+    # plain string checks (pathlib is slow at 50k names): POSIX and Windows absolute forms, drives
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
         raise ImageError(f"file name {name!r} is an absolute path; it must be relative to the images "
                          "folder", path=source, field=field)
-    if ".." in posix.parts or ".." in win.parts:
+    if ".." in _SEPARATORS.split(name):
         raise ImageError(f"file name {name!r} escapes the images folder", path=source, field=field)
     return name
+
+
+@functools.lru_cache(maxsize=256)
+def real_dir(folder: str) -> str:
+    """realpath of a folder, cached: thousands of images share a handful of folders.
+
+    prepare() clears the cache at its start, so a long-lived process sees changed symlinks.
+    """
+    return os.path.realpath(folder)
 
 
 def resolve_inside(root: Path, name: str, *, source: Path, field: str) -> Optional[Path]:
@@ -31,17 +47,27 @@ def resolve_inside(root: Path, name: str, *, source: Path, field: str) -> Option
     Raises ImageError when the name or a symlink on its way leads outside the root.
     """
     name = check_relative_name(name, source=source, field=field)
-    candidate = root / name
-    if not os.path.lexists(candidate):
+    candidate = os.path.join(root, name)
+    try:
+        st = os.lstat(candidate)
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    real = Path(os.path.realpath(candidate))
-    real_root = Path(os.path.realpath(root))
-    if real != real_root and real_root not in real.parents:
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        real = os.path.realpath(candidate)
+    else:  # only the folders on the way can be links: resolve the (cached) parent folder
+        real = os.path.join(real_dir(os.path.dirname(candidate)), os.path.basename(candidate))
+    real_root = real_dir(str(root))
+    if not real.startswith(real_root.rstrip(os.sep) + os.sep):
         raise ImageError(f"file name {name!r} resolves outside the images folder (symlink to {real})",
                          path=source, field=field)
-    if not real.is_file():
+    if stat.S_ISLNK(st.st_mode):
+        if not os.path.isfile(real):
+            return None
+    elif not stat.S_ISREG(st.st_mode):
         return None
-    return candidate
+    return Path(candidate)
 
 
 def find_image(root: Path, name: Optional[str], stem: str, *, source: Path, field: str,
@@ -53,7 +79,7 @@ def find_image(root: Path, name: Optional[str], stem: str, *, source: Path, fiel
     bound = boundary or root
     if name:
         checked = check_relative_name(name, source=source, field=field)
-        rel = os.path.relpath(root / checked, bound)
+        rel = checked if root == bound else os.path.relpath(root / checked, bound)
         hit = resolve_inside(bound, rel, source=source, field=field)
         if hit is not None:
             return hit
