@@ -118,7 +118,7 @@ def _yolo_lines(img: ImageAnnotation, class_index: Dict[str, int], include_diffi
 
     def desc(xyxy) -> str:  # built only for boxes that go into the report
         where = (img.source or img.image_path).name
-        return f"{where}: {box.label} ({', '.join(f'{v:g}' for v in xyxy)})"
+        return f"{where}: {box.label} x1,y1,x2,y2=({', '.join(f'{v:g}' for v in xyxy)}) 0-based px"
 
     for box in img.boxes:
         xyxy = (box.x1, box.y1, box.x2, box.y2)
