@@ -144,7 +144,7 @@ def test_random_split_seeded_and_byte_identical(tmp_path):
     src = make_voc_devkit(tmp_path / "voc", _voc_items(20))
     a = yolo_tl.prepare(src, tmp_path / "a", split="0.7,0.2,0.1", seed=3)
     b = yolo_tl.prepare(src, tmp_path / "b", split="0.7,0.2,0.1", seed=3)
-    c = yolo_tl.prepare(src, tmp_path / "c", split="0.7,0.2,0.1", seed=4)
+    yolo_tl.prepare(src, tmp_path / "c", split="0.7,0.2,0.1", seed=4)
     assert {k: v["images"] for k, v in a.splits.items()} == {"train": 14, "val": 4, "test": 2}
     assert _label_bytes(tmp_path / "a") == _label_bytes(tmp_path / "b")
     da = (tmp_path / "a/data.yaml").read_text().replace(str(tmp_path / "a"), "X")
@@ -185,7 +185,7 @@ def test_clip_zero_area_difficult_counted(tmp_path):
     assert dict(rep.boxes_dropped) == {"zero_area": 1, "difficult": 1, "outside_image": 1, "inverted": 1}
     assert rep.boxes_clipped == 1  # (50,40,70,60); VOC's common xmax = width + 1 lands on the edge
     assert (0, 0.5, 0.5, 1.0, 1.0) in read_labels(tmp_path / "out/labels/train/one.txt")
-    for cls, cx, cy, w, h in read_labels(tmp_path / "out/labels/train/one.txt"):
+    for _cls, cx, cy, w, h in read_labels(tmp_path / "out/labels/train/one.txt"):
         # six-decimal rounding may move an edge by 5e-7, never more
         assert -1e-6 <= cx - w / 2 and cx + w / 2 <= 1 + 1e-6 and -1e-6 <= cy - h / 2 and cy + h / 2 <= 1 + 1e-6
     rep2 = yolo_tl.prepare(src, tmp_path / "out2", include_difficult=True)
