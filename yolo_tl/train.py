@@ -319,8 +319,10 @@ def evaluate(
 
     model = YOLO(str(source.path), task="detect")
     with contextlib_tempdir(out) as save_root, offline_guards():
-        args: dict[str, Any] = {"data": str(info.path), "split": split, "imgsz": imgsz, "batch": batch, "workers": workers,
-                                    "project": str(save_root), "name": "val", "exist_ok": True, "plots": out is not None}
+        args: dict[str, Any] = {
+            "data": str(info.path), "split": split, "imgsz": imgsz, "batch": batch, "workers": workers,
+            "project": str(save_root), "name": "val", "exist_ok": True, "plots": out is not None,
+        }
         if dev is not None:
             args["device"] = dev
         try:
