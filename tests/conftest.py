@@ -60,3 +60,39 @@ def tiny_base_weights(tiny_yolo_data: Path, tmp_path_factory) -> Path:
     result = finetune(tiny_yolo_data, weights="yolov8n.yaml", freeze="none", epochs=1, imgsz=64, batch=4,
                       workers=0, project=runs, name="base", extra=FAST)
     return result.best
+
+
+# --- analyze / app (issue 4): BCCD prepared once, one tiny detector, one analysis per session ---
+@pytest.fixture(scope="session")
+def bccd_yolo(bccd_root: Path, tmp_path_factory) -> Path:
+    """data.yaml of ../shared BCCD prepared by yolo_tl.prepare (VOC splits 205/87/72)."""
+    import yolo_tl
+
+    out = tmp_path_factory.mktemp("bccd_analysis") / "yolo"
+    yolo_tl.prepare(bccd_root, out)
+    return out / "data.yaml"
+
+
+@pytest.fixture(scope="session")
+def bccd_detector(bccd_yolo: Path, tmp_path_factory) -> Path:
+    """yolov8n.yaml trained 2 epochs at imgsz 128 on BCCD val (87 images, ~30 s on 2 CPUs)."""
+    import yaml
+    from ultralytics import YOLO
+
+    tmp = tmp_path_factory.mktemp("bccd_detector")
+    data = yaml.safe_load(bccd_yolo.read_text())
+    data["train"] = data["val"]  # small and fast; the analysis only needs a model that predicts
+    (tmp / "data.yaml").write_text(yaml.safe_dump(data))
+    YOLO("yolov8n.yaml").train(data=str(tmp / "data.yaml"), epochs=2, imgsz=128, batch=16, nbs=16,
+                               workers=0, project=str(tmp / "runs"), name="det", plots=False,
+                               val=False, amp=False, verbose=False)
+    return tmp / "runs" / "det" / "weights" / "last.pt"
+
+
+@pytest.fixture(scope="session")
+def bccd_analysis(bccd_yolo: Path, bccd_detector: Path):
+    """One full `analyze` of BCCD val (with Ultralytics' validator), shared by the analysis tests."""
+    from yolo_tl.analysis import analyze
+
+    return analyze(bccd_yolo, weights=bccd_detector, split="val", name="test-bccd-val",
+                   imgsz=128, batch=16)

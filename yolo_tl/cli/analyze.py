@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from pathlib import Path
 from typing import Optional
@@ -61,10 +62,15 @@ def _lan_hint(port: int) -> str:
     return f"ssh -N -L {port}:127.0.0.1:{port} USER@{host}"
 
 
-def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool) -> None:
-    from yolo_tl.analysis import launch_app
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
-    handle = launch_app(name, address=address, port=port, open_browser=open_browser)
+
+def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool) -> None:
+    from yolo_tl.analysis import launch_app, stdout_logs_to_stderr
+
+    with stdout_logs_to_stderr():
+        handle = launch_app(name, address=address, port=port, open_browser=open_browser)
     if address not in LOOPBACK:
         err_console.print(f"[bold yellow]warning:[/] the App listens on {address}:{port}; anyone who "
                           "can reach this machine on that port can see the images and labels.")
@@ -75,6 +81,7 @@ def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool
         err_console.print(msg, highlight=False, soft_wrap=True)
     else:
         console.print(msg, highlight=False, soft_wrap=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops the App as cleanly as Ctrl-C
     try:
         handle.wait()
     except KeyboardInterrupt:
