@@ -131,8 +131,9 @@ def _yolo_lines(img: ImageAnnotation, class_index: Dict[str, int], include_diffi
             report.drop_box("outside_image", desc(xyxy))
             continue
         yolo = xyxy_to_yolo(clipped, img.width, img.height)
-        if yolo[2] < 5e-7 or yolo[3] < 5e-7:
+        if yolo[2] <= 5e-7 or yolo[3] <= 5e-7:
             # under 1e-6 of the image wide or high: the label file would say width 0.000000
+            # (the double 5e-7 lies just below 0.0000005, so it too prints as 0.000000)
             report.drop_box("too_small", desc(xyxy))
             continue
         if changed:
