@@ -196,3 +196,32 @@ def test_help_has_examples():
     for cmd in (["analyze"], ["app"], ["datasets", "list"], ["datasets", "delete"]):
         r = runner.invoke(app, [*cmd, "--help"])
         assert r.exit_code == 0 and "Example: yolo-tl" in r.output
+
+
+def test_app_on_all_interfaces_warns_and_prints_tunnel(monkeypatch):
+    """--address 0.0.0.0: a warning and an ssh tunnel command; Ctrl-C closes the App (fake handle)."""
+    import yolo_tl.analysis as analysis
+
+    calls = {}
+
+    class FakeHandle:
+        url = "http://0.0.0.0:5999/datasets/x"
+
+        def wait(self):
+            raise KeyboardInterrupt
+
+        def close(self):
+            calls["closed"] = True
+
+    def fake_launch(name, *, address, port, open_browser):
+        calls.update(name=name, address=address, port=port)
+        return FakeHandle()
+
+    monkeypatch.setattr(analysis, "launch_app", fake_launch)
+    r = runner.invoke(app, ["app", "x", "--address", "0.0.0.0", "--port", "5999"])
+    assert r.exit_code == 0, r.output
+    assert calls == {"name": "x", "address": "0.0.0.0", "port": 5999, "closed": True}
+    assert "warning" in r.output and "anyone" in r.output
+    assert "ssh -N -L 5999:127.0.0.1:5999" in r.output and "http://0.0.0.0:5999/datasets/x" in r.output
+    r = runner.invoke(app, ["app", "x", "--port", "5999"])
+    assert r.exit_code == 0 and calls["address"] == "127.0.0.1" and "warning" not in r.output

@@ -105,14 +105,15 @@ def stdout_logs_to_stderr() -> Iterator[None]:
 
     handlers = [h for name in ("fiftyone", "eta", "ultralytics")
                 for h in logging.getLogger(name).handlers if type(h) is logging.StreamHandler]
-    old = [h.setStream(sys.stderr) for h in handlers]
+    old = [h.stream for h in handlers]
+    for h in handlers:  # plain assignment: setStream() would flush a stream that may be closed
+        h.stream = sys.stderr
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
     finally:
         for h, stream in zip(handlers, old):
-            if stream is not None:
-                h.setStream(stream)
+            h.stream = stream
 
 
 def _fo() -> Any:
