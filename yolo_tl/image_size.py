@@ -50,7 +50,7 @@ def jpeg_header_size(head: bytes) -> Optional[Tuple[int, int, int]]:
     """
     if head[:2] != b"\xff\xd8":
         return None
-    i, n, orientation = 2, len(head), 1
+    i, n, orientation, size = 2, len(head), 1, None
     while i + 4 <= n:
         if head[i] != 0xFF:
             return None
@@ -67,13 +67,20 @@ def jpeg_header_size(head: bytes) -> Optional[Tuple[int, int, int]]:
         if marker == 0xE1 and head[i + 4:i + 10] == b"Exif\x00\x00":
             orientation = _exif_orientation(head[i + 10:i + 2 + length])
         elif marker in _SOF_MARKERS:
-            if i + 9 > n:
+            if i + 9 > n or size is not None:
                 return None
             height = int.from_bytes(head[i + 5:i + 7], "big")
             width = int.from_bytes(head[i + 7:i + 9], "big")
-            return (width, height, orientation) if width and height else None
-        elif marker == 0xDA:  # start of scan before any frame header: not a JPEG we understand
-            return None
+            if not (width and height):
+                return None
+            size = (width, height)
+        elif marker == 0xDA:
+            # Start of scan. Like PIL, accept the header only once it is complete up to here: a file
+            # cut off between the frame header and the scan is refused by PIL and by Ultralytics.
+            # An SOS before any frame header is not a JPEG we understand.
+            if size is None or i + 2 + length > n:
+                return None
+            return size[0], size[1], orientation
         i += 2 + length
     return None
 
@@ -84,7 +91,8 @@ def read_image_size(path: Path) -> Tuple[int, int, bool]:
     if name.endswith((".jpg", ".jpeg")):
         try:
             with open(path, "rb") as fh:
-                fast = jpeg_header_size(fh.read(65536))
+                head = fh.read(65536)
+                fast = jpeg_header_size(head)
         except FileNotFoundError:
             raise ImageError("image not found", path=path) from None
         except OSError as err:
@@ -92,6 +100,10 @@ def read_image_size(path: Path) -> Tuple[int, int, bool]:
         if fast is not None and fast[0] * fast[1] <= Image.MAX_IMAGE_PIXELS * 2:
             width, height, orientation = fast
             return (height, width, True) if orientation in _SWAPS else (width, height, False)
+        if head[:2] == b"\xff\xd8" and len(head) < 65536 and b"\xff\xda" not in head:
+            # the whole file is here and has no scan: PIL reads its size, but it has no pixels, and
+            # Ultralytics drops it at training time without a word
+            raise ImageError("JPEG without image data (truncated or corrupt)", path=path)
     # PIL warns about odd tags and huge sizes: we only read headers, and the CLI output stays clean.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
