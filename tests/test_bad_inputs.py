@@ -38,6 +38,7 @@ from tests.corpus_builders import (
     coco_dataset,
     coco_doc,
     coco_image,
+    image_bytes,
     png_header_only,
     tree_fingerprint,
     voc_pair,
@@ -155,6 +156,12 @@ def coco_with_file(name: str, data: bytes, *, sized: bool = True) -> Callable[[P
 def one_image(*anns, width=40, height=30, file_name="a.jpg", cats=None) -> dict:
     kw = {"categories": cats} if cats is not None else {}
     return coco_doc([coco_image(1, file_name, width, height)], list(anns) or [coco_ann()], **kw)
+
+
+def _cut_before_scan() -> bytes:
+    """A JPEG whose headers (with the frame size) are complete but which ends before the scan."""
+    data = image_bytes(40, 30)
+    return data[:data.index(b"\xff\xda")]
 
 
 GOOD_XML = voc_xml("a.jpg")
@@ -467,7 +474,9 @@ CASES: list[Case] = [
          voc_case(voc_xml("a.jpg", extra="<path>C:\\Users\\bob\\a.jpg</path>")), check=_check_size(0)),
     # ---- VOC: images ----
     Case("voc_corrupt_image", voc_case(GOOD_XML, image=b"\xff\xd8\xff\xe0garbage" * 10),
-         err("a.jpg", r"not a readable image|unreadable image")),
+         err("a.jpg", r"not a readable image|unreadable image|without image data")),
+    Case("voc_jpeg_cut_before_the_scan", voc_case(GOOD_XML, image=_cut_before_scan()),
+         err("a.jpg", r"JPEG without image data")),
     Case("voc_zero_byte_image", voc_case(GOOD_XML, image=b""), err("a.jpg", r"not a readable image")),
     Case("voc_missing_image", voc_case(GOOD_XML, image=False), err("a.xml", r"filename: image 'a.jpg' not found")),
     Case("voc_devkit_missing_image", _voc_devkit_missing_image, err("a.xml", r"not found")),
@@ -571,10 +580,12 @@ CASES: list[Case] = [
     Case("coco_no_images", coco_case(coco_doc([], [])), err("annotations.json", r"no usable images")),
     # ---- COCO: images ----
     Case("coco_corrupt_image", coco_with_file("a.jpg", b"\xff\xd8\xff\xe0" + b"garbage" * 20),
-         err("a.jpg", r"not a readable image|unreadable image")),
+         err("a.jpg", r"not a readable image|unreadable image|without image data")),
+    Case("coco_jpeg_cut_before_the_scan", coco_with_file("a.jpg", _cut_before_scan()),
+         err("a.jpg", r"JPEG without image data")),
     Case("coco_zero_byte_image", coco_with_file("a.jpg", b""), err("a.jpg", r"not a readable image")),
     Case("coco_truncated_png", coco_with_file("a.png", png_header_only(40, 30)[:20]),
-         err("a.png", r"not a readable image|unreadable image")),
+         err("a.png", r"not a readable image|unreadable image|without image data")),
     Case("coco_missing_image", coco_case(one_image(), images=()),
          err("annotations.json", r"images\[id=1\]\.file_name: image 'a.jpg' not found")),
     Case("coco_decompression_bomb_header", coco_with_file("a.png", png_header_only(30000, 30000), sized=False),
