@@ -75,9 +75,10 @@ def jpeg_header_size(head: bytes) -> Optional[Tuple[int, int, int]]:
                 return None
             size = (width, height)
         elif marker == 0xDA:
-            # Start of scan. Like PIL, accept the header only once it is complete up to here: a file
-            # cut off between the frame header and the scan is refused by PIL and by Ultralytics.
-            # An SOS before any frame header is not a JPEG we understand.
+            # Start of scan: accept the header only once it is complete up to here. A file cut off
+            # between the frame header and the scan has no pixels (cv2 cannot decode it and
+            # Ultralytics drops it); see read_image_size. An SOS before any frame header is not a
+            # JPEG we understand.
             if size is None or i + 2 + length > n:
                 return None
             return size[0], size[1], orientation
