@@ -299,3 +299,13 @@ def test_filename_escaping_root_is_an_error(tmp_path):
     (tmp_path / "src" / "ok.xml").write_text(voc_xml("../secret.jpg", [("x", 1, 1, 5, 5)]))
     with pytest.raises(ImageError, match="escapes"):
         yolo_tl.prepare(tmp_path / "src", tmp_path / "out", split="0.5,0.5")
+
+
+def test_single_image_still_gives_a_trainable_data_yaml(tmp_path):
+    from ultralytics.data.utils import check_det_dataset
+
+    src = make_voc_devkit(tmp_path / "voc", _voc_items(1))
+    rep = yolo_tl.prepare(src, tmp_path / "out")
+    assert set(rep.splits) == {"train"} and any("val split" in n for n in rep.notes)
+    info = check_det_dataset(str(tmp_path / "out/data.yaml"))
+    assert Path(info["val"]) == tmp_path / "out/images/train"

@@ -264,6 +264,8 @@ def prepare(
             if progress and (i % 256 == 0 or i == total - 1):
                 progress("writing", i + 1, total)
         splits_present = [s for s in SPLIT_ORDER if s in report.splits]
+        if "val" not in splits_present:
+            report.notes.append("too few images for a val split: data.yaml validates on the train images")
         write_text(tmp / "data.yaml", render_data_yaml(out, splits_present, report.classes))
         write_text(tmp / MARKER, report.to_json())
         commit_output(tmp, out)

@@ -38,8 +38,7 @@ def _root(
     ),
 ) -> None:
     """yolo-tl: prepare -> finetune -> evaluate / predict -> analyze -> app."""
-    if debug:
-        state.debug = True
+    state.debug = debug or state.env_debug
 
 
 # Command modules register themselves on `app` when imported. One line each.

@@ -22,7 +22,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _State:
-    debug: bool = bool(os.environ.get("YOLO_TL_DEBUG"))
+    env_debug: bool = bool(os.environ.get("YOLO_TL_DEBUG"))
+    debug: bool = env_debug  # set per invocation by the root callback
 
 
 state = _State()

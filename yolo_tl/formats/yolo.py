@@ -25,6 +25,8 @@ def render_data_yaml(dataset_root: Path, splits: Sequence[str], names: Sequence[
     for split in SPLITS:
         if split in splits:
             doc[split] = f"images/{split}"
+    if "val" not in doc and "train" in doc:
+        doc["val"] = doc["train"]  # Ultralytics needs a val split; prepare notes this in its report
     doc["nc"] = len(names)
     doc["names"] = {i: name for i, name in enumerate(names)}
     header = "# Ultralytics YOLO detection dataset written by yolo-tl prepare\n"
