@@ -95,7 +95,8 @@ def _logs_to_stderr(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    import ultralytics.utils  # noqa: F401  (adds its stdout handler on import)
+    with contextlib.redirect_stdout(sys.stderr):  # a first import may print a settings notice
+        import ultralytics.utils  # noqa: F401  (adds its stdout handler on import)
 
     handlers = [h for name in ("ultralytics", "fiftyone", "eta")
                 for h in logging.getLogger(name).handlers if type(h) is logging.StreamHandler]

@@ -1,0 +1,284 @@
+"""``yolo-tl demo``: the whole workflow on the bundled sample, with the public API only.
+
+prepare (VOC form, and the COCO form to check both give the same boxes) -> finetune with a frozen
+backbone -> evaluate -> analyze into FiftyOne.
+
+Starting weights. If ``yolov8n.pt`` (COCO-pretrained) can be had (a local file, Ultralytics'
+weights cache, or a download), the transfer starts from it. If not (offline), the demo says so and
+makes its own starting point: a short pretraining from ``yolov8n.yaml`` on a synthetic *source*
+task with other classes (``yolo_tl.sample.SOURCE_CLASSES``), then the transfer to the sample's
+classes with that backbone frozen. Either way it also trains the same number of epochs from
+scratch, so the two can be compared side by side. It never claims COCO pretraining it did not do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Union
+
+from yolo_tl.errors import DatabaseError, WeightsError, YoloTLError
+
+log = logging.getLogger(__name__)
+PathLike = Union[str, Path]
+Step = Callable[[str], None]
+
+PRETRAINED = "yolov8n.pt"
+ARCH = "yolov8n.yaml"
+DATASET_NAME = "yolo-tl-demo"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """How much training the demo does. ``FULL`` fits ~8 minutes on 2 CPU cores, ``FAST`` ~2."""
+
+    epochs: int  # transfer and from-scratch runs (the same number, for a fair comparison)
+    source_epochs: int  # pretraining on the synthetic source task (offline path only)
+    source_images: int
+    imgsz: int
+    batch: int = 16
+    workers: int = 2
+    warmup_epochs: float = 1.0  # Ultralytics' default of 3 is a quarter of these short runs
+    lr0: float | None = None  # None: Ultralytics' "auto" optimizer picks it
+
+
+FULL = DemoSettings(epochs=12, source_epochs=20, source_images=200, imgsz=160)
+FAST = DemoSettings(epochs=1, source_epochs=1, source_images=32, imgsz=64, batch=16, workers=0)
+
+
+@dataclass
+class RunSummary:
+    """One training run, as the demo reports it."""
+
+    label: str
+    start: str  # what the weights were before this run
+    frozen_layers: list[int]
+    epochs: int
+    run_dir: str
+    best: str
+    map50: float | None
+    map50_95: float | None
+    seconds: float
+
+    @classmethod
+    def from_result(cls, label: str, start: str, epochs: int, res: Any, seconds: float) -> RunSummary:
+        m = res.metrics
+        return cls(label, start, list(res.frozen_layers), epochs, str(res.run_dir), str(res.best),
+                   m.map50 if m else None, m.map50_95 if m else None, round(seconds, 1))
+
+
+@dataclass
+class DemoResult:
+    out: str
+    sample: str
+    settings: dict[str, Any]
+    data_yaml: str
+    coco_data_yaml: str
+    images: int
+    boxes: int
+    same_boxes: bool
+    pretrained: str  # "yolov8n.pt" or "synthetic source task"
+    pretrained_note: str
+    runs: list[RunSummary] = field(default_factory=list)
+    evaluation: dict[str, Any] = field(default_factory=dict)  # yolo_tl.evaluate on val, transfer model
+    analysis: dict[str, Any] | None = None
+    analysis_error: str | None = None
+    dataset_name: str = DATASET_NAME
+    app_command: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def transfer(self) -> RunSummary:
+        return next(r for r in self.runs if r.label == "transfer")
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def find_sample(out: Path) -> Path:
+    """The committed sample (source checkout), else a freshly generated one under ``out``."""
+    from yolo_tl.sample import REPO_SAMPLE_DIR, generate_sample
+
+    if (REPO_SAMPLE_DIR / "voc" / "Annotations").is_dir() and (REPO_SAMPLE_DIR / "coco").is_dir():
+        return REPO_SAMPLE_DIR
+    target = out / "sample"
+    if not (target / "voc" / "Annotations").is_dir():
+        log.info("bundled sample not found (installed package?): generating it into %s", target)
+        generate_sample(target, overwrite=True)
+    return target
+
+
+def boxes_by_image(data_yaml: Path) -> dict[str, list[tuple]]:
+    """Every image of every split of a prepared dataset -> its sorted boxes with class *names*."""
+    from yolo_tl.formats.yolo import read_data_yaml, read_yolo_split
+
+    data = read_data_yaml(Path(data_yaml))
+    names = data["names"]
+    out: dict[str, list[tuple]] = {}
+    for split in data["splits"]:
+        for img, boxes in read_yolo_split(data, split):
+            out[img.name] = sorted((names[c], round(cx, 5), round(cy, 5), round(w, 5), round(h, 5))
+                                   for c, cx, cy, w, h in boxes)
+    return out
+
+
+def pretrained_available(name: str = PRETRAINED) -> tuple[bool, str]:
+    """Can the COCO-pretrained checkpoint be had (local, cache or download)? And why not."""
+    from yolo_tl.weights import resolve_weights
+
+    try:
+        found = resolve_weights(name)
+    except WeightsError as err:
+        return False, str(err)
+    return True, f"{name} ({found.source}: {found.path})"
+
+
+def _extra(cfg: DemoSettings) -> dict[str, Any]:
+    extra: dict[str, Any] = {"plots": False, "warmup_epochs": cfg.warmup_epochs}
+    if cfg.lr0 is not None:
+        extra.update(optimizer="AdamW", lr0=cfg.lr0)
+    return extra
+
+
+def _clear_run(project: Path, name: str) -> None:
+    """Remove an earlier demo run of the same name (only one yolo-tl made: it has run.json)."""
+    run = project / name
+    if (run / "run.json").is_file():
+        shutil.rmtree(run)
+
+
+def run_demo(
+    out: PathLike = "yolo-tl-demo",
+    *,
+    fast: bool = False,
+    settings: DemoSettings | None = None,
+    weights: str = PRETRAINED,
+    compare_scratch: bool = True,
+    analyze: bool = True,
+    dataset_name: str = DATASET_NAME,
+    device: str | None = None,
+    step: Step | None = None,
+) -> DemoResult:
+    """Run the demo into ``out`` and return what happened (also written to ``out/demo.json``).
+
+    ``step(message)`` is called at the start of each step (the CLI prints it). A FiftyOne database
+    that does not start does not lose the training: the error is kept in ``analysis_error``.
+    """
+    import yolo_tl
+    from yolo_tl.sample import TARGET_CLASSES, generate_source_task
+
+    cfg = settings or (FAST if fast else FULL)
+    say = step or (lambda msg: log.info("%s", msg))
+    out = Path(out).expanduser().absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    project = out / "runs"
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    # 1. prepare, from both forms of the sample
+    sample = find_sample(out)
+    say(f"1/5 prepare the sample ({sample}) from its VOC form, and from its COCO form")
+    voc_report = yolo_tl.prepare(sample / "voc", out / "data" / "sample",
+                                 classes=list(TARGET_CLASSES), overwrite=True)
+    coco_report = yolo_tl.prepare(sample / "coco" / "annotations.json", out / "data" / "sample_coco",
+                                  images=sample / "voc" / "JPEGImages", classes=list(TARGET_CLASSES),
+                                  overwrite=True)
+    data_yaml = Path(voc_report.to_dict()["data_yaml"])
+    coco_yaml = Path(coco_report.to_dict()["data_yaml"])
+    from_voc, from_coco = boxes_by_image(data_yaml), boxes_by_image(coco_yaml)
+    same = from_voc == from_coco
+    if not same:
+        differing = sorted(k for k in set(from_voc) | set(from_coco)
+                           if from_voc.get(k) != from_coco.get(k))
+        raise YoloTLError(f"the VOC and COCO forms give different boxes for {len(differing)} images, "
+                          f"e.g. {differing[0]}", path=sample)
+    n_boxes = sum(len(v) for v in from_voc.values())
+    seconds["prepare"] = round(time.perf_counter() - t0, 1)
+
+    # 2. starting weights
+    have, why = pretrained_available(weights)
+    common = {"imgsz": cfg.imgsz, "batch": cfg.batch, "workers": cfg.workers, "device": device,
+              "project": project, "extra": _extra(cfg)}
+    runs: list[RunSummary] = []
+    if have:
+        start, start_label = weights, why
+        note = f"Fine-tuning {weights}, pretrained on COCO by Ultralytics: {why}."
+        say(f"2/5 starting weights: {why}")
+    else:
+        note = (f"{weights} (COCO-pretrained) is not available: {why}. This demo therefore uses NO "
+                "COCO pretraining: it pretrains briefly from random weights on a synthetic source "
+                "task with other classes, then transfers that to the sample's classes.")
+        say(f"2/5 {note}")
+        t = time.perf_counter()
+        src = generate_source_task(out / "source_task", n_images=cfg.source_images)
+        src_report = yolo_tl.prepare(src.voc_dir, out / "data" / "source_task", overwrite=True)
+        _clear_run(project, "source")
+        # val=False: no per-epoch validation (slow on an untrained model); the end still validates
+        res = yolo_tl.finetune(src_report.to_dict()["data_yaml"], weights=ARCH, freeze="none",
+                               epochs=cfg.source_epochs, name="source",
+                               **{**common, "extra": {**_extra(cfg), "val": False}})
+        runs.append(RunSummary.from_result(
+            "source", f"{ARCH} (random init), synthetic source task: "
+            + ", ".join(src.classes), cfg.source_epochs, res, time.perf_counter() - t))
+        start = str(res.best)
+        start_label = f"pretrained on the synthetic source task ({res.best})"
+        seconds["source"] = round(time.perf_counter() - t, 1)
+
+    # 3. transfer with the backbone frozen, and the same epochs from scratch
+    say(f"3/5 finetune with the backbone frozen: {cfg.epochs} epochs at imgsz {cfg.imgsz}")
+    t = time.perf_counter()
+    _clear_run(project, "transfer")
+    res = yolo_tl.finetune(data_yaml, weights=start, freeze="backbone", epochs=cfg.epochs,
+                           name="transfer", **common)
+    runs.append(RunSummary.from_result("transfer", start_label, cfg.epochs, res,
+                                       time.perf_counter() - t))
+    transfer_best = res.best
+    seconds["transfer"] = round(time.perf_counter() - t, 1)
+    if compare_scratch:
+        say(f"    ... and the same {cfg.epochs} epochs from scratch ({ARCH}, nothing frozen)")
+        t = time.perf_counter()
+        _clear_run(project, "scratch")
+        res = yolo_tl.finetune(data_yaml, weights=ARCH, freeze="none", epochs=cfg.epochs,
+                               name="scratch", **common)
+        runs.append(RunSummary.from_result("scratch", f"{ARCH} (random init)", cfg.epochs, res,
+                                           time.perf_counter() - t))
+        seconds["scratch"] = round(time.perf_counter() - t, 1)
+
+    # 4. evaluate the transferred model with Ultralytics' validator
+    say("4/5 evaluate the fine-tuned model on the val split")
+    t = time.perf_counter()
+    ev = yolo_tl.evaluate(transfer_best, data_yaml, split="val", imgsz=cfg.imgsz, batch=cfg.batch,
+                          device=device, workers=cfg.workers)
+    seconds["evaluate"] = round(time.perf_counter() - t, 1)
+
+    # 5. analyze into FiftyOne
+    analysis, analysis_error = None, None
+    if analyze:
+        say(f"5/5 analyze in FiftyOne (dataset '{dataset_name}')")
+        t = time.perf_counter()
+        try:
+            report = yolo_tl.analyze(data_yaml, weights=transfer_best, split="val", name=dataset_name,
+                                     imgsz=cfg.imgsz, batch=cfg.batch, device=device)
+            analysis = report.to_dict()
+        except DatabaseError as err:
+            analysis_error = str(err)
+            log.warning("FiftyOne analysis skipped: %s", err)
+        seconds["analyze"] = round(time.perf_counter() - t, 1)
+    seconds["total"] = round(time.perf_counter() - t0, 1)
+
+    result = DemoResult(
+        out=str(out), sample=str(sample), settings=cfg.__dict__.copy(), data_yaml=str(data_yaml),
+        coco_data_yaml=str(coco_yaml), images=len(from_voc), boxes=n_boxes, same_boxes=same,
+        pretrained=weights if have else "synthetic source task", pretrained_note=note, runs=runs,
+        evaluation=ev.metrics.to_dict(), analysis=analysis, analysis_error=analysis_error,
+        dataset_name=dataset_name,
+        app_command=f"yolo-tl app {dataset_name}" if analysis else "", seconds=seconds,
+    )
+    (out / "demo.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    return result
