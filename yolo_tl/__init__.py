@@ -4,7 +4,8 @@ Public Python API (imported lazily, so ``import yolo_tl`` and ``yolo-tl --help``
 
 - ``prepare(source, out, ...) -> PrepareReport``: VOC / COCO -> Ultralytics YOLO dataset
 - ``finetune(data_yaml, ...)``, ``evaluate(weights, data_yaml, ...)``, ``predict(weights, source, ...)``
-- ``analyze(data_yaml, weights=..., ...)``: FiftyOne dataset + evaluation; ``launch_app(name, ...)``
+- ``analyze(data_yaml, weights=..., ...) -> AnalysisReport``: FiftyOne dataset + evaluation;
+  ``launch_app(name, ...)``, ``list_datasets()``, ``delete_dataset(name)``
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ _API = {
     "predict": "yolo_tl.train",
     "analyze": "yolo_tl.analysis",
     "launch_app": "yolo_tl.analysis",
+    "AnalysisReport": "yolo_tl.analysis",
+    "list_datasets": "yolo_tl.analysis",
+    "delete_dataset": "yolo_tl.analysis",
     "YoloTLError": "yolo_tl.errors",
 }
 
