@@ -1,0 +1,187 @@
+"""Analyze cases: ingest (ground truth + precomputed predictions) and evaluation in FiftyOne.
+
+Baseline ingest is the pattern of FiftyOne's tutorials: ``add_samples`` with the ground truth,
+then a per-sample loop that sets the predictions and calls ``sample.save()``. Loading the label
+files and the predictions JSON into Python lists is untimed on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchmarks.profiling import region
+
+
+def load_ingest(root: str, limit: int | None = None
+                ) -> tuple[list[str], list[str], dict, dict, tuple[int, int]]:
+    """(image paths, class names, gt by path, predictions by path, (w, h)); boxes as FiftyOne's
+    relative [x, y, w, h] from the top-left; predictions carry a confidence. ``limit``: the first
+    N images only (for profiling runs)."""
+    import yaml
+
+    root_p = Path(root)
+    names_map = yaml.safe_load((root_p / "data.yaml").read_text())["names"]
+    names = [names_map[k] for k in sorted(names_map)]
+    preds_px = json.loads((root_p / "predictions.json").read_text())
+    w, h = 64, 48
+    paths = sorted(preds_px)[:limit]
+    gt, preds = {}, {}
+    for p in paths:
+        rows = []
+        label = root_p / "labels" / "val" / (Path(p).stem + ".txt")
+        for line in label.read_text().splitlines():
+            c, cx, cy, bw, bh = line.split()
+            cx, cy, bw, bh = float(cx), float(cy), float(bw), float(bh)
+            rows.append((names[int(c)], [cx - bw / 2, cy - bh / 2, bw, bh]))
+        gt[p] = rows
+        preds[p] = [(names[int(c)], conf, [x1 / w, y1 / h, (x2 - x1) / w, (y2 - y1) / h])
+                    for c, conf, x1, y1, x2, y2 in preds_px[p]]
+    return paths, names, gt, preds, (w, h)
+
+
+class _Phases:
+    """Accumulate seconds per phase: ``with ph("build"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
+
+
+def fo_tutorial_ingest(root: str, limit: int | None = None) -> dict:
+    """The tutorial's way; phases: label objects built, written to the database, iteration."""
+    import fiftyone as fo
+
+    paths, _, gt, preds, _ = load_ingest(root, limit)
+    ph = _Phases()
+    t0 = time.perf_counter()
+    with region():
+        ds = fo.Dataset(f"bench-ingest-{uuid.uuid4().hex[:8]}")
+        with ph("build"):
+            samples = []
+            for p in paths:
+                sample = fo.Sample(filepath=p)
+                sample["ground_truth"] = fo.Detections(detections=[
+                    fo.Detection(label=lab, bounding_box=box) for lab, box in gt[p]])
+                samples.append(sample)
+        with ph("write"):
+            ds.add_samples(samples, progress=False)
+        for sample in ds.iter_samples(progress=False):
+            with ph("build"):
+                sample["predictions"] = fo.Detections(detections=[
+                    fo.Detection(label=lab, confidence=conf, bounding_box=box)
+                    for lab, conf, box in preds[sample.filepath]])
+            with ph("write"):
+                sample.save()
+    seconds, done_at = time.perf_counter() - t0, time.time()
+    ds.delete()
+    return _ingest_result(seconds, done_at, ph, paths, gt, preds)
+
+
+def _ingest_result(seconds: float, done_at: float, ph: _Phases, paths: list, gt: dict,
+                   preds: dict) -> dict:
+    n_labels = sum(len(v) for v in gt.values()) + sum(len(v) for v in preds.values())
+    return {"seconds": seconds, "build_seconds": ph.seconds.get("build", 0.0),
+            "write_seconds": ph.seconds.get("write", 0.0), "samples": len(paths),
+            "labels": n_labels, "done_at": done_at}
+
+
+def ours_ingest(root: str, limit: int | None = None) -> dict:
+    """yolo-tl's ingest, as ``yolo_tl.analysis.analyze`` does it (model inference left out):
+    ``add_samples`` with ground truth from ``fiftyone_io.to_detections``, then predictions and
+    image metadata in bulk with ``set_values(..., key_field="filepath")``."""
+    import fiftyone as fo
+
+    from yolo_tl import fiftyone_io as fio
+    from yolo_tl.analysis import GT, PRED
+
+    paths, _, gt, preds, (w, h) = load_ingest(root, limit)
+    raw_gt = {p: [(lab, tuple(box), None) for lab, box in gt[p]] for p in paths}
+    raw_pred = {p: [(lab, tuple(box), conf) for lab, conf, box in preds[p]] for p in paths}
+    ph = _Phases()
+    t0 = time.perf_counter()
+    with region():
+        ds = fo.Dataset(f"bench-ingest-{uuid.uuid4().hex[:8]}")
+        with ph("build"):
+            samples = [fo.Sample(filepath=p, **{GT: fio.to_detections(raw_gt[p])})
+                       for p in paths]
+        with ph("write"):
+            ds.add_samples(samples, progress=False)
+            # analyze() passes a temporary list; holding on to the Sample objects would make
+            # set_values below reload them all from the database (FiftyOne's singletons)
+            del samples
+        with ph("build"):
+            pred_values = {p: fio.to_detections(raw_pred[p]) for p in paths}
+            metas = {p: fo.ImageMetadata(width=w, height=h) for p in paths}
+        with ph("write"):
+            ds.set_values(PRED, pred_values, key_field="filepath")
+            ds.set_values("metadata", metas, key_field="filepath")
+    seconds, done_at = time.perf_counter() - t0, time.time()
+    ds.delete()
+    return _ingest_result(seconds, done_at, ph, paths, gt, preds)
+
+
+def _bulk_dataset(root: str, limit: int | None = None):
+    """Untimed setup for evaluation: one dataset with both fields, added in one batch."""
+    import fiftyone as fo
+
+    paths, _, gt, preds, _ = load_ingest(root, limit)
+    ds = fo.Dataset(f"bench-eval-{uuid.uuid4().hex[:8]}")
+    ds.add_samples([fo.Sample(
+        filepath=p,
+        ground_truth=fo.Detections(detections=[fo.Detection(label=lab, bounding_box=box)
+                                               for lab, box in gt[p]]),
+        predictions=fo.Detections(detections=[fo.Detection(label=lab, confidence=c,
+                                                           bounding_box=box)
+                                              for lab, c, box in preds[p]]))
+        for p in paths], progress=False)
+    return ds
+
+
+def fo_evaluate(root: str, limit: int | None = None) -> dict:
+    """FiftyOne's ``evaluate_detections(compute_mAP=True)`` alone (COCO-style, defaults)."""
+    ds = _bulk_dataset(root, limit)
+    t0 = time.perf_counter()
+    with region():
+        results = ds.evaluate_detections("predictions", gt_field="ground_truth",
+                                         eval_key="eval", compute_mAP=True, progress=False)
+    seconds, done_at = time.perf_counter() - t0, time.time()
+    out = {"seconds": seconds, "samples": len(ds), "mAP": results.mAP(), "done_at": done_at}
+    ds.delete()
+    return out
+
+
+def ours_evaluate(root: str, limit: int | None = None) -> dict:
+    """yolo-tl's evaluation step as ``yolo_tl.analysis.analyze`` runs it: ``evaluate_detections``
+    at IoU 0.5 with mAP and the class list, then the per-image error counts it stores."""
+    from yolo_tl.analysis import EVAL_KEY, GT, PRED
+
+    ds = _bulk_dataset(root, limit)
+    names = sorted(set(ds.distinct(f"{GT}.detections.label")))
+    t0 = time.perf_counter()
+    with region():
+        results = ds.evaluate_detections(PRED, gt_field=GT, eval_key=EVAL_KEY, iou=0.5,
+                                         compute_mAP=True, classes=names, progress=False)
+        t_eval = time.perf_counter() - t0
+        pred_evals = ds.values(f"{PRED}.detections.eval")
+        pred_confs = ds.values(f"{PRED}.detections.confidence")
+        fns = ds.values("eval_fn")
+        ds.set_values("errors", [int(fn) + sum(1 for e, c in zip(ev or [], cf or [])
+                                               if e == "fp" and c >= 0.5)
+                                 for fn, ev, cf in zip(fns, pred_evals, pred_confs)])
+    seconds, done_at = time.perf_counter() - t0, time.time()
+    out = {"seconds": seconds, "evaluate_seconds": t_eval, "samples": len(ds),
+           "mAP": results.mAP(), "done_at": done_at}
+    ds.delete()
+    return out

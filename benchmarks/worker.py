@@ -1,0 +1,52 @@
+"""Run one benchmark case in this (fresh) process: ``python -m benchmarks.worker CASE JSON``.
+
+Prints ``BENCH_RESULT {json}`` as its last line: the case's own timings plus ``done_at`` (epoch
+seconds when the work ended, so the parent can time "spawn to done" without interpreter exit and
+untimed cleanup). With ``"_profile": PATH`` in the JSON the case's timed region
+(``profiling.region``) runs under cProfile.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+
+# case name -> "module:function" (modules are imported only when their case runs)
+CASES = {
+    "import_only": "benchmarks.cases_prepare:import_only",
+    "ours_prepare": "benchmarks.cases_prepare:ours_prepare",
+    "io_floor": "benchmarks.cases_prepare:io_floor",
+    "fiftyone_voc": "benchmarks.cases_prepare:fiftyone_voc",
+    "ultralytics_coco": "benchmarks.cases_prepare:ultralytics_coco",
+    "direct_train": "benchmarks.cases_train:direct_train",
+    "ours_finetune": "benchmarks.cases_train:ours_finetune",
+    "epoch_times": "benchmarks.cases_train:epoch_times",
+    "make_checkpoint": "benchmarks.cases_train:make_checkpoint",
+    "fo_tutorial_ingest": "benchmarks.cases_analyze:fo_tutorial_ingest",
+    "ours_ingest": "benchmarks.cases_analyze:ours_ingest",
+    "fo_evaluate": "benchmarks.cases_analyze:fo_evaluate",
+    "ours_evaluate": "benchmarks.cases_analyze:ours_evaluate",
+}
+
+
+def main(argv: list[str]) -> int:
+    os.environ.setdefault("YOLO_OFFLINE", "true")
+    os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    name, kwargs = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
+    module, func = CASES[name].split(":")
+    fn = getattr(importlib.import_module(module), func)
+    profile_path = kwargs.pop("_profile", None)
+    if profile_path:  # the case's ``profiling.region()`` picks this up
+        os.environ["BENCH_PROFILE"] = profile_path
+    result = dict(fn(**kwargs) or {})
+    result.setdefault("done_at", time.time())
+    sys.stdout.flush()
+    print("BENCH_RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
