@@ -129,6 +129,6 @@ def test_cli_sample_writes_where_asked(tmp_path: Path):
 
     from yolo_tl.cli import app
 
-    res = CliRunner().invoke(app, ["sample", "--source-task", "--out", str(tmp_path), "--json"])
+    res = CliRunner().invoke(app, ["sample", "--source-task", "--images", "6", "--out", str(tmp_path), "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["images"] == len(list((tmp_path / "voc/JPEGImages").glob("*.jpg")))
+    assert json.loads(res.stdout)["images"] == len(list((tmp_path / "voc/JPEGImages").glob("*.jpg"))) == 6

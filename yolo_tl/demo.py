@@ -25,7 +25,7 @@ from yolo_tl.errors import DatabaseError, WeightsError, YoloTLError
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
-Step = Callable[[str], None]
+Step = Callable[[str, str], None]  # (title, detail)
 
 PRETRAINED = "yolov8n.pt"
 ARCH = "yolov8n.yaml"
@@ -167,14 +167,19 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo into ``out`` and return what happened (also written to ``out/demo.json``).
 
-    ``step(message)`` is called at the start of each step (the CLI prints it). A FiftyOne database
+    ``step(title, detail)`` is called at the start of each step (the CLI prints it). A FiftyOne database
     that does not start does not lose the training: the error is kept in ``analysis_error``.
     """
     import yolo_tl
     from yolo_tl.sample import TARGET_CLASSES, generate_source_task
 
     cfg = settings or (FAST if fast else FULL)
-    say = step or (lambda msg: log.info("%s", msg))
+    def say(title: str, detail: str = "") -> None:
+        if step is not None:
+            step(title, detail)
+        else:
+            log.info("%s%s", title, f": {detail}" if detail else "")
+
     out = Path(out).expanduser().absolute()
     out.mkdir(parents=True, exist_ok=True)
     project = out / "runs"
@@ -183,7 +188,7 @@ def run_demo(
 
     # 1. prepare, from both forms of the sample
     sample = find_sample(out)
-    say(f"1/5 prepare the sample ({sample}) from its VOC form, and from its COCO form")
+    say("1/5 prepare the sample from its VOC form, and from its COCO form", str(sample))
     voc_report = yolo_tl.prepare(sample / "voc", out / "data" / "sample",
                                  classes=list(TARGET_CLASSES), overwrite=True)
     coco_report = yolo_tl.prepare(sample / "coco" / "annotations.json", out / "data" / "sample_coco",
@@ -209,12 +214,12 @@ def run_demo(
     if have:
         start, start_label = weights, why
         note = f"Fine-tuning {weights}, pretrained on COCO by Ultralytics: {why}."
-        say(f"2/5 starting weights: {why}")
+        say("2/5 starting weights: COCO-pretrained " + weights, why)
     else:
         note = (f"{weights} (COCO-pretrained) is not available: {why}. This demo therefore uses NO "
                 "COCO pretraining: it pretrains briefly from random weights on a synthetic source "
                 "task with other classes, then transfers that to the sample's classes.")
-        say(f"2/5 {note}")
+        say("2/5 starting weights: pretraining on a synthetic source task", note)
         t = time.perf_counter()
         src = generate_source_task(out / "source_task", n_images=cfg.source_images)
         src_report = yolo_tl.prepare(src.voc_dir, out / "data" / "source_task", overwrite=True)
@@ -231,7 +236,8 @@ def run_demo(
         seconds["source"] = round(time.perf_counter() - t, 1)
 
     # 3. transfer with the backbone frozen, and the same epochs from scratch
-    say(f"3/5 finetune with the backbone frozen: {cfg.epochs} epochs at imgsz {cfg.imgsz}")
+    say(f"3/5 finetune with the backbone frozen: {cfg.epochs} epochs at imgsz {cfg.imgsz}",
+        f"starting from {start_label}")
     t = time.perf_counter()
     _clear_run(project, "transfer")
     res = yolo_tl.finetune(data_yaml, weights=start, freeze="backbone", epochs=cfg.epochs,
@@ -241,7 +247,8 @@ def run_demo(
     transfer_best = res.best
     seconds["transfer"] = round(time.perf_counter() - t, 1)
     if compare_scratch:
-        say(f"    ... and the same {cfg.epochs} epochs from scratch ({ARCH}, nothing frozen)")
+        say(f"3/5 the same {cfg.epochs} epochs from scratch, for comparison",
+            f"{ARCH}, random weights, nothing frozen")
         t = time.perf_counter()
         _clear_run(project, "scratch")
         res = yolo_tl.finetune(data_yaml, weights=ARCH, freeze="none", epochs=cfg.epochs,

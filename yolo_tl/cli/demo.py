@@ -66,6 +66,7 @@ def sample(
                                        help="Where to write it (default: datasets/sample in the source tree)."),
     source_task: bool = typer.Option(False, "--source-task",
                                      help="Write the synthetic source task (other classes) instead."),
+    n_images: int = typer.Option(240, "--images", min=1, help="Images of the source task (with --source-task)."),
     json_out: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
     """Regenerate the bundled sample dataset (VOC + COCO), byte-identical to the committed one.
@@ -78,7 +79,7 @@ def sample(
     if source_task:
         if out is None:
             raise typer.BadParameter("--source-task needs --out", param_hint="--out")
-        info = generate_source_task(out)
+        info = generate_source_task(out, n_images=n_images)
     else:
         info = generate_sample(out or REPO_SAMPLE_DIR, overwrite=True)
     if json_out:
@@ -195,8 +196,11 @@ def demo(
 
     setup_logging()
 
-    def step(msg: str) -> None:
-        (err_console if json_out else console).rule(msg, align="left", style="cyan")
+    def step(title: str, detail: str) -> None:
+        c = err_console if json_out else console
+        c.rule(f"[bold]{title}", align="left", style="cyan")
+        if detail:
+            c.print(detail, highlight=False, soft_wrap=True)
 
     with _logs_to_stderr(json_out):
         result = run_demo(out, fast=fast, weights=weights, compare_scratch=scratch,
