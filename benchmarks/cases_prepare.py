@@ -10,16 +10,16 @@ import os
 import time
 from pathlib import Path
 
+from benchmarks.profiling import region
 
-def ours_prepare(src: str, out: str, fmt: str | None = None, split: str | None = None) -> dict:
-    """``yolo_tl.prepare`` with its defaults (hardlinks, data.yaml, report)."""
+
+def ours_prepare(src: str, out: str, images: str | None = None) -> dict:
+    """``yolo_tl.prepare`` with its defaults (hardlinks, 0.8/0.2 split, data.yaml, report)."""
     from yolo_tl import prepare
 
-    kwargs = {"format": fmt} if fmt else {}
-    if split is not None:
-        kwargs["split"] = split
     t0 = time.perf_counter()
-    report = prepare(src, out, **kwargs)
+    with region():
+        report = prepare(src, out, images=images)
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "report": _summary(report)}
 

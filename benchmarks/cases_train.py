@@ -46,7 +46,7 @@ def ours_finetune(model: str, data: str, project: str, name: str, ours_args: dic
 
     times = _epoch_timer()
     t0 = time.perf_counter()
-    result = finetune(data, model=model, project=project, name=name, **ours_args)
+    result = finetune(data, weights=model, project=project, name=name, **ours_args)
     return {"seconds": time.perf_counter() - t0, "epoch_seconds": times,
             "result": repr(result)[:300]}
 
@@ -62,7 +62,8 @@ def epoch_times(model: str, data: str, project: str, name: str, freeze: str,
     times = _epoch_timer()
     t0 = time.perf_counter()
     if finetune is not None:
-        finetune(data, model=model, project=project, name=name, freeze=freeze, **ours_args)
+        finetune(data, weights=model, project=project, name=name, freeze=freeze,
+                 **ours_args)
         via = "yolo_tl.finetune"
     else:
         from ultralytics import YOLO

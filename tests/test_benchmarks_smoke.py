@@ -1,0 +1,66 @@
+"""Smoke test of the benchmark harness (``python -m benchmarks.run``) at tiny sizes.
+
+Keeps ``make bench`` from rotting: the synthetic data must be what it claims (checked with the
+standard library's XML/JSON parsers, not with our readers), and a tiny run of the prepare
+comparisons must write a RESULTS file with a table row per comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_synthetic_voc_and_coco_are_what_they_claim(tmp_path: Path) -> None:
+    cv2 = pytest.importorskip("cv2")
+    from benchmarks import datagen
+
+    voc = datagen.write_voc(tmp_path / "voc", 12, seed=3)
+    xmls = sorted((tmp_path / "voc" / "Annotations").glob("*.xml"))
+    assert len(xmls) == 12
+    n_boxes = 0
+    for x in xmls:
+        root = ET.parse(x).getroot()
+        w, h = int(root.findtext("size/width")), int(root.findtext("size/height"))
+        img = cv2.imread(str(tmp_path / "voc" / "JPEGImages" / root.findtext("filename")))
+        assert img is not None and img.shape[:2] == (h, w)  # a real JPEG, <size> is right
+        for obj in root.iter("object"):
+            b = obj.find("bndbox")
+            x1, y1, x2, y2 = (int(b.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
+            assert 1 <= x1 < x2 <= w and 1 <= y1 < y2 <= h  # VOC is 1-based, inside the image
+            n_boxes += 1
+    assert n_boxes == voc["boxes"] > 12
+
+    coco = datagen.write_coco(tmp_path / "coco", 9, seed=3)
+    data = json.loads(Path(coco["json"]).read_text())
+    assert len(data["images"]) == 9 and len(data["annotations"]) == coco["boxes"]
+    sizes = {i["id"]: (i["width"], i["height"]) for i in data["images"]}
+    for a in data["annotations"]:
+        x, y, bw, bh = a["bbox"]
+        w, h = sizes[a["image_id"]]
+        assert bw > 0 and bh > 0 and x + bw <= w and y + bh <= h
+        assert 1 <= a["category_id"] <= len(data["categories"])
+
+
+def test_quick_run_writes_results(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--only", "prepare_coco,scaling",
+         "--no-profile", "--repeats", "1", "--coco-images", "120", "--scaling", "60,120",
+         "--workdir", str(tmp_path / "work"), "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    text = out.read_text()
+    assert "| what | against |" in text and "ultralytics" in text
+    rows = [line for line in text.splitlines() if line.startswith("| prepare")]
+    assert len(rows) == 3, text  # COCO vs convert_coco, scaling, peak RSS
+    assert all(("**pass**" in r) or ("**FAIL**" in r) for r in rows)
+    assert "## GPU run" in text
+    assert not (tmp_path / "work").exists()  # the work folder is removed unless --keep
