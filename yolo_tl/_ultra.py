@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from yolo_tl.errors import TrainingError
+from yolo_tl.formats.safe_paths import IMAGE_SUFFIXES
+from yolo_tl.formats.yolo import load_data_yaml
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm"}
 
 
 @dataclass
@@ -41,65 +41,24 @@ class DataInfo:
 
 def read_data_info(data_yaml: str | Path, *, need: tuple = ("train", "val")) -> DataInfo:
     """Read data.yaml and check that its classes and image folders exist (not the labels)."""
-    path = Path(data_yaml).expanduser()
-    if not path.is_file():
-        raise TrainingError("data.yaml not found", path=path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise TrainingError(f"not valid YAML ({err})", path=path) from None
-    if not isinstance(data, dict):
-        raise TrainingError("expected a mapping with path, train, val and names", path=path)
-    raw = data.get("names")
-    if isinstance(raw, list):
-        names = {i: str(n) for i, n in enumerate(raw)}
-    elif isinstance(raw, dict) and raw:
-        try:
-            names = {int(k): str(v) for k, v in raw.items()}
-        except ValueError:
-            raise TrainingError("class ids must be integers", path=path, field="names") from None
-        if sorted(names) != list(range(len(names))):
-            raise TrainingError("class ids must be 0..N-1 without gaps", path=path, field="names")
-    else:
-        raise TrainingError("missing or empty class list", path=path, field="names")
-    if "nc" in data and int(data["nc"]) != len(names):
-        raise TrainingError(f"nc is {data['nc']} but names lists {len(names)} classes", path=path, field="nc")
-    root = _dataset_root(path, data.get("path"))
-    info = DataInfo(path=path.resolve(), root=root, names=names)
+    data = load_data_yaml(data_yaml, error=TrainingError)
+    info = DataInfo(path=data.path, root=data.root, names=dict(enumerate(data.names)))
     for split in ("train", "val", "test"):
-        entry = data.get(split)
-        if entry in (None, ""):
+        if split not in data.entries:
             if split in need:
-                raise TrainingError(f"no '{split}' split", path=path, field=split)
+                raise TrainingError(f"no '{split}' split", path=data.path, field=split)
             continue
-        entries = entry if isinstance(entry, list) else [entry]
         resolved = []
-        for item in entries:
-            p = Path(str(item)).expanduser()
-            p = p if p.is_absolute() else (root / p)
+        for p in data.entries[split]:
             if not p.exists():
-                raise TrainingError(f"images not found at {p}", path=path, field=split)
+                raise TrainingError(f"images not found at {p}", path=data.path, field=split)
             if p.is_dir():
                 if not any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.rglob("*") if f.is_file()):
-                    raise TrainingError(f"no images in {p}", path=path, field=split)
+                    raise TrainingError(f"no images in {p}", path=data.path, field=split)
                 info.label_dirs.append(_label_dir(p))
             resolved.append(p.resolve())
         info.splits[split] = resolved
     return info
-
-
-def _dataset_root(path: Path, value: Any) -> Path:
-    if value in (None, ""):
-        return path.parent.resolve()
-    root = Path(str(value)).expanduser()
-    if root.is_absolute():
-        if not root.is_dir():
-            raise TrainingError(f"dataset root {root} does not exist", path=path, field="path")
-        return root
-    for base in (Path.cwd(), path.parent):  # Ultralytics resolves relative roots from the cwd
-        if (base / root).is_dir():
-            return (base / root).resolve()
-    raise TrainingError(f"dataset root {root} not found", path=path, field="path")
 
 
 def _label_dir(images_dir: Path) -> Path:

@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 
 from yolo_tl.boxes import yolo_to_fiftyone
-from yolo_tl.errors import AnnotationError, LayoutError, WeightsError
-from yolo_tl.formats.yolo import label_path_for
+from yolo_tl.errors import WeightsError
+from yolo_tl.formats.yolo import label_path_for, load_data_yaml, read_yolo_labels, split_images
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm",
-                  ".heic"}
 
 # (label, [x, y, w, h] relative, confidence or None)
 RawBox = tuple[str, tuple[float, float, float, float], Optional[float]]
@@ -39,100 +36,17 @@ class SplitData:
     labels: list[Path] = field(default_factory=list)
 
 
-def _names(data: dict[str, Any], path: Path) -> list[str]:
-    names = data.get("names")
-    if isinstance(names, dict):
-        try:
-            keys = sorted(int(k) for k in names)
-        except (TypeError, ValueError):
-            raise AnnotationError("class ids must be integers", path=path, field="names") from None
-        if keys != list(range(len(keys))):
-            raise AnnotationError("class ids must be 0..n-1 without gaps", path=path, field="names")
-        return [str(names[k] if k in names else names[str(k)]) for k in keys]
-    if isinstance(names, list) and names:
-        return [str(n) for n in names]
-    raise AnnotationError("missing or empty class list", path=path, field="names")
-
-
-def _images_from(entry: Path, data_yaml: Path, split: str) -> list[Path]:
-    if entry.is_dir():
-        return sorted(p for p in entry.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if entry.is_file() and entry.suffix == ".txt":
-        out = []
-        for line in entry.read_text().splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            p = Path(line[2:]) if line.startswith("./") else Path(line)
-            out.append(p if p.is_absolute() else entry.parent / p)
-        return out
-    if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
-        return [entry]
-    raise LayoutError(f"split '{split}' points to {entry}, which does not exist", path=data_yaml,
-                      field=split)
-
-
 def read_split(data_yaml: Path, split: str) -> SplitData:
     """Resolve the images of ``split`` the way Ultralytics does (dir, .txt list or list of both)."""
-    data_yaml = Path(data_yaml).expanduser().resolve()
-    if not data_yaml.is_file():
-        raise LayoutError("data.yaml not found", path=data_yaml)
-    try:
-        data = yaml.safe_load(data_yaml.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise AnnotationError(f"not valid YAML ({str(err).splitlines()[0]})", path=data_yaml) from None
-    if not isinstance(data, dict):
-        raise AnnotationError("expected a mapping", path=data_yaml)
-    names = _names(data, data_yaml)
-    root = Path(str(data.get("path") or data_yaml.parent)).expanduser()
-    if not root.is_absolute():
-        root = (data_yaml.parent / root).resolve()
-    entries = data.get(split)
-    if not entries:
-        have = [k for k in ("train", "val", "test") if data.get(k)]
-        raise LayoutError(f"no split '{split}' (this file has: {', '.join(have) or 'none'})",
-                          path=data_yaml, field=split)
-    if not isinstance(entries, list):
-        entries = [entries]
-    images: list[Path] = []
-    for e in entries:
-        p = Path(str(e)).expanduser()
-        images += _images_from(p if p.is_absolute() else root / p, data_yaml, split)
-    if not images:
-        raise LayoutError(f"split '{split}' has no images", path=data_yaml, field=split)
-    images = sorted({p.resolve() for p in images})
-    return SplitData(data_yaml, split, names, images, [label_path_for(p) for p in images])
+    data = load_data_yaml(Path(data_yaml).expanduser().resolve())
+    images = split_images(data, split)
+    return SplitData(data.path, split, data.names, images, [label_path_for(p) for p in images])
 
 
 def read_yolo_boxes(label: Path, names: Sequence[str]) -> list[RawBox]:
-    """One YOLO label file -> boxes; a missing file means "no objects" (as in Ultralytics)."""
-    if not label.is_file():
-        return []
-    out: list[RawBox] = []
-    for n, line in enumerate(label.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        try:
-            cls = int(float(parts[0]))
-            vals = [float(v) for v in parts[1:]]
-        except ValueError:
-            raise AnnotationError("non-numeric value", path=label, field=f"line {n}") from None
-        if cls < 0 or cls >= len(names):
-            raise AnnotationError(f"class id {cls} is not in data.yaml names (0..{len(names) - 1})",
-                                  path=label, field=f"line {n}")
-        if not all(0.0 <= v <= 1.0 for v in vals):  # Ultralytics would drop the whole image
-            raise AnnotationError("coordinates outside [0, 1]", path=label, field=f"line {n}")
-        if len(vals) == 4:
-            x, y, w, h = yolo_to_fiftyone(*vals)
-        elif len(vals) >= 6 and len(vals) % 2 == 0:  # polygon: its bounding box, as Ultralytics does
-            xs, ys = vals[0::2], vals[1::2]
-            x, y, w, h = min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
-        else:
-            raise AnnotationError(f"expected 'cls cx cy w h', got {len(parts)} values", path=label,
-                                  field=f"line {n}")
-        out.append((names[cls], (x, y, w, h), None))
-    return out
+    """One YOLO label file -> FiftyOne boxes; a missing file means "no objects" (as in Ultralytics)."""
+    return [(names[cls], yolo_to_fiftyone(cx, cy, w, h), None)
+            for cls, cx, cy, w, h in read_yolo_labels(label, nc=len(names))]
 
 
 def load_model(weights: Path) -> Any:

@@ -13,7 +13,8 @@ from yolo_tl.errors import ImageError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SEPARATORS = re.compile(r"[\\/]")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dng", ".mpo")
+# Ultralytics' IMG_FORMATS: the only suffixes it trains on
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dng", ".mpo", ".pfm", ".heic")
 
 
 def check_relative_name(name: str, *, source: Path, field: str) -> str:

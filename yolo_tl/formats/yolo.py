@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Sequence, Tuple, Type
 
 import yaml
 
-from yolo_tl.errors import AnnotationError
+from yolo_tl.errors import AnnotationError, LayoutError, YoloTLError
+from yolo_tl.formats.safe_paths import IMAGE_SUFFIXES
 
 SPLITS = ("train", "val", "test")
 YoloBox = Tuple[int, float, float, float, float]
@@ -39,39 +41,115 @@ def write_text(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def read_data_yaml(path: Path) -> Dict:
-    """Load data.yaml and resolve it: returns {'root', 'names' (list), 'splits': {split: images dir}}."""
-    path = Path(path)
-    if not path.is_file():
-        raise AnnotationError("data.yaml not found", path=path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise AnnotationError(f"malformed YAML ({' '.join(str(err).split())})", path=path) from None
-    if not isinstance(doc, dict) or "names" not in doc:
-        raise AnnotationError("missing 'names'", path=path, field="names")
-    raw = doc["names"]
-    if isinstance(raw, dict):
+@dataclass
+class DataYaml:
+    """A data.yaml, parsed: the one reader that prepare's checks, training and analysis share."""
+
+    path: Path  # the file itself, absolute
+    root: Path  # the dataset root its split entries are relative to
+    names: List[str]
+    entries: Dict[str, List[Path]]  # split -> absolute dirs / .txt lists / image files, unchecked
+
+    @property
+    def nc(self) -> int:
+        return len(self.names)
+
+
+def _names(raw, path: Path, error: Type[YoloTLError]) -> List[str]:
+    if isinstance(raw, dict) and raw:
         try:
             keys = sorted(int(k) for k in raw)
         except (TypeError, ValueError):
-            raise AnnotationError("'names' keys must be integers", path=path, field="names") from None
+            raise error("class ids must be integers", path=path, field="names") from None
         if keys != list(range(len(keys))):
-            raise AnnotationError("'names' keys must be 0..N-1", path=path, field="names")
-        names = [str(raw[k] if k in raw else raw[str(k)]) for k in keys]
-    elif isinstance(raw, list):
-        names = [str(n) for n in raw]
-    else:
-        raise AnnotationError("'names' must be a dict or a list", path=path, field="names")
-    root = Path(doc.get("path") or path.parent)
-    if not root.is_absolute():
-        root = (path.parent / root).resolve()
-    splits = {}
+            raise error("class ids must be 0..N-1 without gaps", path=path, field="names")
+        return [str(raw[k] if k in raw else raw[str(k)]) for k in keys]
+    if isinstance(raw, list) and raw:
+        return [str(n) for n in raw]
+    raise error("missing or empty class list", path=path, field="names")
+
+
+def _root(path: Path, value, error: Type[YoloTLError]) -> Path:
+    if value in (None, ""):
+        return path.parent.resolve()
+    root = Path(str(value)).expanduser()
+    if root.is_absolute():
+        if not root.is_dir():
+            raise error(f"dataset root {root} does not exist", path=path, field="path")
+        return root
+    for base in (Path.cwd(), path.parent):  # Ultralytics resolves a relative root from the cwd
+        if (base / root).is_dir():
+            return (base / root).resolve()
+    raise error(f"dataset root {root} not found", path=path, field="path")
+
+
+def load_data_yaml(path, *, error: Type[YoloTLError] = AnnotationError) -> DataYaml:
+    """Parse data.yaml: names (dict or list), ``nc`` if given, the root, the split entries.
+
+    ``error`` is the exception class to raise, so each caller reports in its own terms.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise error("data.yaml not found", path=path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise error(f"not valid YAML ({' '.join(str(err).split())})", path=path) from None
+    if not isinstance(doc, dict):
+        raise error("expected a mapping with path, train, val and names", path=path)
+    names = _names(doc.get("names"), path, error)
+    if "nc" in doc:
+        try:
+            nc_ok = int(doc["nc"]) == len(names)
+        except (TypeError, ValueError):
+            nc_ok = False
+        if not nc_ok:
+            raise error(f"nc is {doc['nc']} but names lists {len(names)} classes", path=path, field="nc")
+    root = _root(path, doc.get("path"), error)
+    entries: Dict[str, List[Path]] = {}
     for split in SPLITS:
-        if doc.get(split):
-            sub = Path(str(doc[split]))
-            splits[split] = sub if sub.is_absolute() else root / sub
-    return {"root": root, "names": names, "splits": splits, "yaml": path}
+        value = doc.get(split)
+        if value in (None, "", []):
+            continue
+        items = value if isinstance(value, list) else [value]
+        resolved = []
+        for item in items:
+            p = Path(str(item)).expanduser()
+            resolved.append(p if p.is_absolute() else root / p)
+        entries[split] = resolved
+    return DataYaml(path.resolve(), root, names, entries)
+
+
+def split_images(data: DataYaml, split: str, *, error: Type[YoloTLError] = LayoutError) -> List[Path]:
+    """The images of one split, resolved as Ultralytics does: folders (recursive), .txt lists, files."""
+    if split not in data.entries:
+        have = ", ".join(data.entries) or "none"
+        raise error(f"no split '{split}' (this file has: {have})", path=data.path, field=split)
+    images: List[Path] = []
+    for entry in data.entries[split]:
+        if entry.is_dir():
+            images += [p for p in entry.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        elif entry.is_file() and entry.suffix == ".txt":
+            for line in entry.read_text(encoding="utf-8").splitlines():
+                line = line.strip()
+                if line:
+                    p = Path(line[2:] if line.startswith("./") else line)
+                    images.append(p if p.is_absolute() else entry.parent / p)
+        elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(entry)
+        else:
+            raise error(f"split '{split}' points to {entry}, which does not exist", path=data.path,
+                        field=split)
+    if not images:
+        raise error(f"split '{split}' has no images", path=data.path, field=split)
+    return sorted({p.resolve() for p in images})
+
+
+def read_data_yaml(path: Path) -> Dict:
+    """data.yaml as a dict: {'root', 'names' (list), 'splits': {split: first entry}, 'yaml', 'data'}."""
+    data = load_data_yaml(path)
+    return {"root": data.root, "names": data.names, "yaml": data.path, "data": data,
+            "splits": {split: entries[0] for split, entries in data.entries.items()}}
 
 
 def label_path_for(image_path: Path) -> Path:
@@ -91,17 +169,24 @@ def parse_yolo_labels(text: str, *, source: Path, nc: int) -> List[YoloBox]:
         parts = line.split()
         if not parts:
             continue
-        if len(parts) != 5:
-            raise AnnotationError(f"expected 5 values, got {len(parts)}", path=source,
-                                  field=f"line {lineno}")
         try:
-            cls = int(parts[0])
-            cx, cy, w, h = (float(p) for p in parts[1:])
+            cls = int(float(parts[0]))
+            vals = [float(p) for p in parts[1:]]
         except ValueError:
             raise AnnotationError(f"not numeric: {line.strip()!r}", path=source,
                                   field=f"line {lineno}") from None
+        if len(vals) == 4:
+            cx, cy, w, h = vals
+        elif len(vals) >= 6 and len(vals) % 2 == 0:  # a polygon: its bounding box, as Ultralytics does
+            xs, ys = vals[0::2], vals[1::2]
+            w, h = max(xs) - min(xs), max(ys) - min(ys)
+            cx, cy = min(xs) + w / 2, min(ys) + h / 2
+        else:
+            raise AnnotationError(f"expected 'cls cx cy w h', got {len(parts)} values", path=source,
+                                  field=f"line {lineno}")
         if not 0 <= cls < nc:
-            raise AnnotationError(f"class {cls} outside 0..{nc - 1}", path=source, field=f"line {lineno}")
+            raise AnnotationError(f"class id {cls} is not in data.yaml names (0..{nc - 1})", path=source,
+                                  field=f"line {lineno}")
         if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in (cx, cy, w, h)):
             raise AnnotationError("coordinates outside [0, 1]", path=source, field=f"line {lineno}")
         boxes.append((cls, cx, cy, w, h))
@@ -117,20 +202,8 @@ def read_yolo_labels(label_path: Path, *, nc: int) -> List[YoloBox]:
     return parse_yolo_labels(text, source=Path(label_path), nc=nc)
 
 
-def list_split_images(images_dir: Path) -> List[Path]:
-    """Image files of one split folder, sorted."""
-    from yolo_tl.formats.safe_paths import IMAGE_SUFFIXES
-
-    return sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def read_yolo_split(data: Mapping, split: str) -> List[Tuple[Path, List[YoloBox]]]:
     """(image path, boxes) for every image of a split of a data.yaml loaded by read_data_yaml."""
-    if split not in data["splits"]:
-        raise AnnotationError(f"no '{split}' split", path=data["yaml"], field=split)
-    images_dir = data["splits"][split]
-    if not Path(images_dir).is_dir():
-        raise AnnotationError(f"images folder of split '{split}' not found: {images_dir}",
-                              path=data["yaml"], field=split)
+    images = split_images(data["data"], split, error=AnnotationError)
     nc = len(data["names"])
-    return [(img, read_yolo_labels(label_path_for(img), nc=nc)) for img in list_split_images(images_dir)]
+    return [(img, read_yolo_labels(label_path_for(img), nc=nc)) for img in images]
