@@ -86,22 +86,16 @@ def check_database(timeout_s: float = 60.0) -> str:
 
 def _main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if argv[:1] == ["ensure-mongod"]:
-        try:
-            print(ensure_mongod())
-        except DatabaseError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        return 0
-    if argv[:1] == ["check"]:
-        try:
-            print(check_database())
-        except DatabaseError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        return 0
-    print("usage: python -m yolo_tl.database ensure-mongod|check", file=sys.stderr)
-    return 2
+    actions = {"ensure-mongod": ensure_mongod, "check": check_database}
+    if len(argv) != 1 or argv[0] not in actions:
+        print("usage: python -m yolo_tl.database ensure-mongod|check", file=sys.stderr)
+        return 2
+    try:
+        print(actions[argv[0]]())
+    except DatabaseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
