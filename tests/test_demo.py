@@ -75,8 +75,8 @@ def test_pretraining_is_never_claimed_when_it_did_not_happen(demo_run):
         assert labels == ["source", "transfer", "scratch"]
         assert d["pretrained"] == "synthetic source task"
         assert "NO COCO pretraining" in d["pretrained_note"]
-        assert "COCO" not in d["runs"][1]["start"]
-        assert d["runs"][1]["start"].startswith("pretrained on the synthetic source task")
+        assert d["runs"][1]["start"] == "source-task weights (no COCO)"
+        assert d["runs"][0]["start"].startswith("yolov8n.yaml, random init")
     scratch = d["runs"][-1]
     assert scratch["frozen_layers"] == [] and scratch["epochs"] == d["runs"][-2]["epochs"]
 

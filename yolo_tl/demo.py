@@ -212,7 +212,7 @@ def run_demo(
               "project": project, "extra": _extra(cfg)}
     runs: list[RunSummary] = []
     if have:
-        start, start_label = weights, why
+        start, start_label, start_short = weights, why, f"{weights} (COCO)"
         note = f"Fine-tuning {weights}, pretrained on COCO by Ultralytics: {why}."
         say("2/5 starting weights: COCO-pretrained " + weights, why)
     else:
@@ -229,10 +229,11 @@ def run_demo(
                                epochs=cfg.source_epochs, name="source",
                                **{**common, "extra": {**_extra(cfg), "val": False}})
         runs.append(RunSummary.from_result(
-            "source", f"{ARCH} (random init), synthetic source task: "
-            + ", ".join(src.classes), cfg.source_epochs, res, time.perf_counter() - t))
+            "source", f"{ARCH}, random init; classes: " + ", ".join(src.classes),
+            cfg.source_epochs, res, time.perf_counter() - t))
         start = str(res.best)
-        start_label = f"pretrained on the synthetic source task ({res.best})"
+        start_label = f"the weights pretrained on the synthetic source task ({res.best})"
+        start_short = "source-task weights (no COCO)"
         seconds["source"] = round(time.perf_counter() - t, 1)
 
     # 3. transfer with the backbone frozen, and the same epochs from scratch
@@ -242,7 +243,7 @@ def run_demo(
     _clear_run(project, "transfer")
     res = yolo_tl.finetune(data_yaml, weights=start, freeze="backbone", epochs=cfg.epochs,
                            name="transfer", **common)
-    runs.append(RunSummary.from_result("transfer", start_label, cfg.epochs, res,
+    runs.append(RunSummary.from_result("transfer", start_short, cfg.epochs, res,
                                        time.perf_counter() - t))
     transfer_best = res.best
     seconds["transfer"] = round(time.perf_counter() - t, 1)
@@ -253,7 +254,7 @@ def run_demo(
         _clear_run(project, "scratch")
         res = yolo_tl.finetune(data_yaml, weights=ARCH, freeze="none", epochs=cfg.epochs,
                                name="scratch", **common)
-        runs.append(RunSummary.from_result("scratch", f"{ARCH} (random init)", cfg.epochs, res,
+        runs.append(RunSummary.from_result("scratch", f"{ARCH}, random init", cfg.epochs, res,
                                            time.perf_counter() - t))
         seconds["scratch"] = round(time.perf_counter() - t, 1)
 

@@ -121,15 +121,15 @@ def render_demo(d: dict) -> None:
                   f"{'[green]the same boxes[/]' if d['same_boxes'] else '[red]different boxes[/]'}.")
     console.print(d["pretrained_note"], highlight=False)
 
-    runs = Table(title="Training runs (mAP on the val split)")
-    for col in ("run", "starting weights", "frozen layers", "epochs", "mAP50", "mAP50-95", "time"):
+    runs = Table(title="Training runs (mAP on the val split of the data each run trained on)")
+    for col in ("run", "starting weights", "frozen", "epochs", "mAP50", "mAP50-95", "time"):
         runs.add_column(col, justify="right" if col in ("epochs", "mAP50", "mAP50-95", "time") else "left",
                         overflow="fold")
-    labels = {"source": "pretraining (source task)", "transfer": "transfer, backbone frozen",
-              "scratch": "from scratch, nothing frozen"}
+    labels = {"source": "pretrain on source task", "transfer": "transfer, backbone frozen",
+              "scratch": "from scratch"}
     for r in d["runs"]:
         frozen = r["frozen_layers"]
-        frozen_txt = f"{len(frozen)} (layers {frozen[0]}-{frozen[-1]})" if frozen else "none"
+        frozen_txt = f"{frozen[0]}-{frozen[-1]}" if frozen else "none"
         runs.add_row(labels.get(r["label"], r["label"]), r["start"], frozen_txt, str(r["epochs"]),
                      _f(r["map50"]), _f(r["map50_95"]), f"{r['seconds']:.0f}s")
     console.print(runs)
