@@ -154,7 +154,7 @@ def _clear_run(project: Path, name: str) -> None:
 
 
 def run_demo(
-    out: PathLike = "yolo-tl-demo",
+    out: PathLike = "demo_out",
     *,
     fast: bool = False,
     settings: DemoSettings | None = None,

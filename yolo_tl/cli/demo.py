@@ -170,7 +170,7 @@ def render_demo(d: dict) -> None:
 @app.command(rich_help_panel=PANEL)
 @handle_errors
 def demo(
-    out: Path = typer.Option(Path("yolo-tl-demo"), "--out", "-o",
+    out: Path = typer.Option(Path("demo_out"), "--out", "-o",
                              help="Folder for the prepared data, runs and demo.json."),
     fast: bool = typer.Option(False, "--fast", help="Tiny settings (1 epoch, imgsz 64): checks the "
                                                    "plumbing in about two minutes, learns little."),
@@ -190,7 +190,7 @@ def demo(
 
     Offline, without yolov8n.pt, it pretrains briefly on a synthetic source task instead (and says so).
 
-    Example: yolo-tl demo --out yolo-tl-demo --launch
+    Example: yolo-tl demo --launch
     """
     from yolo_tl.demo import run_demo
 
