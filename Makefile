@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 
 export FIFTYONE_DO_NOT_TRACK := true
 export PYTHONUNBUFFERED := 1
+# the offline fallback mongod is 6.0.5; FiftyOne only warns that it is old
+export FIFTYONE_DATABASE_VALIDATION ?= false
 
 .PHONY: setup test demo bench lint clean
 
