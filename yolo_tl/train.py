@@ -353,16 +353,20 @@ class contextlib_tempdir:
 
 
 def _find_run(project_dir: Path, name: str | None) -> Path:
-    if name:
-        run_dir = project_dir / name
-        if not (run_dir / "weights" / "last.pt").is_file():
-            raise TrainingError("no weights/last.pt to resume from", path=run_dir)
-        return run_dir
-    candidates = sorted(project_dir.glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
-    if not candidates:
-        raise TrainingError("no run with weights/last.pt to resume", path=project_dir,
-                            hint="pass --project and --name of the interrupted run")
-    return candidates[-1].parent.parent
+    """The run to resume: always the one the user names, never a guess.
+
+    Resuming loads a pickled checkpoint (torch.load), so yolo-tl only loads one from PROJECT/NAME
+    given on the command line; without --name it lists the candidates instead of picking one.
+    """
+    if not name:
+        runs = sorted(p.parent.parent.name for p in project_dir.glob("*/weights/last.pt"))
+        found = f"runs with a last.pt: {', '.join(runs)}" if runs else "none found"
+        raise TrainingError("--resume needs --name of the interrupted run", path=project_dir,
+                            hint=found)
+    run_dir = project_dir / name
+    if not (run_dir / "weights" / "last.pt").is_file():
+        raise TrainingError("no weights/last.pt to resume from", path=run_dir)
+    return run_dir
 
 
 def _stages(frozen: list[int], epochs: int, unfreeze_at: int | None, factor: float) -> list[dict[str, Any]]:

@@ -103,7 +103,7 @@ def finetune(
     workers: int = typer.Option(8, "--workers", help="Dataloader workers."),
     project: Path = typer.Option(Path("runs"), "--project", help="Folder of the run directories."),
     name: str | None = typer.Option(None, "--name", help="Run name (default train, train2, ...)."),
-    resume: bool = typer.Option(False, "--resume", help="Resume the interrupted run PROJECT/NAME (default: the latest run in PROJECT)."),
+    resume: bool = typer.Option(False, "--resume", help="Resume the interrupted run PROJECT/NAME (--name is required)."),
     unfreeze_at: int | None = typer.Option(None, "--unfreeze-at", help="Two-stage schedule: after this epoch, unfreeze every layer."),
     unfreeze_lr_factor: float = typer.Option(0.1, "--unfreeze-lr-factor", help="Learning-rate factor for stage 2."),
     config: Path | None = typer.Option(None, "--config", help="YAML file with these options (keys as option names; an 'ultralytics:' mapping passes extra train args). Flags win."),
