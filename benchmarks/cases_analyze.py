@@ -85,6 +85,7 @@ def fo_tutorial_ingest(root: str, limit: int | None = None) -> dict:
             with ph("write"):
                 sample.save()
     seconds, done_at = time.perf_counter() - t0, time.time()
+    del samples, sample  # else delete() deep-copies every in-memory Sample (untimed, but slow)
     ds.delete()
     return _ingest_result(seconds, done_at, ph, paths, gt, preds)
 

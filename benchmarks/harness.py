@@ -86,11 +86,13 @@ def run_once(case: Case, env: dict, timeout: float, log: Callable[[str], None]) 
     for line in text.splitlines():
         if line.startswith(MARK):
             inner = json.loads(line[len(MARK):])
-    log(f"    {case.name}: {wall:.3f} s wall, {usage.ru_maxrss / 1024:.0f} MiB peak"
+    # the child's own VmHWM when it reports one: wait4's ru_maxrss also counts the memory the
+    # child had right after fork, i.e. this (parent) process's
+    maxrss = int(inner.get("peak_rss") or usage.ru_maxrss * 1024)
+    log(f"    {case.name}: {wall:.3f} s wall, {maxrss / 2**20:.0f} MiB peak"
         + (f", inner {inner.get('seconds', float('nan')):.3f} s" if "seconds" in inner else ""))
     done = inner.get("done_at")
-    return Run(wall=wall, maxrss=usage.ru_maxrss * 1024, inner=inner,
-               proc=(done - spawned_at) if done else wall)
+    return Run(wall=wall, maxrss=maxrss, inner=inner, proc=(done - spawned_at) if done else wall)
 
 
 def measure(cases: list[Case], repeats: int, env: dict, *, timeout: float = 900,
@@ -105,6 +107,9 @@ def measure(cases: list[Case], repeats: int, env: dict, *, timeout: float = 900,
                 case.runs.append(run)
             if case.cleanup:
                 case.cleanup()
+                # flush the deletions now: ext4 otherwise writes them back during the next
+                # run and bills that run for this one's cleanup
+                os.sync()
     return cases
 
 

@@ -32,6 +32,21 @@ CASES = {
 }
 
 
+def peak_rss() -> int:
+    """This process's peak resident set (bytes), from ``VmHWM``. Unlike ``wait4``'s
+    ``ru_maxrss`` it does not include the forking parent's memory."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def main(argv: list[str]) -> int:
     os.environ.setdefault("YOLO_OFFLINE", "true")
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
@@ -43,6 +58,7 @@ def main(argv: list[str]) -> int:
         os.environ["BENCH_PROFILE"] = profile_path
     result = dict(fn(**kwargs) or {})
     result.setdefault("done_at", time.time())
+    result["peak_rss"] = peak_rss()
     sys.stdout.flush()
     print("BENCH_RESULT " + json.dumps(result), flush=True)
     return 0
