@@ -110,11 +110,13 @@ def valid_dataset(out: Path) -> dict:
     nc = len(data["names"])
     report = json.loads((out / "prepare_report.json").read_text(encoding="utf-8"))
     n_images = 0
+    folders = []  # a source too small for a val split validates on the train folder
     for split in ("train", "val", "test"):
-        if split not in data:
-            continue
-        images = sorted((out / data[split]).iterdir())
-        labels = sorted((out / "labels" / split).iterdir())
+        if split in data and data[split] not in folders:
+            folders.append(data[split])
+    for folder in folders:
+        images = sorted((out / folder).iterdir())
+        labels = sorted((out / folder.replace("images/", "labels/", 1)).iterdir())
         assert [p.stem for p in images] == [p.stem for p in labels]
         n_images += len(images)
         for lab in labels:
