@@ -68,3 +68,17 @@ def test_not_a_jpeg_returns_none():
     assert jpeg_header_size(b"\x89PNG\r\n\x1a\n") is None
     assert jpeg_header_size(b"") is None
     assert jpeg_header_size(b"\xff\xd8\xff") is None
+
+
+def test_corrupt_image_after_ultralytics_import_is_a_clean_error(tmp_path):
+    """Ultralytics patches PIL.Image.open to pip-install pi-heif on unidentified files; we bypass it."""
+    import ultralytics.utils.patches  # noqa: F401  (applies the patch)
+    from PIL import Image
+
+    from yolo_tl.errors import ImageError
+
+    assert Image.open.__module__.startswith("ultralytics")
+    for name, data in (("empty.jpg", b""), ("junk.png", b"not an image"), ("junk.heic", b"\0" * 100)):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ImageError):
+            read_image_size(tmp_path / name)

@@ -7,6 +7,7 @@ normalised by.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Optional, Tuple
@@ -86,6 +87,20 @@ def jpeg_header_size(head: bytes) -> Optional[Tuple[int, int, int]]:
     return None
 
 
+def _pil_open(path: Path):
+    """Pillow's own ``Image.open``.
+
+    Importing Ultralytics replaces ``Image.open`` with a wrapper that, on any file Pillow cannot
+    identify (a corrupt or empty image), runs ``check_requirements("pi-heif")``: a pip install when
+    online, a ModuleNotFoundError offline. Reading a header must do neither.
+    """
+    opener = Image.open
+    patched = sys.modules.get(getattr(opener, "__module__", "") or "")
+    if patched is not None and patched.__name__.startswith("ultralytics"):
+        opener = getattr(patched, "_image_open", opener)
+    return opener(path)
+
+
 def read_image_size(path: Path) -> Tuple[int, int, bool]:
     """(width, height, rotated) as displayed after EXIF orientation; rotated when it swapped w/h."""
     name = str(path).lower()
@@ -113,7 +128,7 @@ def read_image_size(path: Path) -> Tuple[int, int, bool]:
 
 def _read_size(path: Path) -> Tuple[int, int, bool]:
     try:
-        with Image.open(path) as im:
+        with _pil_open(path) as im:
             width, height = im.size
             orientation = 1
             if im.format in ("JPEG", "MPO", "TIFF", "WEBP", "PNG"):
