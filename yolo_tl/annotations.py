@@ -7,7 +7,7 @@ corner of the bottom-right pixel. Labels stay strings until the YOLO writer maps
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -46,4 +46,3 @@ class ImageAnnotation:
     height: Optional[int] = None
     split: Optional[str] = None
     source: Optional[Path] = None
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
