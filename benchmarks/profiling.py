@@ -61,15 +61,24 @@ def bucket_profile(path: str) -> dict[str, float]:
 
 
 def top_functions(path: str, n: int = 8) -> list[tuple[str, float, float]]:
-    """The ``n`` functions with the most cumulative time: (name, cumulative s, self s)."""
+    """The ``n`` functions with the most self time: (name, cumulative s, self s); a C builtin is
+    named with its main caller (``io.open <- yolo_tl/formats/yolo.py:38(write_text)``)."""
     stats = pstats.Stats(path).stats  # type: ignore[attr-defined]
-    rows = sorted(stats.items(), key=lambda kv: -kv[1][3])
+
+    def short(func: tuple) -> str:
+        filename, line, name = func
+        if filename == "~":
+            return name
+        return f"{filename.split('site-packages/')[-1].split('/work/main/')[-1]}:{line}({name})"
+
     out = []
-    for (filename, line, func), (_, _, tt, ct, _) in rows:
-        if func.startswith("<") or "benchmarks/" in filename or "cProfile" in filename:
+    for func, (_, _, tt, ct, callers) in sorted(stats.items(), key=lambda kv: -kv[1][2]):
+        if "benchmarks/" in func[0] or "cProfile" in func[2]:
             continue
-        short = filename.split("site-packages/")[-1].split("/work/main/")[-1]
-        out.append((f"{short}:{line}({func})", ct, tt))
+        label = short(func)
+        if func[0] == "~" and callers:
+            label += " <- " + short(max(callers.items(), key=lambda kv: kv[1][2])[0])
+        out.append((label, ct, tt))
         if len(out) >= n:
             break
     return out

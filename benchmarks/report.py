@@ -11,7 +11,7 @@ METRICS = {
     "wall": "whole process, spawn to exit",
     "inner": "the timed call alone, as the child process reports it",
     "epoch": "train-epoch seconds (Ultralytics callbacks), last epoch of each run",
-    "peak RSS - baseline": "peak RSS (wait4) minus an idle interpreter with our imports, MiB",
+    "peak RSS - baseline": "peak RSS (the child's VmHWM) minus an idle interpreter with our imports, MiB",
 }
 
 
@@ -75,8 +75,8 @@ def render(rows: list[Row], info: dict, cfg: Config, extras: dict, argv: list[st
                 f"{name} {sec / total:.0%}" for name, sec in p["buckets"].items()
                 if sec / total >= 0.01))
             lines.append("")
-            lines += [f"  - {name}: {ct:.2f} s cumulative, {tt:.2f} s self"
-                      for name, ct, tt in p["top"][:6]]
+            lines += [f"  - `{name}`: {tt:.2f} s self, {ct:.2f} s cumulative"
+                      for name, ct, tt in p["top"][:8]]
             lines.append("")
     lines += extras.get("findings", [])
     lines += ["## GPU run (BCCD, imgsz 640, freeze none / backbone / two-stage)", "",

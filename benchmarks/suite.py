@@ -88,7 +88,7 @@ def _profile(ctx: Ctx, case: str, label: str, **kwargs) -> None:
     """One extra run of ``case`` under cProfile; store buckets and top functions for the report."""
     if not ctx.cfg.profile:
         return
-    path = ctx.work / f"{case}.prof"
+    path = ctx.work / f"{case}-{len(ctx.extras.get('profiles', []))}.prof"
     run_once(Case(case, worker_cmd(case, _profile=str(path), **kwargs)), ctx.env, 1800, ctx.log)
     ctx.extras.setdefault("profiles", []).append(
         {"label": label, "buckets": bucket_profile(str(path)), "top": top_functions(str(path))})
