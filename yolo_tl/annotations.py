@@ -46,3 +46,4 @@ class ImageAnnotation:
     height: Optional[int] = None
     split: Optional[str] = None
     source: Optional[Path] = None
+    truncated_jpeg: bool = False  # read with the size, so linking needs no second open

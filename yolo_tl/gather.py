@@ -15,7 +15,7 @@ from yolo_tl.errors import ImageError, YoloTLError
 from yolo_tl.formats.coco import read_coco
 from yolo_tl.formats.safe_paths import find_image
 from yolo_tl.formats.voc import read_voc
-from yolo_tl.image_size import read_image_size
+from yolo_tl.image_size import ImageInfo, read_image_info
 from yolo_tl.layout import AnnotationFile, SourcePlan
 from yolo_tl.report import PrepareReport
 
@@ -24,14 +24,15 @@ Progress = Optional[Callable[[str, int, int], None]]
 
 
 def _real_size(image: Path, ann_w: Optional[int], ann_h: Optional[int], source: Path,
-               report: PrepareReport) -> Tuple[int, int]:
-    width, height, rotated = read_image_size(image)
+               report: PrepareReport) -> ImageInfo:
+    info = read_image_info(image)
+    width, height, rotated = info.width, info.height, info.rotated
     if ann_w is not None and ann_h is not None and (ann_w, ann_h) != (width, height):
         report.size_mismatches.append({
             "annotation": str(source), "image": str(image),
             "annotated": [ann_w, ann_h], "actual": [width, height], "exif_rotated": rotated,
         })
-    return width, height
+    return info
 
 
 def _read_voc_file(f: AnnotationFile, split: Optional[str], report: PrepareReport) -> ImageAnnotation:
@@ -41,8 +42,8 @@ def _read_voc_file(f: AnnotationFile, split: Optional[str], report: PrepareRepor
     if image is None:
         raise ImageError(f"image {rec.filename or f.path.stem + '.*'!r} not found in {f.image_dir}",
                          path=f.path, field="filename")
-    width, height = _real_size(image, rec.width, rec.height, f.path, report)
-    return ImageAnnotation(image, rec.boxes, width, height, split, f.path)
+    info = _real_size(image, rec.width, rec.height, f.path, report)
+    return ImageAnnotation(image, rec.boxes, info.width, info.height, split, f.path, info.truncated_jpeg)
 
 
 def read_voc_plan(plan: SourcePlan, report: PrepareReport, on_error: OnError,
@@ -95,8 +96,9 @@ def read_coco_plan(plan: SourcePlan, report: PrepareReport, on_error: OnError,
                 if image is None:
                     raise ImageError(f"image {img.file_name!r} not found in {f.image_dir}",
                                      path=f.path, field=f"images[id={img.id}].file_name")
-                width, height = _real_size(image, img.width, img.height, f.path, report)
-                out.append(ImageAnnotation(image, tuple(img.boxes), width, height, f.split, f.path))
+                info = _real_size(image, img.width, img.height, f.path, report)
+                out.append(ImageAnnotation(image, tuple(img.boxes), info.width, info.height, f.split,
+                                           f.path, info.truncated_jpeg))
             except YoloTLError as err:
                 on_error(err)
             if progress and (i % 256 == 0 or i == total - 1):

@@ -7,8 +7,10 @@ normalised by.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -101,29 +103,54 @@ def _pil_open(path: Path):
     return opener(path)
 
 
-def read_image_size(path: Path) -> Tuple[int, int, bool]:
-    """(width, height, rotated) as displayed after EXIF orientation; rotated when it swapped w/h."""
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int  # as displayed, after EXIF orientation
+    height: int
+    rotated: bool  # EXIF orientation swapped width and height
+    truncated_jpeg: bool = False  # a JPEG without its end marker (Ultralytics rewrites those in place)
+
+
+def read_image_info(path: Path) -> ImageInfo:
+    """Size, EXIF rotation and JPEG truncation from one open of the file (no pixel decoding)."""
     name = str(path).lower()
     if name.endswith((".jpg", ".jpeg")):
         try:
             with open(path, "rb") as fh:
                 head = fh.read(65536)
                 fast = jpeg_header_size(head)
+                if len(head) == 65536:
+                    fh.seek(-2, os.SEEK_END)
+                    tail = fh.read(2)
+                else:
+                    tail = head[-2:]
         except FileNotFoundError:
             raise ImageError("image not found", path=path) from None
         except OSError as err:
             raise ImageError(f"unreadable image ({err.strerror})", path=path) from None
+        truncated = tail != b"\xff\xd9"
         if fast is not None and fast[0] * fast[1] <= Image.MAX_IMAGE_PIXELS * 2:
             width, height, orientation = fast
-            return (height, width, True) if orientation in _SWAPS else (width, height, False)
+            if orientation in _SWAPS:
+                return ImageInfo(height, width, True, truncated)
+            return ImageInfo(width, height, False, truncated)
         if head[:2] == b"\xff\xd8" and len(head) < 65536 and b"\xff\xda" not in head:
             # the whole file is here and has no scan: PIL reads its size, but it has no pixels, and
             # Ultralytics drops it at training time without a word
             raise ImageError("JPEG without image data (truncated or corrupt)", path=path)
-    # PIL warns about odd tags and huge sizes: we only read headers, and the CLI output stays clean.
+        # PIL warns about odd tags and huge sizes: we only read headers, and the CLI output stays clean.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ImageInfo(*_read_size(path), truncated_jpeg=truncated)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _read_size(path)
+        return ImageInfo(*_read_size(path))
+
+
+def read_image_size(path: Path) -> Tuple[int, int, bool]:
+    """(width, height, rotated) as displayed after EXIF orientation; rotated when it swapped w/h."""
+    info = read_image_info(path)
+    return info.width, info.height, info.rotated
 
 
 def _read_size(path: Path) -> Tuple[int, int, bool]:

@@ -81,25 +81,14 @@ def commit_output(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
 
 
-def jpeg_is_truncated(path: Path) -> bool:
-    """A JPEG without its end marker: Ultralytics "restores" such a file by re-saving it in place."""
-    if path.suffix.lower() not in (".jpg", ".jpeg"):
-        return False
-    with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        if fh.tell() < 2:
-            return True
-        fh.seek(-2, os.SEEK_END)
-        return fh.read(2) != b"\xff\xd9"
-
-
-def place_image(src: Path, dst: Path, mode: str) -> str:
+def place_image(src: Path, dst: Path, mode: str, *, truncated_jpeg: bool) -> str:
     """Hardlink (copy across filesystems), copy, or symlink one image file; returns what was done.
 
-    A truncated JPEG is always copied: Ultralytics rewrites such files in place, and through a
-    hardlink or symlink that would write into the user's source folder.
+    A truncated JPEG (``truncated_jpeg``, read with the image size) is always copied: Ultralytics
+    rewrites such files in place, and through a hardlink or symlink that would write into the
+    user's source folder.
     """
-    if mode != "copy" and jpeg_is_truncated(src):
+    if mode != "copy" and truncated_jpeg:
         shutil.copyfile(src, dst)
         return "copy (truncated JPEG)"
     if mode == "symlink":
@@ -107,7 +96,7 @@ def place_image(src: Path, dst: Path, mode: str) -> str:
         return "symlink"
     if mode == "hardlink":
         try:
-            os.link(os.path.realpath(src), dst)
+            os.link(src, dst)  # follows a symlinked source (linkat with AT_SYMLINK_FOLLOW)
             return "hardlink"
         except OSError as err:
             if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):

@@ -257,7 +257,8 @@ def prepare(
         total = len(items)
         for i, ((split_name, img), name) in enumerate(zip(items, names)):
             lines, labels = _yolo_lines(img, class_index, include_difficult, report)
-            report.links[place_image(img.image_path, tmp / "images" / split_name / name, link)] += 1
+            report.links[place_image(img.image_path, tmp / "images" / split_name / name, link,
+                                            truncated_jpeg=img.truncated_jpeg)] += 1
             label_file = tmp / "labels" / split_name / (Path(name).stem + ".txt")
             write_text(label_file, "".join(line + "\n" for line in lines))
             report.add_image(split_name, labels)
