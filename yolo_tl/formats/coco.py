@@ -12,7 +12,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from yolo_tl.annotations import Box
 from yolo_tl.boxes import coco_to_xyxy
@@ -39,6 +39,27 @@ class CocoData:
     categories: Dict[Any, str]  # id -> name, after dropping a Roboflow root category
     images: List[CocoImage]
     dropped_root_category: Optional[str] = None
+
+
+class _Ann(NamedTuple):
+    """An annotation as read: what prepare uses of it, nothing else (segmentation, area, ids)."""
+
+    image_id: Any
+    category_id: Any
+    bbox: Any
+    iscrowd: Any
+
+
+def _compact(obj: dict) -> Any:
+    """json object hook: turn each annotation into an _Ann as soon as it is parsed.
+
+    COCO files of 50k images hold ~300k annotation dicts with polygons; keeping them all as dicts
+    costs 5-7x the file size in memory. Anything that is not clearly an annotation stays a dict,
+    and parse_coco validates both forms the same way.
+    """
+    if "bbox" in obj and "image_id" in obj and "category_id" in obj:
+        return _Ann(obj["image_id"], obj["category_id"], obj["bbox"], obj.get("iscrowd", 0))
+    return obj
 
 
 def _is_id(value: Any) -> bool:
@@ -80,8 +101,11 @@ def _root_category(cats: List[Tuple[Any, str, Optional[str]]], used: set) -> Opt
     return None
 
 
-def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise) -> CocoData:
-    """Parse a loaded COCO document. Structural problems raise; per-item ones go to ``on_error``."""
+def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: bool = False) -> CocoData:
+    """Parse a loaded COCO document. Structural problems raise; per-item ones go to ``on_error``.
+
+    ``consume`` empties ``doc["annotations"]`` while reading it (read_coco owns its document).
+    """
     if not isinstance(doc, dict):
         raise AnnotationError("top level is not a JSON object", path=source)
     for key in ("images", "categories"):
@@ -126,33 +150,35 @@ def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise) -> CocoDat
     cat_names = {c[0]: c[1] for c in cats}
     used: set = set()
     for i, ann in enumerate(anns):
-        where = f"annotations[{i}]"
+        if consume:
+            anns[i] = None  # free each annotation once read: peak memory stays near the file size
         try:
-            if not isinstance(ann, dict):
-                raise AnnotationError("annotation is not an object", path=source, field=where)
-            for key in ("image_id", "category_id", "bbox"):
-                if key not in ann:
-                    raise AnnotationError(f"missing '{key}'", path=source, field=f"{where}.{key}")
-            if not _is_id(ann["image_id"]) or ann["image_id"] not in images:
-                raise AnnotationError(f"unknown image_id {ann['image_id']!r}", path=source,
-                                      field=f"{where}.image_id")
-            if not _is_id(ann["category_id"]) or ann["category_id"] not in cat_names:
-                raise AnnotationError(f"unknown category_id {ann['category_id']!r}", path=source,
-                                      field=f"{where}.category_id")
-            bbox = ann["bbox"]
+            if isinstance(ann, _Ann):
+                image_id, category_id, bbox, iscrowd = ann
+            elif isinstance(ann, dict):
+                for key in ("image_id", "category_id", "bbox"):
+                    if key not in ann:
+                        raise AnnotationError(f"missing '{key}'", path=source, field=f"annotations[{i}].{key}")
+                image_id, category_id, bbox = ann["image_id"], ann["category_id"], ann["bbox"]
+                iscrowd = ann.get("iscrowd", 0)
+            else:
+                raise AnnotationError("annotation is not an object", path=source, field=f"annotations[{i}]")
+            if not _is_id(image_id) or image_id not in images:
+                raise AnnotationError(f"unknown image_id {image_id!r}", path=source,
+                                      field=f"annotations[{i}].image_id")
+            if not _is_id(category_id) or category_id not in cat_names:
+                raise AnnotationError(f"unknown category_id {category_id!r}", path=source,
+                                      field=f"annotations[{i}].category_id")
             if not isinstance(bbox, list) or len(bbox) != 4:
                 raise AnnotationError(f"bbox must be [x, y, w, h], got {bbox!r}", path=source,
-                                      field=f"{where}.bbox")
-            x, y, w, h = (_num(v, source=source, field_name=f"{where}.bbox") for v in bbox)
+                                      field=f"annotations[{i}].bbox")
+            x, y, w, h = (_num(v, source=source, field_name=f"annotations[{i}].bbox") for v in bbox)
         except YoloTLError as err:
             on_error(err)
             continue
-        used.add(ann["category_id"])
+        used.add(category_id)
         x1, y1, x2, y2 = coco_to_xyxy(x, y, w, h)
-        crowd = bool(ann.get("iscrowd", 0))
-        images[ann["image_id"]].boxes.append(
-            Box(cat_names[ann["category_id"]], x1, y1, x2, y2, crowd=crowd)
-        )
+        images[image_id].boxes.append(Box(cat_names[category_id], x1, y1, x2, y2, crowd=bool(iscrowd)))
 
     root = _root_category(cats, used)
     categories = {cid: name for cid, name, _ in cats if cid != root}
@@ -164,11 +190,16 @@ def read_coco(json_path: Path, *, on_error: OnError = _raise) -> CocoData:
     """Read and parse one COCO JSON file."""
     try:
         with open(json_path, "rb") as fh:
-            doc = json.load(fh)
+            raw = fh.read()
+        # decode, then drop the bytes before parsing: only one copy of the text is alive
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        del raw
+        doc = json.loads(text, object_hook=_compact)
+        del text
     except OSError as err:
         raise AnnotationError(f"cannot read file ({err.strerror})", path=json_path) from None
     except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, integers over 4300 digits
         raise AnnotationError(f"malformed JSON ({err})", path=json_path) from None
     except RecursionError:
         raise AnnotationError("malformed JSON (nested too deeply)", path=json_path) from None
-    return parse_coco(doc, source=json_path, on_error=on_error)
+    return parse_coco(doc, source=json_path, on_error=on_error, consume=True)
