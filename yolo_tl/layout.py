@@ -49,7 +49,7 @@ def _child(folder: Path, name: str) -> Optional[Path]:
 
 def _xmls(folder: Path, recursive: bool = False) -> List[Path]:
     pattern = "**/*" if recursive else "*"
-    return sorted(p for p in folder.glob(pattern) if p.suffix.lower() == ".xml" and p.is_file())
+    return sorted((p for p in folder.glob(pattern) if p.suffix.lower() == ".xml" and p.is_file()), key=str)
 
 
 def _imagesets(root: Path) -> Optional[Dict[str, str]]:
@@ -75,11 +75,12 @@ def _imagesets(root: Path) -> Optional[Dict[str, str]]:
 def _voc_plan(source: Path, images: Optional[Path]) -> Optional[SourcePlan]:
     ann_dir = _child(source, "Annotations")
     img_dir = images or _child(source, "JPEGImages") or _child(source, "images")
-    if ann_dir is not None and img_dir is not None and _xmls(ann_dir, recursive=True):
+    xmls = _xmls(ann_dir, recursive=True) if ann_dir is not None and img_dir is not None else []
+    if xmls:
         splits = _imagesets(source)
         layout = "VOC devkit (Annotations/, JPEGImages/)" if _child(source, "JPEGImages") else \
             "VOC (annotations/, images/)"
-        files = [AnnotationFile(x, img_dir, img_dir) for x in _xmls(ann_dir, recursive=True)]
+        files = [AnnotationFile(x, img_dir, img_dir) for x in xmls]
         return SourcePlan("voc", layout + (", ImageSets/Main splits" if splits else ""), files, splits)
     # VOCdevkit/VOC2007: descend into the one year folder
     subs = [c for c in sorted(source.iterdir()) if c.is_dir() and _child(c, "Annotations")]

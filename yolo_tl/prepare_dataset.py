@@ -68,10 +68,9 @@ def _random_split(keys: List[str], fractions: Tuple[float, float, float], seed: 
 
 
 def _relkey(img: ImageAnnotation, base: Path) -> str:
-    try:
-        return img.image_path.relative_to(base).as_posix()
-    except ValueError:
-        return img.image_path.as_posix()
+    """The image path relative to the source (the sort and split key), by string ops: it runs per image."""
+    path, prefix = str(img.image_path), str(base).rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else path
 
 
 def _assign_splits(images: List[ImageAnnotation], base: Path, fractions, seed: int, resplit: bool,
