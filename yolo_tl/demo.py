@@ -19,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 from yolo_tl.errors import DatabaseError, WeightsError, YoloTLError
 
@@ -211,6 +211,19 @@ def run_demo(
     common = {"imgsz": cfg.imgsz, "batch": cfg.batch, "workers": cfg.workers, "device": device,
               "project": project, "extra": _extra(cfg)}
     runs: list[RunSummary] = []
+
+    def train(name: str, data: Any, start_weights: str, freeze: str, epochs: int, label: str,
+              t0: Optional[float] = None, **overrides: Any) -> Any:
+        """One training run of the demo: fresh run folder, finetune, timed row in the summary."""
+        t = time.perf_counter() if t0 is None else t0
+        _clear_run(project, name)
+        res = yolo_tl.finetune(data, weights=start_weights, freeze=freeze, epochs=epochs, name=name,
+                               **{**common, **overrides})
+        elapsed = time.perf_counter() - t
+        runs.append(RunSummary.from_result(name, label, epochs, res, elapsed))
+        seconds[name] = round(elapsed, 1)
+        return res
+
     if have:
         start, start_label, start_short = weights, why, f"{weights} (COCO)"
         note = f"Fine-tuning {weights}, pretrained on COCO by Ultralytics: {why}."
@@ -223,40 +236,22 @@ def run_demo(
         t = time.perf_counter()
         src = generate_source_task(out / "source_task", n_images=cfg.source_images)
         src_report = yolo_tl.prepare(src.voc_dir, out / "data" / "source_task", overwrite=True)
-        _clear_run(project, "source")
         # val=False: no per-epoch validation (slow on an untrained model); the end still validates
-        res = yolo_tl.finetune(src_report.to_dict()["data_yaml"], weights=ARCH, freeze="none",
-                               epochs=cfg.source_epochs, name="source",
-                               **{**common, "extra": {**_extra(cfg), "val": False}})
-        runs.append(RunSummary.from_result(
-            "source", f"{ARCH}, random init; classes: " + ", ".join(src.classes),
-            cfg.source_epochs, res, time.perf_counter() - t))
+        res = train("source", src_report.to_dict()["data_yaml"], ARCH, "none", cfg.source_epochs,
+                    f"{ARCH}, random init; classes: " + ", ".join(src.classes), t0=t,
+                    extra={**_extra(cfg), "val": False})
         start = str(res.best)
         start_label = f"the weights pretrained on the synthetic source task ({res.best})"
         start_short = "source-task weights (no COCO)"
-        seconds["source"] = round(time.perf_counter() - t, 1)
 
     # 3. transfer with the backbone frozen, and the same epochs from scratch
     say(f"3/5 finetune with the backbone frozen: {cfg.epochs} epochs at imgsz {cfg.imgsz}",
         f"starting from {start_label}")
-    t = time.perf_counter()
-    _clear_run(project, "transfer")
-    res = yolo_tl.finetune(data_yaml, weights=start, freeze="backbone", epochs=cfg.epochs,
-                           name="transfer", **common)
-    runs.append(RunSummary.from_result("transfer", start_short, cfg.epochs, res,
-                                       time.perf_counter() - t))
-    transfer_best = res.best
-    seconds["transfer"] = round(time.perf_counter() - t, 1)
+    transfer_best = train("transfer", data_yaml, start, "backbone", cfg.epochs, start_short).best
     if compare_scratch:
         say(f"3/5 the same {cfg.epochs} epochs from scratch, for comparison",
             f"{ARCH}, random weights, nothing frozen")
-        t = time.perf_counter()
-        _clear_run(project, "scratch")
-        res = yolo_tl.finetune(data_yaml, weights=ARCH, freeze="none", epochs=cfg.epochs,
-                               name="scratch", **common)
-        runs.append(RunSummary.from_result("scratch", f"{ARCH}, random init", cfg.epochs, res,
-                                           time.perf_counter() - t))
-        seconds["scratch"] = round(time.perf_counter() - t, 1)
+        train("scratch", data_yaml, ARCH, "none", cfg.epochs, f"{ARCH}, random init")
 
     # 4. evaluate the transferred model with Ultralytics' validator
     say("4/5 evaluate the fine-tuned model on the val split")
