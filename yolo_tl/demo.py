@@ -116,12 +116,12 @@ def find_sample(out: Path) -> Path:
 
 def boxes_by_image(data_yaml: Path) -> dict[str, list[tuple]]:
     """Every image of every split of a prepared dataset -> its sorted boxes with class *names*."""
-    from yolo_tl.formats.yolo import read_data_yaml, read_yolo_split
+    from yolo_tl.formats.yolo import load_data_yaml, read_yolo_split
 
-    data = read_data_yaml(Path(data_yaml))
-    names = data["names"]
+    data = load_data_yaml(Path(data_yaml))
+    names = data.names
     out: dict[str, list[tuple]] = {}
-    for split in data["splits"]:
+    for split in data.entries:
         for img, boxes in read_yolo_split(data, split):
             out[img.name] = sorted((names[c], round(cx, 5), round(cy, 5), round(w, 5), round(h, 5))
                                    for c, cx, cy, w, h in boxes)

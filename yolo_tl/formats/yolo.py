@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Sequence, Tuple, Type
+from typing import Dict, List, Sequence, Tuple, Type
 
 import yaml
 
@@ -145,13 +145,6 @@ def split_images(data: DataYaml, split: str, *, error: Type[YoloTLError] = Layou
     return sorted({p.resolve() for p in images})
 
 
-def read_data_yaml(path: Path) -> Dict:
-    """data.yaml as a dict: {'root', 'names' (list), 'splits': {split: first entry}, 'yaml', 'data'}."""
-    data = load_data_yaml(path)
-    return {"root": data.root, "names": data.names, "yaml": data.path, "data": data,
-            "splits": {split: entries[0] for split, entries in data.entries.items()}}
-
-
 def label_path_for(image_path: Path) -> Path:
     """Ultralytics' rule: the last ``/images/`` in the path becomes ``/labels/``, suffix ``.txt``."""
     parts = list(image_path.parts)
@@ -202,8 +195,7 @@ def read_yolo_labels(label_path: Path, *, nc: int) -> List[YoloBox]:
     return parse_yolo_labels(text, source=Path(label_path), nc=nc)
 
 
-def read_yolo_split(data: Mapping, split: str) -> List[Tuple[Path, List[YoloBox]]]:
-    """(image path, boxes) for every image of a split of a data.yaml loaded by read_data_yaml."""
-    images = split_images(data["data"], split, error=AnnotationError)
-    nc = len(data["names"])
-    return [(img, read_yolo_labels(label_path_for(img), nc=nc)) for img in images]
+def read_yolo_split(data: DataYaml, split: str) -> List[Tuple[Path, List[YoloBox]]]:
+    """(image path, boxes) for every image of a split of a data.yaml loaded by load_data_yaml."""
+    images = split_images(data, split, error=AnnotationError)
+    return [(img, read_yolo_labels(label_path_for(img), nc=data.nc)) for img in images]
