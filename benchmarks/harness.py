@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -107,8 +106,8 @@ def measure(cases: list[Case], repeats: int, env: dict, *, timeout: float = 900,
                 case.runs.append(run)
             if case.cleanup:
                 case.cleanup()
-                # flush the deletions now: ext4 otherwise writes them back during the next
-                # run and bills that run for this one's cleanup
+                # flush this run's writes now: ext4 otherwise writes them back during the next
+                # run and bills that run for this one's output
                 os.sync()
     return cases
 
@@ -118,9 +117,25 @@ def worker_cmd(case: str, **kwargs) -> list[str]:
     return [sys.executable, "-m", "benchmarks.worker", case, json.dumps(kwargs)]
 
 
+def set_aside(path: Path) -> None:
+    """Move ``path`` (if present) out of the way, into ``.set-aside/`` beside it, instead of deleting it.
+
+    Deleting thousands of files between runs biases the next run: for a few minutes after a
+    deletion ext4 will not reuse the freed inodes (``recently_deleted()`` in fs/ext4/ialloc.c),
+    and every new file's inode allocation scans past all of them again. ``perf`` put 25-40% of a
+    5,000-label prepare in that scan, and the share changed from run to run with whatever was
+    deleted last. A rename frees nothing; the work folder is removed once, after the whole bench.
+    """
+    if not os.path.lexists(path):
+        return
+    aside = path.parent / ".set-aside"
+    aside.mkdir(exist_ok=True)
+    os.rename(path, aside / f"{path.name}-{time.monotonic_ns()}")
+
+
 def rmtree(path: Path) -> Callable[[], None]:
-    """A cleanup that removes ``path`` (and ignores it if absent)."""
-    return lambda: shutil.rmtree(path, ignore_errors=True)
+    """A cleanup that sets ``path`` aside (see ``set_aside``): the next run writes a fresh one."""
+    return lambda: set_aside(path)
 
 
 def machine_info() -> dict:

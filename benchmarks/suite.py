@@ -9,7 +9,6 @@ the timed call alone, as the child reports it.
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from benchmarks import datagen
-from benchmarks.harness import Case, measure, rmtree, run_once, worker_cmd
+from benchmarks.harness import Case, measure, rmtree, run_once, set_aside, worker_cmd
 from benchmarks.profiling import bucket_profile, top_functions
 
 
@@ -127,7 +126,7 @@ def prepare_voc(ctx: Ctx) -> list[Row]:
     if r_floor > 5 or r_fo < 25:
         _profile(ctx, "ours_prepare", f"yolo_tl.prepare, VOC {n:,} images", src=str(src),
                  out=str(out / "p"))
-        shutil.rmtree(out / "p", ignore_errors=True)
+        set_aside(out / "p")
     return rows
 
 
@@ -162,7 +161,7 @@ def prepare_coco(ctx: Ctx) -> list[Row]:
     if r < 1.5:
         _profile(ctx, "ours_prepare", f"yolo_tl.prepare, COCO {n:,} images", src=info["json"],
                  images=str(root / "images"), out=str(out / "p"))
-        shutil.rmtree(out / "p", ignore_errors=True)
+        set_aside(out / "p")
     return rows
 
 
@@ -186,7 +185,7 @@ def scaling(ctx: Ctx) -> list[Row]:
                      f" MiB): {case.median('seconds'):.2f} s, {per_image[n] * 1e3:.3f} ms/image, "
                      f"peak RSS {case.median('maxrss') / 2**20:.0f} MiB")
         if n == max(cfg.scaling):  # the largest set is only needed here
-            shutil.rmtree(ctx.data(f"coco{n}"), ignore_errors=True)
+            set_aside(ctx.data(f"coco{n}"))
     lo, hi = min(cfg.scaling), max(cfg.scaling)
     r = per_image[hi] / per_image[lo]
     base_rss = base.median("maxrss")

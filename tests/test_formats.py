@@ -128,3 +128,91 @@ def test_coco_skip_policy_collects_errors():
 def test_coco_duplicate_image_ids_refused():
     with pytest.raises(AnnotationError, match="duplicate image id"):
         parse_coco(_doc(CATS, [], images=((1, "a.jpg", 5, 5), (1, "b.jpg", 5, 5))), source=Path("c.json"))
+
+
+# --- read_coco packs annotations while parsing (formats/coco.py _AnnStore): it must read every file
+# --- exactly as json.load + parse_coco does without the hook, errors and their order included.
+
+def _plain_and_packed(tmp_path, doc_text):
+    import json
+
+    from yolo_tl.formats.coco import read_coco
+
+    path = tmp_path / "c.json"
+    path.write_text(doc_text)
+    plain_errors, packed_errors = [], []
+    plain = parse_coco(json.loads(doc_text), source=path, on_error=plain_errors.append)
+    packed = read_coco(path, on_error=packed_errors.append)
+    return plain, packed, plain_errors, packed_errors
+
+
+def _as_tuples(data):
+    return [(im.id, im.file_name, im.width, im.height, tuple(im.boxes)) for im in data.images]
+
+
+def test_read_coco_packed_path_equals_plain_parse(tmp_path):
+    import json
+
+    anns = [
+        {"id": 1, "image_id": 7, "category_id": 3, "bbox": [10, 20, 30, 40], "area": 1200,
+         "segmentation": [[0, 0, 5, 0, 5, 5]], "iscrowd": 0},
+        {"image_id": 7, "category_id": 1, "bbox": [1.25, 2.5, 3, 4], "iscrowd": 1},
+        {"image_id": 8, "category_id": 1, "bbox": [0, 0, 1e-3, 2]},
+        {"image_id": 99, "category_id": 1, "bbox": [1, 1, 2, 2]},           # unknown image
+        {"image_id": 7, "category_id": 42, "bbox": [1, 1, 2, 2]},           # unknown category
+        {"image_id": 7, "category_id": 1, "bbox": [1, "x", 2, 2]},          # not a number
+        {"image_id": 7, "category_id": 1, "bbox": [1, 1, 2]},               # three numbers
+        {"image_id": 7, "category_id": 1, "bbox": [1, True, 2, 2]},         # a bool is no number
+        {"image_id": 7, "category_id": 1},                                  # no bbox
+        {"image_id": "7", "category_id": 1, "bbox": [1, 1, 2, 2]},          # "7" is not 7
+        {"image_id": 99, "category_id": 1, "bbox": [1, "x", 2, 2]},         # two faults: image first
+        "not an object",
+        {"image_id": 8, "category_id": 3, "bbox": [5, 5, 10, 10], "iscrowd": 0},
+    ]
+    doc = {"info": {"description": "x"}, "licenses": [{"id": 1, "name": "cc"}],
+           "images": [{"id": 7, "file_name": "x.jpg", "width": 100, "height": 80, "license": 1,
+                       "coco_url": "http://example.com/x.jpg"},
+                      {"id": 8, "file_name": "y.jpg"},
+                      {"id": 9, "file_name": "z.jpg", "width": 10, "height": 10}],
+           "annotations": anns, "categories": CATS}
+    text = json.dumps(doc)
+    # huge numbers only JSON text can hold: an integer over float range and an overflowing exponent
+    text = text.replace('"bbox": [0, 0, 0.001, 2]', '"bbox": [0, 0, 1e999, 2]', 1)
+    text = text.replace('"annotations": [', '"annotations": [{"image_id": 7, "category_id": 1, "bbox": [1, '
+                        + "9" * 400 + ', 2, 2]}, ', 1)
+    plain, packed, plain_errors, packed_errors = _plain_and_packed(tmp_path, text)
+    assert _as_tuples(packed) == _as_tuples(plain)
+    assert packed.categories == plain.categories
+    assert [(e.field, str(e)) for e in packed_errors] == [(e.field, str(e)) for e in plain_errors]
+    assert len(plain_errors) == 11  # every bad annotation above is reported, none is lost
+    assert [len(im.boxes) for im in packed.images] == [2, 1, 0]
+    crowd = [b.crowd for im in packed.images for b in im.boxes]
+    assert crowd == [False, True, False]
+
+
+def test_read_coco_annotation_outside_annotations_list(tmp_path):
+    import json
+
+    from yolo_tl.formats.coco import read_coco
+
+    doc = _doc(CATS, [{"image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2]}])
+    doc["info"] = {"example": {"image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2]}}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(AnnotationError, match="outside the 'annotations' list") as exc:
+        read_coco(path)
+    assert exc.value.path == str(path)
+
+
+def test_packed_boxes_behave_like_a_tuple_of_boxes():
+    from yolo_tl.annotations import Box, PackedBoxes
+
+    boxes = (Box("a", 0.5, 1, 2, 3), Box("b", 4, 5, 6, 7, difficult=True), Box("c", 1, 1, 2, 2, crowd=True))
+    packed = PackedBoxes.pack(boxes)
+    assert packed == boxes and packed == list(boxes) and tuple(packed) == boxes
+    assert len(packed) == 3 and packed[-1] == boxes[-1] and packed[1:] == boxes[1:]
+    assert [b.difficult for b in packed] == [False, True, False] and packed[2].crowd
+    assert hash(packed) == hash(boxes)
+    assert packed != boxes[:2] and PackedBoxes.pack(()) == ()
+    with pytest.raises(IndexError):
+        packed[3]

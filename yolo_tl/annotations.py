@@ -7,9 +7,10 @@ corner of the bottom-right pixel. Labels stay strings until the YOLO writer maps
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple
+from typing import Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple, Union, overload
 
 
 class Box(NamedTuple):
@@ -32,6 +33,70 @@ class Box(NamedTuple):
         return self.y2 - self.y1
 
 
+class PackedBoxes(Sequence[Box]):
+    """An image's boxes, packed: coordinates in one float array, flags in bytes, labels shared.
+
+    A ``Box`` tuple costs ~220 bytes (the tuple and four float objects); packed, a box costs
+    ~41. A 50,000-image COCO file has ~325,000 boxes: 70 MB as tuples, 13 MB packed. Reading
+    an item builds the ``Box`` on the fly, so code that iterates boxes does not change.
+    """
+
+    __slots__ = ("_labels", "_xyxy", "_flags")
+    DIFFICULT, CROWD = 1, 2  # bits of a box's flag byte
+
+    def __init__(self, labels: Tuple[str, ...], xyxy: array, flags: bytes):
+        if len(xyxy) != 4 * len(labels) or len(flags) != len(labels):
+            raise ValueError("PackedBoxes: labels, coordinates and flags disagree in length")
+        self._labels, self._xyxy, self._flags = labels, xyxy, flags
+
+    @classmethod
+    def pack(cls, boxes: Iterable[Box]) -> PackedBoxes:
+        labels, xyxy, flags = [], array("d"), bytearray()
+        for b in boxes:
+            labels.append(b.label)
+            xyxy.extend((b.x1, b.y1, b.x2, b.y2))
+            flags.append((cls.DIFFICULT if b.difficult else 0) | (cls.CROWD if b.crowd else 0))
+        return cls(tuple(labels), xyxy, bytes(flags))
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def _box(self, i: int) -> Box:
+        c, f = self._xyxy, self._flags[i]
+        return Box(self._labels[i], c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3],
+                   bool(f & self.DIFFICULT), bool(f & self.CROWD))
+
+    @overload
+    def __getitem__(self, index: int) -> Box: ...
+    @overload
+    def __getitem__(self, index: slice) -> Tuple[Box, ...]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[Box, Tuple[Box, ...]]:
+        if isinstance(index, slice):
+            return tuple(self._box(i) for i in range(*index.indices(len(self))))
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError("box index out of range")
+        return self._box(index % n if index < 0 else index)
+
+    def __iter__(self) -> Iterator[Box]:
+        return (self._box(i) for i in range(len(self._labels)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (PackedBoxes, tuple, list)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"PackedBoxes({list(self)!r})"
+
+
+Boxes = Union[Tuple[Box, ...], PackedBoxes]
+
+
 @dataclass(frozen=True)
 class ImageAnnotation:
     """One image and its boxes, as read from an annotation file.
@@ -42,7 +107,7 @@ class ImageAnnotation:
     """
 
     image_path: Path
-    boxes: Tuple[Box, ...]
+    boxes: Boxes  # a tuple, or PackedBoxes for large COCO files: both are Sequence[Box]
     width: Optional[int] = None
     height: Optional[int] = None
     split: Optional[str] = None

@@ -97,7 +97,7 @@ def read_coco_plan(plan: SourcePlan, report: PrepareReport, on_error: OnError,
                     raise ImageError(f"image {img.file_name!r} not found in {f.image_dir}",
                                      path=f.path, field=f"images[id={img.id}].file_name")
                 info = _real_size(image, img.width, img.height, f.path, report)
-                out.append(ImageAnnotation(image, tuple(img.boxes), info.width, info.height, f.split,
+                out.append(ImageAnnotation(image, img.boxes, info.width, info.height, f.split,
                                            f.path, info.truncated_jpeg))
             except YoloTLError as err:
                 on_error(err)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from array import array
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from yolo_tl.annotations import Box
+from yolo_tl.annotations import Box, PackedBoxes
 from yolo_tl.boxes import coco_to_xyxy
 from yolo_tl.errors import AnnotationError, YoloTLError
 
@@ -31,7 +32,7 @@ class CocoImage:
     file_name: str
     width: Optional[int]
     height: Optional[int]
-    boxes: List[Box] = field(default_factory=list)
+    boxes: Sequence[Box] = ()  # PackedBoxes once parsed
 
 
 @dataclass
@@ -41,25 +42,82 @@ class CocoData:
     dropped_root_category: Optional[str] = None
 
 
-class _Ann(NamedTuple):
-    """An annotation as read: what prepare uses of it, nothing else (segmentation, area, ids)."""
+class _Img(NamedTuple):
+    """An image record as read: the four fields prepare uses (not coco_url, license, dates...)."""
 
-    image_id: Any
-    category_id: Any
-    bbox: Any
-    iscrowd: Any
+    id: Any
+    file_name: Any
+    width: Any
+    height: Any
 
 
-def _compact(obj: dict) -> Any:
-    """json object hook: turn each annotation into an _Ann as soon as it is parsed.
+_STORED = object()  # stands in the annotations list for an annotation kept in an _AnnStore
+_NUMBER = (int, float)
 
-    COCO files of 50k images hold ~300k annotation dicts with polygons; keeping them all as dicts
-    costs 5-7x the file size in memory. Anything that is not clearly an annotation stays a dict,
-    and parse_coco validates both forms the same way.
+
+class _AnnStore:
+    """json object hook that packs each well-formed annotation as soon as it is parsed.
+
+    A COCO file of 50k images holds ~325k annotation dicts, often with polygons; as dicts they
+    cost 5-7x the file size in memory, as NamedTuples of lists of floats still ~2x. Here a
+    well-formed annotation costs ~50 bytes: its four numbers go into one float array, its ids
+    into lists of shared id objects, and the annotations list holds one shared marker per
+    annotation (k-th marker = k-th stored annotation). Anything unusual (a bbox that is not four
+    finite numbers, an object that is not an annotation) stays a dict for parse_coco to check and
+    report exactly as it would without the hook. Image records become ``_Img`` tuples.
     """
-    if "bbox" in obj and "image_id" in obj and "category_id" in obj:
-        return _Ann(obj["image_id"], obj["category_id"], obj["bbox"], obj.get("iscrowd", 0))
-    return obj
+
+    def __init__(self) -> None:
+        self.image_ids: List[Any] = []
+        self.category_ids: List[Any] = []
+        self.bbox = array("d")
+        self.crowd = bytearray()
+        self._ids: Dict[Any, Any] = {}  # one object per distinct id value
+
+    def __len__(self) -> int:
+        return len(self.crowd)
+
+    def __call__(self, obj: dict) -> Any:
+        if "bbox" in obj and "image_id" in obj and "category_id" in obj:
+            bbox = obj["bbox"]
+            if type(bbox) is not list or len(bbox) != 4 or not all(type(v) in _NUMBER for v in bbox):
+                return obj
+            try:
+                values = [float(v) for v in bbox]  # a JSON integer of 400 digits overflows here
+            except OverflowError:
+                return obj
+            if not all(map(math.isfinite, values)):
+                return obj
+            crowd = obj.get("iscrowd", 0)
+            ids = self._ids
+            image_id, category_id = obj["image_id"], obj["category_id"]
+            self.image_ids.append(ids.setdefault((type(image_id), image_id), image_id))
+            self.category_ids.append(ids.setdefault((type(category_id), category_id), category_id))
+            self.bbox.extend(values)
+            self.crowd.append(1 if crowd else 0)
+            return _STORED
+        if "file_name" in obj and "id" in obj and "image_id" not in obj:
+            return _Img(obj["id"], obj["file_name"], obj.get("width"), obj.get("height"))
+        return obj
+
+
+class _BoxList:
+    """One image's boxes while parsing, packed as they come (see PackedBoxes)."""
+
+    __slots__ = ("labels", "xyxy", "flags")
+
+    def __init__(self) -> None:
+        self.labels: List[str] = []
+        self.xyxy = array("d")
+        self.flags = bytearray()
+
+    def add(self, label: str, x1: float, y1: float, x2: float, y2: float, crowd: bool) -> None:
+        self.labels.append(label)
+        self.xyxy.extend((x1, y1, x2, y2))
+        self.flags.append(PackedBoxes.CROWD if crowd else 0)
+
+    def packed(self) -> PackedBoxes:
+        return PackedBoxes(tuple(self.labels), self.xyxy, bytes(self.flags))
 
 
 def _is_id(value: Any) -> bool:
@@ -101,10 +159,12 @@ def _root_category(cats: List[Tuple[Any, str, Optional[str]]], used: set) -> Opt
     return None
 
 
-def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: bool = False) -> CocoData:
+def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: bool = False,
+               store: Optional[_AnnStore] = None) -> CocoData:
     """Parse a loaded COCO document. Structural problems raise; per-item ones go to ``on_error``.
 
-    ``consume`` empties ``doc["annotations"]`` while reading it (read_coco owns its document).
+    ``consume`` empties ``doc["annotations"]`` while reading it (read_coco owns its document);
+    ``store`` holds the annotations read_coco's object hook packed (see _AnnStore).
     """
     if not isinstance(doc, dict):
         raise AnnotationError("top level is not a JSON object", path=source)
@@ -128,6 +188,8 @@ def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: b
     names_seen: Dict[str, Any] = {}
     for i, img in enumerate(doc["images"]):
         where = f"images[{i}]"
+        if isinstance(img, _Img):
+            img = {k: v for k, v in img._asdict().items() if v is not None or k in ("id", "file_name")}
         try:
             if not isinstance(img, dict) or not _is_id(img.get("id")):
                 raise AnnotationError("image has no 'id'", path=source, field=where)
@@ -146,15 +208,22 @@ def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: b
             continue
         names_seen[fname] = img["id"]
         images[img["id"]] = CocoImage(img["id"], fname, width, height)
+    box_lists: Dict[Any, _BoxList] = {}
 
     cat_names = {c[0]: c[1] for c in cats}
     used: set = set()
+    stored = 0
     for i, ann in enumerate(anns):
         if consume:
-            anns[i] = None  # free each annotation once read: peak memory stays near the file size
+            anns[i] = None  # free each annotation once read
         try:
-            if isinstance(ann, _Ann):
-                image_id, category_id, bbox, iscrowd = ann
+            if ann is _STORED:  # well-formed numbers, packed by the object hook
+                if store is None or stored >= len(store):
+                    raise AnnotationError("annotation is not an object", path=source, field=f"annotations[{i}]")
+                image_id, category_id = store.image_ids[stored], store.category_ids[stored]
+                x, y, w, h = store.bbox[4 * stored:4 * stored + 4]
+                iscrowd = store.crowd[stored]
+                stored += 1
             elif isinstance(ann, dict):
                 for key in ("image_id", "category_id", "bbox"):
                     if key not in ann:
@@ -169,16 +238,25 @@ def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: b
             if not _is_id(category_id) or category_id not in cat_names:
                 raise AnnotationError(f"unknown category_id {category_id!r}", path=source,
                                       field=f"annotations[{i}].category_id")
-            if not isinstance(bbox, list) or len(bbox) != 4:
-                raise AnnotationError(f"bbox must be [x, y, w, h], got {bbox!r}", path=source,
-                                      field=f"annotations[{i}].bbox")
-            x, y, w, h = (_num(v, source=source, field_name=f"annotations[{i}].bbox") for v in bbox)
+            if ann is not _STORED:
+                if not isinstance(bbox, list) or len(bbox) != 4:
+                    raise AnnotationError(f"bbox must be [x, y, w, h], got {bbox!r}", path=source,
+                                          field=f"annotations[{i}].bbox")
+                x, y, w, h = (_num(v, source=source, field_name=f"annotations[{i}].bbox") for v in bbox)
         except YoloTLError as err:
             on_error(err)
             continue
         used.add(category_id)
         x1, y1, x2, y2 = coco_to_xyxy(x, y, w, h)
-        images[image_id].boxes.append(Box(cat_names[category_id], x1, y1, x2, y2, crowd=bool(iscrowd)))
+        boxes = box_lists.get(image_id)
+        if boxes is None:
+            boxes = box_lists[image_id] = _BoxList()
+        boxes.add(cat_names[category_id], x1, y1, x2, y2, bool(iscrowd))
+    if store is not None and stored != len(store):
+        raise AnnotationError("an object with 'bbox', 'image_id' and 'category_id' lies outside the "
+                              "'annotations' list", path=source)
+    for image_id, image in images.items():
+        image.boxes = box_lists.pop(image_id).packed() if image_id in box_lists else PackedBoxes.pack(())
 
     root = _root_category(cats, used)
     categories = {cid: name for cid, name, _ in cats if cid != root}
@@ -194,7 +272,8 @@ def read_coco(json_path: Path, *, on_error: OnError = _raise) -> CocoData:
         # decode, then drop the bytes before parsing: only one copy of the text is alive
         text = raw.decode(json.detect_encoding(raw), "surrogatepass")
         del raw
-        doc = json.loads(text, object_hook=_compact)
+        store = _AnnStore()
+        doc = json.loads(text, object_hook=store)
         del text
     except OSError as err:
         raise AnnotationError(f"cannot read file ({err.strerror})", path=json_path) from None
@@ -202,4 +281,4 @@ def read_coco(json_path: Path, *, on_error: OnError = _raise) -> CocoData:
         raise AnnotationError(f"malformed JSON ({err})", path=json_path) from None
     except RecursionError:
         raise AnnotationError("malformed JSON (nested too deeply)", path=json_path) from None
-    return parse_coco(doc, source=json_path, on_error=on_error, consume=True)
+    return parse_coco(doc, source=json_path, on_error=on_error, consume=True, store=store)
