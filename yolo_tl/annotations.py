@@ -80,7 +80,10 @@ class PackedBoxes(Sequence[Box]):
         return self._box(index % n if index < 0 else index)
 
     def __iter__(self) -> Iterator[Box]:
-        return (self._box(i) for i in range(len(self._labels)))
+        c, flags, difficult, crowd = self._xyxy, self._flags, self.DIFFICULT, self.CROWD
+        for i, label in enumerate(self._labels):
+            j, f = 4 * i, flags[i]
+            yield Box(label, c[j], c[j + 1], c[j + 2], c[j + 3], bool(f & difficult), bool(f & crowd))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (PackedBoxes, tuple, list)):

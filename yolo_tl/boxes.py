@@ -76,8 +76,9 @@ def format_yolo_line(class_index: int, yolo: XYXY) -> str:
     Clamping guards against float rounding pushing a clipped edge box to 1.0000001, which would
     make Ultralytics drop the whole image.
     """
-    vals = (min(max(v, 0.0), 1.0) for v in yolo)
-    return f"{class_index} " + " ".join(f"{v:.6f}" for v in vals)
+    cx, cy, w, h = yolo
+    return (f"{class_index} {min(max(cx, 0.0), 1.0):.6f} {min(max(cy, 0.0), 1.0):.6f} "
+            f"{min(max(w, 0.0), 1.0):.6f} {min(max(h, 0.0), 1.0):.6f}")
 
 
 def xyxy_to_fiftyone(box: XYXY, width: float, height: float) -> XYXY:

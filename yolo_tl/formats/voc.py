@@ -50,6 +50,22 @@ def _number(elem: ET.Element, tag: str, *, source: Path, where: str) -> float:
     return value
 
 
+_COORDS = ("xmin", "ymin", "xmax", "ymax")
+
+
+def _plain_coords(bnd: ET.Element) -> Optional[Tuple[float, float, float, float]]:
+    """The four corners when all are plain finite numbers (the usual case), else None.
+
+    float() strips surrounding whitespace as _text does; anything unusual (a missing or empty
+    element, text that is no number, inf/nan) returns None and _number reports it.
+    """
+    try:
+        values = tuple(float(bnd.find(t).text) for t in _COORDS)  # type: ignore[union-attr,arg-type]
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return values if all(map(math.isfinite, values)) else None  # type: ignore[return-value]
+
+
 def _size(root: ET.Element, tag: str, *, source: Path) -> Optional[int]:
     """``<size><width>`` as an int; None when missing, empty or zero (the size is then read from the image)."""
     raw = _text(root.find(f"size/{tag}"))
@@ -104,7 +120,11 @@ def _has_doctype(data: bytes) -> bool:
 def parse_voc(data: bytes, *, source: Path) -> VocRecord:
     """Parse one VOC annotation. Raises AnnotationError naming the file and the field."""
     head = data[:4096]
-    if any(token in head for token in _FORBIDDEN) or b"<!ENTITY" in data or _has_doctype(data):
+    # in an ASCII-compatible encoding (what expat reads, bar UTF-16) a DOCTYPE is these very bytes;
+    # UTF-16 (NUL bytes, a BOM) needs expat's own look at the prolog
+    ascii_compatible = b"\x00" not in head and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if (any(token in head for token in _FORBIDDEN) or b"<!ENTITY" in data
+            or (b"<!DOCTYPE" in data if ascii_compatible else _has_doctype(data))):
         raise AnnotationError("DOCTYPE/ENTITY declarations are not allowed in annotation XML",
                               path=source)
     try:
@@ -122,11 +142,10 @@ def parse_voc(data: bytes, *, source: Path) -> VocRecord:
         bnd = obj.find("bndbox")
         if bnd is None:
             raise AnnotationError("object has no <bndbox>", path=source, field=f"{where}/bndbox")
-        xmin, ymin, xmax, ymax = (
-            _number(bnd, t, source=source, where=f"{where}/bndbox")
-            for t in ("xmin", "ymin", "xmax", "ymax")
-        )
-        x1, y1, x2, y2 = voc_to_xyxy(xmin, ymin, xmax, ymax)
+        coords = _plain_coords(bnd)
+        if coords is None:  # something is off: read again, value by value, to say what
+            coords = tuple(_number(bnd, t, source=source, where=f"{where}/bndbox") for t in _COORDS)
+        x1, y1, x2, y2 = voc_to_xyxy(*coords)
         boxes.append(Box(name, x1, y1, x2, y2, difficult=_flag(obj, "difficult")))
     return VocRecord(
         filename=_text(root.find("filename")),
