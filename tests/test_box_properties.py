@@ -160,3 +160,31 @@ def test_fiftyone_boxes_agree_from_pixels_and_from_yolo(case):
     x, y, bw, bh = direct
     assert 0 <= x <= 1 and 0 <= y <= 1 and bw >= 0 and bh >= 0
     assert x + bw <= 1 + 1e-12 and y + bh <= 1 + 1e-12
+
+
+@SETTINGS
+@given(case=image_with_boxes(), packed=st.booleans())
+def test_label_lines_match_an_independent_clip_and_normalise(case, packed):
+    """Each kept box's line equals numpy's clip-then-normalise of it, whichever path prepare takes
+    (boxes inside the image take a short path, the others a step-by-step one)."""
+    import numpy as np
+
+    from yolo_tl.annotations import PackedBoxes
+
+    w, h, boxes = case
+    box_objs = tuple(Box("a", *b) for b in boxes)
+    img = ImageAnnotation(Path("x.jpg"), PackedBoxes.pack(box_objs) if packed else box_objs, w, h, None,
+                          Path("x.xml"))
+    lines, _ = _yolo_lines(img, {"a": 0}, False, PrepareReport(classes=["a"]))
+    expected = []
+    for b in boxes:
+        x1, y1, x2, y2 = np.clip(np.array(b, dtype=np.float64), 0, [w, h, w, h])
+        if not (b[2] > b[0] and b[3] > b[1]) or not (x2 > x1 and y2 > y1):
+            continue  # zero-area, inverted or outside: dropped and counted (the test above)
+        yolo = np.array([(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h])
+        if yolo[2] <= 5e-7 or yolo[3] <= 5e-7:
+            continue
+        expected.append([0.0, *np.clip(yolo, 0, 1)])
+    got = np.array([[float(v) for v in line.split()] for line in lines]).reshape(-1, 5)
+    assert got.shape == (len(expected), 5)
+    np.testing.assert_allclose(got, np.array(expected).reshape(-1, 5), atol=5.1e-7, rtol=0)

@@ -10,7 +10,7 @@ import errno
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Union
 
 from yolo_tl.errors import OutputError
 
@@ -81,7 +81,7 @@ def commit_output(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
 
 
-def place_image(src: Path, dst: Path, mode: str, *, truncated_jpeg: bool) -> str:
+def place_image(src: Path, dst: Union[str, Path], mode: str, *, truncated_jpeg: bool) -> str:
     """Hardlink (copy across filesystems), copy, or symlink one image file; returns what was done.
 
     A truncated JPEG (``truncated_jpeg``, read with the image size) is always copied: Ultralytics

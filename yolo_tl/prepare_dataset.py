@@ -9,6 +9,7 @@ function without shadowing a submodule of the same name.)
 from __future__ import annotations
 
 import logging
+import os
 import random
 import shutil
 from pathlib import Path
@@ -113,34 +114,56 @@ def _drop_reason(box, xyxy, class_index: Dict[str, int], include_difficult: bool
 
 def _yolo_lines(img: ImageAnnotation, class_index: Dict[str, int], include_difficult: bool,
                 report: PrepareReport) -> Tuple[List[str], List[str]]:
-    lines, labels = [], []
+    """The image's label lines (and their class names); every box left out is counted in the report.
 
-    def desc(xyxy) -> str:  # built only for boxes that go into the report
+    The common box (known class, not crowd/difficult, inside the image) takes the short path; any
+    other goes through _drop_reason / clipping one step at a time. Both use the same formulas
+    (clip_xyxy, xyxy_to_yolo, format_yolo_line), so a line does not depend on the path taken.
+    """
+    lines, labels = [], []
+    width, height = img.width, img.height
+
+    def desc(box, xyxy) -> str:  # built only for boxes that go into the report
         where = (img.source or img.image_path).name
         return f"{where}: {box.label} x1,y1,x2,y2=({', '.join(f'{v:g}' for v in xyxy)}) 0-based px"
 
     for box in img.boxes:
-        xyxy = (box.x1, box.y1, box.x2, box.y2)
+        label, x1, y1, x2, y2, difficult, crowd = box
+        index = class_index.get(label)
+        if (index is not None and not crowd and not difficult and 0.0 <= x1 < x2 <= width
+                and 0.0 <= y1 < y2 <= height):  # short path: nothing to drop, nothing to clip
+            yolo = xyxy_to_yolo((x1, y1, x2, y2), width, height)
+            if yolo[2] > 5e-7 and yolo[3] > 5e-7:
+                lines.append(format_yolo_line(index, yolo))
+                labels.append(label)
+                continue
+        xyxy = (x1, y1, x2, y2)
         reason = _drop_reason(box, xyxy, class_index, include_difficult)
         if reason is not None:
-            report.drop_box(reason, desc(xyxy))
+            report.drop_box(reason, desc(box, xyxy))
             continue
-        clipped, changed = clip_xyxy(xyxy, img.width, img.height)
+        clipped, changed = clip_xyxy(xyxy, width, height)
         if not has_area(clipped):
-            report.drop_box("outside_image", desc(xyxy))
+            report.drop_box("outside_image", desc(box, xyxy))
             continue
-        yolo = xyxy_to_yolo(clipped, img.width, img.height)
+        yolo = xyxy_to_yolo(clipped, width, height)
         if yolo[2] <= 5e-7 or yolo[3] <= 5e-7:
             # under 1e-6 of the image wide or high: the label file would say width 0.000000
             # (the double 5e-7 lies just below 0.0000005, so it too prints as 0.000000)
-            report.drop_box("too_small", desc(xyxy))
+            report.drop_box("too_small", desc(box, xyxy))
             continue
         if changed:
             report.boxes_clipped += 1
-            report._example("clipped", desc(xyxy))
-        lines.append(format_yolo_line(class_index[box.label], yolo))
-        labels.append(box.label)
+            report._example("clipped", desc(box, xyxy))
+        lines.append(format_yolo_line(class_index[label], yolo))
+        labels.append(label)
     return lines, labels
+
+
+def _stem(name: str) -> str:
+    """``Path(name).stem`` for a bare file name (no folder part), without building a Path."""
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def _output_names(items: List[Tuple[str, ImageAnnotation]], report: PrepareReport) -> List[str]:
@@ -150,12 +173,12 @@ def _output_names(items: List[Tuple[str, ImageAnnotation]], report: PrepareRepor
     for _, img in items:
         path = img.image_path
         candidates = [path.name, f"{path.parent.name}_{path.name}"]
-        name = next((c for c in candidates if Path(c).stem.lower() not in taken), None)
+        name = next((c for c in candidates if _stem(c).lower() not in taken), None)
         k = 2
-        while name is None or Path(name).stem.lower() in taken:
+        while name is None or _stem(name).lower() in taken:
             name = f"{path.stem}_{k}{path.suffix}"
             k += 1
-        taken.add(Path(name).stem.lower())
+        taken.add(_stem(name).lower())
         if name != path.name:
             report.renamed.append({"source": str(path), "name": name})
         names.append(name)
@@ -250,16 +273,18 @@ def prepare(
                           path=out.parent) from None
     tmp = partial_dir(out)
     try:
+        dirs = {}  # split -> (images dir, labels dir) as strings: one join per file, no Path objects
         for split_name in sorted({s for s, _ in items}):
             (tmp / "images" / split_name).mkdir(parents=True)
             (tmp / "labels" / split_name).mkdir(parents=True)
+            dirs[split_name] = (str(tmp / "images" / split_name) + os.sep, str(tmp / "labels" / split_name) + os.sep)
         total = len(items)
         for i, ((split_name, img), name) in enumerate(zip(items, names)):
             lines, labels = _yolo_lines(img, class_index, include_difficult, report)
-            report.links[place_image(img.image_path, tmp / "images" / split_name / name, link,
-                                            truncated_jpeg=img.truncated_jpeg)] += 1
-            label_file = tmp / "labels" / split_name / (Path(name).stem + ".txt")
-            write_text(label_file, "".join(line + "\n" for line in lines))
+            image_dir, label_dir = dirs[split_name]
+            report.links[place_image(img.image_path, image_dir + name, link,
+                                     truncated_jpeg=img.truncated_jpeg)] += 1
+            write_text(label_dir + _stem(name) + ".txt", "".join(line + "\n" for line in lines))
             report.add_image(split_name, labels)
             if progress and (i % 256 == 0 or i == total - 1):
                 progress("writing", i + 1, total)
