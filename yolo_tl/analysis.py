@@ -223,6 +223,7 @@ def analyze(
     "confident" (view ``fp_high_conf``).
     """
     from yolo_tl import fiftyone_io as fio
+    from yolo_tl.fiftyone_bulk import SampleRow, add_detection_samples
 
     if not 0.0 <= conf < 1.0 or not 0.0 < iou < 1.0:
         raise YoloTLError("--conf must be in [0, 1) and --iou in (0, 1)", field="conf/iou")
@@ -245,24 +246,14 @@ def analyze(
     ds = fo.Dataset(tmp_name, persistent=True)
     try:
         t = time.perf_counter()
-        ds.add_samples(
-            [fo.Sample(filepath=str(p), **{GT: fio.to_detections(b)})
-             for p, b in zip(split_data.images, gts)],
-            progress=False,
-        )
-        seconds["add_samples"] = time.perf_counter() - t
-        t = time.perf_counter()
-        preds: dict[str, Any] = {}
-        metas: dict[str, Any] = {}
-        for path, boxes, (h, w) in fio.predict_boxes(model, split_data.images, conf=conf,
-                                                     imgsz=imgsz, batch=batch, device=device):
-            preds[str(path)] = fio.to_detections(boxes)
-            metas[str(path)] = fo.ImageMetadata(width=w, height=h)
+        rows = [SampleRow(str(path), gt, boxes, size) for gt, (path, boxes, size) in zip(
+            gts, fio.predict_boxes(model, split_data.images, conf=conf, imgsz=imgsz, batch=batch,
+                                   device=device))]
         seconds["predict"] = time.perf_counter() - t
         t = time.perf_counter()
-        ds.set_values(PRED, preds, key_field="filepath")
-        ds.set_values("metadata", metas, key_field="filepath")
-        seconds["set_values"] = time.perf_counter() - t
+        add_detection_samples(ds, rows, gt_field=GT, pred_field=PRED)
+        del rows
+        seconds["add_samples"] = time.perf_counter() - t
 
         t = time.perf_counter()
         results = ds.evaluate_detections(PRED, gt_field=GT, eval_key=EVAL_KEY, iou=iou,
