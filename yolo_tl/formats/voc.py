@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from xml.parsers import expat
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from yolo_tl.annotations import Box
 from yolo_tl.boxes import voc_to_xyxy
@@ -59,11 +59,16 @@ def _plain_coords(bnd: ET.Element) -> Optional[Tuple[float, float, float, float]
     float() strips surrounding whitespace as _text does; anything unusual (a missing or empty
     element, text that is no number, inf/nan) returns None and _number reports it.
     """
+    found: Dict[str, Optional[str]] = {}
+    for child in bnd:  # one pass over the children; the first of each tag counts, as with find()
+        found.setdefault(child.tag, child.text)
     try:
-        values = tuple(float(bnd.find(t).text) for t in _COORDS)  # type: ignore[union-attr,arg-type]
-    except (AttributeError, TypeError, ValueError):
+        x1, y1, x2, y2 = (float(found[t]) for t in _COORDS)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError):
         return None
-    return values if all(map(math.isfinite, values)) else None  # type: ignore[return-value]
+    if math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2):
+        return x1, y1, x2, y2
+    return None
 
 
 def _size(root: ET.Element, tag: str, *, source: Path) -> Optional[int]:
@@ -135,16 +140,15 @@ def parse_voc(data: bytes, *, source: Path) -> VocRecord:
         raise AnnotationError(f"root element is <{root.tag}>, expected <annotation>", path=source)
     boxes: List[Box] = []
     for i, obj in enumerate(root.findall("object")):
-        where = f"object[{i}]"
         name = _text(obj.find("name"))
         if name is None:
-            raise AnnotationError("object has no <name>", path=source, field=f"{where}/name")
+            raise AnnotationError("object has no <name>", path=source, field=f"object[{i}]/name")
         bnd = obj.find("bndbox")
         if bnd is None:
-            raise AnnotationError("object has no <bndbox>", path=source, field=f"{where}/bndbox")
+            raise AnnotationError("object has no <bndbox>", path=source, field=f"object[{i}]/bndbox")
         coords = _plain_coords(bnd)
         if coords is None:  # something is off: read again, value by value, to say what
-            coords = tuple(_number(bnd, t, source=source, where=f"{where}/bndbox") for t in _COORDS)
+            coords = tuple(_number(bnd, t, source=source, where=f"object[{i}]/bndbox") for t in _COORDS)
         x1, y1, x2, y2 = voc_to_xyxy(*coords)
         boxes.append(Box(name, x1, y1, x2, y2, difficult=_flag(obj, "difficult")))
     return VocRecord(
