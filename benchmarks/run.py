@@ -94,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[suite.Row] = []
     failures: list[str] = []
     keeper = harness.start_db_keeper(env) if suite.FIFTYONE & set(names) else None
+    if not args.quick:
+        # files deleted in the last minute (a test run, the previous bench's work folder) slow
+        # down every file this run creates: ext4 skips recently freed inodes one by one (see
+        # NOTES.md, "Noise"); after a sync that window is 60 s
+        log("letting ext4 forget recently deleted inodes (sync, 65 s) ...")
+        os.sync()
+        time.sleep(65)
     try:
         for name in names:
             log(f"{name} ...")
