@@ -43,7 +43,7 @@ def render(rows: list[Row], info: dict, cfg: Config, extras: dict, argv: list[st
         f"- machine: {info['cpu']}, {info['cores']} cores, {info['memory']} RAM, GPU: "
         f"{info['gpu']}; {info['os']}",
         f"- Python {info['python']}; " + ", ".join(f"{k} {x}" for k, x in v.items()),
-        f"- repeats: {cfg.repeats} (FiftyOne VOC, ingest, freeze: {cfg.repeats_slow}; "
+        f"- repeats: {cfg.repeats} (finetune: {cfg.repeats_train}; FiftyOne VOC, ingest, freeze: {cfg.repeats_slow}; "
         f"evaluation: {cfg.repeats_eval}), plus one discarded warm-up round for the fast cases",
         "",
         "| what | against | metric | ours (median) | theirs (median) | ratio | target | result |",

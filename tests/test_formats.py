@@ -216,3 +216,18 @@ def test_packed_boxes_behave_like_a_tuple_of_boxes():
     assert packed != boxes[:2] and PackedBoxes.pack(()) == ()
     with pytest.raises(IndexError):
         packed[3]
+
+
+@pytest.mark.parametrize("root, bound", [
+    ("/data/voc/JPEGImages", "/data/voc"), ("/data/voc", "/data/voc"), ("/data/other/imgs", "/data/voc"),
+    ("voc/JPEGImages", "voc"), ("voc/./JPEGImages/", "voc"), ("/data/voc/a/b", "/data/voc/"),
+])
+@pytest.mark.parametrize("name", ["a.jpg", "sub/./b.jpg", "sub//c.jpg", "d.jpg/", ".", "x y/é.JPG", "a\\b.jpg"])
+def test_relative_image_path_equals_os_relpath(root, bound, name):
+    """find_image computes relpath(root / name, bound) with the folder's part cached per folder."""
+    import os
+
+    from yolo_tl.formats.safe_paths import _relative_to, clear_path_caches
+
+    clear_path_caches()
+    assert _relative_to(Path(bound), Path(root), name) == os.path.relpath(Path(root) / name, Path(bound))

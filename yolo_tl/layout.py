@@ -4,6 +4,7 @@ and which split each belongs to. No annotation is parsed here.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,13 @@ def _child(folder: Path, name: str) -> Optional[Path]:
 
 
 def _xmls(folder: Path, recursive: bool = False) -> List[Path]:
-    pattern = "**/*" if recursive else "*"
-    return sorted((p for p in folder.glob(pattern) if p.suffix.lower() == ".xml" and p.is_file()), key=str)
+    if recursive:
+        found = (p for p in folder.glob("**/*") if p.suffix.lower() == ".xml" and p.is_file())
+    else:  # one folder: scandir's entries know their type, no stat per file
+        with os.scandir(folder) as entries:
+            found = [folder / e.name for e in entries  # len > 4: Path(".xml").suffix is ""
+                     if len(e.name) > 4 and e.name.lower().endswith(".xml") and e.is_file()]
+    return sorted(found, key=str)
 
 
 def _imagesets(root: Path) -> Optional[Dict[str, str]]:

@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from yolo_tl.annotations import ImageAnnotation
 from yolo_tl.boxes import clip_xyxy, format_yolo_line, has_area, is_inverted, xyxy_to_yolo
 from yolo_tl.errors import LayoutError, OutputError, YoloTLError
-from yolo_tl.formats.safe_paths import real_dir
+from yolo_tl.formats.safe_paths import clear_path_caches
 from yolo_tl.formats.yolo import render_data_yaml, write_text
 from yolo_tl.gather import read_coco_plan, read_voc_plan
 from yolo_tl.layout import detect_layout
@@ -237,7 +237,7 @@ def prepare(
     roots = {source if source.is_dir() else source.parent}
     roots.update(f.boundary for f in plan.files)
     check_output(out, sorted(roots), overwrite=overwrite)
-    real_dir.cache_clear()
+    clear_path_caches()
     clean_leftovers(out)
 
     report = PrepareReport(source=str(source.absolute()), out=str(out), format=plan.format,

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from xml.parsers import expat
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from yolo_tl.annotations import Box
 from yolo_tl.boxes import voc_to_xyxy
@@ -53,18 +53,24 @@ def _number(elem: ET.Element, tag: str, *, source: Path, where: str) -> float:
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
 
 
+def _child_text(elem: ET.Element, tag: str) -> Optional[str]:
+    """``_text(elem.find(tag))`` with the C-level findtext (no Element handed to Python)."""
+    text = elem.findtext(tag)
+    return (text.strip() or None) if text is not None else None
+
+
 def _plain_coords(bnd: ET.Element) -> Optional[Tuple[float, float, float, float]]:
     """The four corners when all are plain finite numbers (the usual case), else None.
 
     float() strips surrounding whitespace as _text does; anything unusual (a missing or empty
     element, text that is no number, inf/nan) returns None and _number reports it.
     """
-    found: Dict[str, Optional[str]] = {}
-    for child in bnd:  # one pass over the children; the first of each tag counts, as with find()
-        found.setdefault(child.tag, child.text)
-    try:
-        x1, y1, x2, y2 = (float(found[t]) for t in _COORDS)  # type: ignore[arg-type]
-    except (KeyError, TypeError, ValueError):
+    try:  # findtext: None for a missing element (TypeError), "" for an empty one (ValueError)
+        x1 = float(bnd.findtext("xmin"))  # type: ignore[arg-type]
+        y1 = float(bnd.findtext("ymin"))  # type: ignore[arg-type]
+        x2 = float(bnd.findtext("xmax"))  # type: ignore[arg-type]
+        y2 = float(bnd.findtext("ymax"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
         return None
     if math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2):
         return x1, y1, x2, y2
@@ -73,7 +79,10 @@ def _plain_coords(bnd: ET.Element) -> Optional[Tuple[float, float, float, float]
 
 def _size(root: ET.Element, tag: str, *, source: Path) -> Optional[int]:
     """``<size><width>`` as an int; None when missing, empty or zero (the size is then read from the image)."""
-    raw = _text(root.find(f"size/{tag}"))
+    size = root.find("size")
+    raw = _child_text(size, tag) if size is not None else None
+    if raw is None:  # a second <size> may hold it: the full path search, as before
+        raw = _text(root.find(f"size/{tag}"))
     if raw is None:
         return None
     try:
@@ -86,7 +95,7 @@ def _size(root: ET.Element, tag: str, *, source: Path) -> Optional[int]:
 
 
 def _flag(elem: ET.Element, tag: str) -> bool:
-    raw = _text(elem.find(tag))
+    raw = _child_text(elem, tag)
     return raw is not None and raw.lower() in ("1", "true", "yes")
 
 
@@ -140,7 +149,7 @@ def parse_voc(data: bytes, *, source: Path) -> VocRecord:
         raise AnnotationError(f"root element is <{root.tag}>, expected <annotation>", path=source)
     boxes: List[Box] = []
     for i, obj in enumerate(root.findall("object")):
-        name = _text(obj.find("name"))
+        name = _child_text(obj, "name")
         if name is None:
             raise AnnotationError("object has no <name>", path=source, field=f"object[{i}]/name")
         bnd = obj.find("bndbox")
@@ -152,7 +161,7 @@ def parse_voc(data: bytes, *, source: Path) -> VocRecord:
         x1, y1, x2, y2 = voc_to_xyxy(*coords)
         boxes.append(Box(name, x1, y1, x2, y2, difficult=_flag(obj, "difficult")))
     return VocRecord(
-        filename=_text(root.find("filename")),
+        filename=_child_text(root, "filename"),
         width=_size(root, "width", source=source),
         height=_size(root, "height", source=source),
         boxes=tuple(boxes),
@@ -162,7 +171,8 @@ def parse_voc(data: bytes, *, source: Path) -> VocRecord:
 def read_voc(xml_path: Path) -> VocRecord:
     """Read and parse one VOC XML file."""
     try:
-        data = xml_path.read_bytes()
+        with open(xml_path, "rb") as fh:
+            data = fh.read()
     except OSError as err:
         raise AnnotationError(f"cannot read file ({err.strerror})", path=xml_path) from None
     if not data.strip():
