@@ -133,7 +133,7 @@ def set_aside(path: Path) -> None:
     os.rename(path, aside / f"{path.name}-{time.monotonic_ns()}")
 
 
-def rmtree(path: Path) -> Callable[[], None]:
+def set_aside_after(path: Path) -> Callable[[], None]:
     """A cleanup that sets ``path`` aside (see ``set_aside``): the next run writes a fresh one."""
     return lambda: set_aside(path)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from benchmarks import datagen
-from benchmarks.harness import Case, measure, rmtree, run_once, set_aside, worker_cmd
+from benchmarks.harness import Case, measure, run_once, set_aside, set_aside_after, worker_cmd
 from benchmarks.profiling import bucket_profile, top_functions
 
 
@@ -102,11 +102,11 @@ def prepare_voc(ctx: Ctx) -> list[Row]:
         ctx.extras["voc"] = datagen.write_voc(src, n)
     out = ctx.work / "out"
     ours = Case("yolo_tl.prepare", worker_cmd("ours_prepare", src=str(src), out=str(out / "o")),
-                cleanup=rmtree(out / "o"))
+                cleanup=set_aside_after(out / "o"))
     floor = Case("io floor", worker_cmd("io_floor", src=str(src), out=str(out / "f")),
-                 cleanup=rmtree(out / "f"))
+                 cleanup=set_aside_after(out / "f"))
     fo = Case("fiftyone", worker_cmd("fiftyone_voc", src=str(src), out=str(out / "fo")),
-              cleanup=rmtree(out / "fo"))
+              cleanup=set_aside_after(out / "fo"))
     measure([ours, floor], cfg.repeats, ctx.env, warmup=True, log=ctx.log)
     measure([fo], cfg.repeats_slow, ctx.env, log=ctx.log)
     r_fo = fo.median("proc") / ours.median("proc")
@@ -146,9 +146,9 @@ def prepare_coco(ctx: Ctx) -> list[Row]:
     out = ctx.work / "out"
     ours = Case("yolo_tl.prepare", worker_cmd("ours_prepare", src=info["json"],
                                               images=str(root / "images"), out=str(out / "o")),
-                cleanup=rmtree(out / "o"))
+                cleanup=set_aside_after(out / "o"))
     ul = Case("convert_coco", worker_cmd("ultralytics_coco", labels_dir=str(root / "annotations"),
-                                         out=str(out / "u")), cleanup=rmtree(out / "u"))
+                                         out=str(out / "u")), cleanup=set_aside_after(out / "u"))
     measure([ours, ul], cfg.repeats, ctx.env, warmup=True, log=ctx.log)
     r = ul.median("seconds") / ours.median("seconds")
     r_proc = ul.median("proc") / ours.median("proc")
@@ -177,7 +177,7 @@ def scaling(ctx: Ctx) -> list[Row]:
         root, info = _coco(ctx, n)
         case = Case(f"prepare {n}", worker_cmd("ours_prepare", src=info["json"],
                                                images=str(root / "images"), out=str(out / "s")),
-                    cleanup=rmtree(out / "s"))
+                    cleanup=set_aside_after(out / "s"))
         reps = cfg.repeats if n < max(cfg.scaling) else cfg.repeats_slow
         measure([case], reps, ctx.env, warmup=n == min(cfg.scaling), log=ctx.log)
         per_image[n] = case.median("seconds") / n
@@ -229,10 +229,10 @@ def finetune(ctx: Ctx) -> list[Row]:
     train_args = dict(common, patience=100, exist_ok=True, freeze=list(range(10)))
     ours = Case("yolo_tl.finetune", worker_cmd("ours_finetune", model=model, data=data,
                                                project=str(runs), name="o",
-                                               ours_args=ours_args), cleanup=rmtree(runs))
+                                               ours_args=ours_args), cleanup=set_aside_after(runs))
     direct = Case("YOLO().train()", worker_cmd("direct_train", model=model, data=data,
                                                project=str(runs), name="d",
-                                               train_args=train_args), cleanup=rmtree(runs))
+                                               train_args=train_args), cleanup=set_aside_after(runs))
     measure([ours, direct], cfg.repeats_train, ctx.env, log=ctx.log)
     r = ours.median("proc") / direct.median("proc")
     return [Row(f"finetune, {cfg.train_epochs} epochs, {sum(cfg.train_images)} images, imgsz "
@@ -255,7 +255,7 @@ def freeze(ctx: Ctx) -> list[Row]:
     cases = [Case(f"freeze {f}", worker_cmd("epoch_times", model=model, data=data,
                                            project=str(runs), name=f, freeze=f,
                                            ours_args=common, train_args=train_args),
-                  cleanup=rmtree(runs)) for f in ("backbone", "none")]
+                  cleanup=set_aside_after(runs)) for f in ("backbone", "none")]
     measure(cases, cfg.repeats_slow, ctx.env, log=ctx.log)
     # last epoch of each run: the first carries one-off warm-up (allocator, dataloader)
     last = [statistics.median(r.inner["epoch_seconds"][-1] for r in c.runs) for c in cases]
@@ -345,8 +345,8 @@ def predict(ctx: Ctx) -> list[Row]:
                                     "--device", "cpu"])
     ul = Case("yolo predict", [str(bindir / "yolo"), "predict", f"model={model}",
                                f"source={folder}", f"imgsz={cfg.predict_imgsz}", "device=cpu",
-                               f"project={out}", "name=u"], cleanup=rmtree(out / "u"))
-    ours.cleanup = _keep_count(ctx, out / "o" / "predictions.json", rmtree(out / "o"))
+                               f"project={out}", "name=u"], cleanup=set_aside_after(out / "u"))
+    ours.cleanup = _keep_count(ctx, out / "o" / "predictions.json", set_aside_after(out / "o"))
     measure([ours, ul], cfg.repeats, ctx.env, log=ctx.log)
     r = ours.median("wall") / ul.median("wall")
     return [Row(f"predict, a folder of {cfg.predict_images} images (imgsz {cfg.predict_imgsz}, CPU)",

@@ -51,12 +51,10 @@ class PackedBoxes(Sequence[Box]):
 
     @classmethod
     def pack(cls, boxes: Iterable[Box]) -> PackedBoxes:
-        labels, xyxy, flags = [], array("d"), bytearray()
+        packer = BoxPacker()
         for b in boxes:
-            labels.append(b.label)
-            xyxy.extend((b.x1, b.y1, b.x2, b.y2))
-            flags.append((cls.DIFFICULT if b.difficult else 0) | (cls.CROWD if b.crowd else 0))
-        return cls(tuple(labels), xyxy, bytes(flags))
+            packer.add(b.label, b.x1, b.y1, b.x2, b.y2, difficult=b.difficult, crowd=b.crowd)
+        return packer.packed()
 
     def __len__(self) -> int:
         return len(self._labels)
@@ -95,6 +93,26 @@ class PackedBoxes(Sequence[Box]):
 
     def __repr__(self) -> str:
         return f"PackedBoxes({list(self)!r})"
+
+
+class BoxPacker:
+    """Builds one image's PackedBoxes box by box, without a Box object per box (COCO parsing)."""
+
+    __slots__ = ("labels", "xyxy", "flags")
+
+    def __init__(self) -> None:
+        self.labels: list = []
+        self.xyxy = array("d")
+        self.flags = bytearray()
+
+    def add(self, label: str, x1: float, y1: float, x2: float, y2: float, *, difficult: bool = False,
+            crowd: bool = False) -> None:
+        self.labels.append(label)
+        self.xyxy.extend((x1, y1, x2, y2))
+        self.flags.append((PackedBoxes.DIFFICULT if difficult else 0) | (PackedBoxes.CROWD if crowd else 0))
+
+    def packed(self) -> PackedBoxes:
+        return PackedBoxes(tuple(self.labels), self.xyxy, bytes(self.flags))
 
 
 Boxes = Union[Tuple[Box, ...], PackedBoxes]

@@ -260,8 +260,8 @@ def prepare(
     base = source if source.is_dir() else source.parent
     records.sort(key=lambda r: _relkey(r, base))
     items = _assign_splits(records, base, fractions, seed, resplit, report)
-    rank = {id(img): k for k, img in enumerate(records)}  # records are in _relkey order already
-    items.sort(key=lambda it: (SPLIT_ORDER.index(it[0]), rank[id(it[1])]))
+    # items keep the records' _relkey order; a stable sort by split keeps it within each split
+    items.sort(key=lambda it: SPLIT_ORDER.index(it[0]))
     names = _output_names(items, report)
 
     try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from yolo_tl.annotations import Box, PackedBoxes
+from yolo_tl.annotations import Box, BoxPacker, PackedBoxes
 from yolo_tl.boxes import coco_to_xyxy
 from yolo_tl.errors import AnnotationError, YoloTLError
 
@@ -99,25 +99,6 @@ class _AnnStore:
         if "file_name" in obj and "id" in obj and "image_id" not in obj:
             return _Img(obj["id"], obj["file_name"], obj.get("width"), obj.get("height"))
         return obj
-
-
-class _BoxList:
-    """One image's boxes while parsing, packed as they come (see PackedBoxes)."""
-
-    __slots__ = ("labels", "xyxy", "flags")
-
-    def __init__(self) -> None:
-        self.labels: List[str] = []
-        self.xyxy = array("d")
-        self.flags = bytearray()
-
-    def add(self, label: str, x1: float, y1: float, x2: float, y2: float, crowd: bool) -> None:
-        self.labels.append(label)
-        self.xyxy.extend((x1, y1, x2, y2))
-        self.flags.append(PackedBoxes.CROWD if crowd else 0)
-
-    def packed(self) -> PackedBoxes:
-        return PackedBoxes(tuple(self.labels), self.xyxy, bytes(self.flags))
 
 
 def _is_id(value: Any) -> bool:
@@ -208,7 +189,7 @@ def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: b
             continue
         names_seen[fname] = img["id"]
         images[img["id"]] = CocoImage(img["id"], fname, width, height)
-    box_lists: Dict[Any, _BoxList] = {}
+    box_lists: Dict[Any, BoxPacker] = {}
 
     cat_names = {c[0]: c[1] for c in cats}
     used: set = set()
@@ -250,8 +231,8 @@ def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: b
         x1, y1, x2, y2 = coco_to_xyxy(x, y, w, h)
         boxes = box_lists.get(image_id)
         if boxes is None:
-            boxes = box_lists[image_id] = _BoxList()
-        boxes.add(cat_names[category_id], x1, y1, x2, y2, bool(iscrowd))
+            boxes = box_lists[image_id] = BoxPacker()
+        boxes.add(cat_names[category_id], x1, y1, x2, y2, crowd=bool(iscrowd))
     if store is not None and stored != len(store):
         raise AnnotationError("an object with 'bbox', 'image_id' and 'category_id' lies outside the "
                               "'annotations' list", path=source)

@@ -37,8 +37,14 @@ def _text(elem: Optional[ET.Element]) -> Optional[str]:
     return text or None
 
 
+def _child_text(elem: ET.Element, tag: str) -> Optional[str]:
+    """``_text(elem.find(tag))`` with the C-level findtext (no Element handed to Python)."""
+    text = elem.findtext(tag)
+    return (text.strip() or None) if text is not None else None
+
+
 def _number(elem: ET.Element, tag: str, *, source: Path, where: str) -> float:
-    raw = _text(elem.find(tag))
+    raw = _child_text(elem, tag)
     if raw is None:
         raise AnnotationError("missing value", path=source, field=f"{where}/{tag}")
     try:
@@ -51,12 +57,6 @@ def _number(elem: ET.Element, tag: str, *, source: Path, where: str) -> float:
 
 
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
-
-
-def _child_text(elem: ET.Element, tag: str) -> Optional[str]:
-    """``_text(elem.find(tag))`` with the C-level findtext (no Element handed to Python)."""
-    text = elem.findtext(tag)
-    return (text.strip() or None) if text is not None else None
 
 
 def _plain_coords(bnd: ET.Element) -> Optional[Tuple[float, float, float, float]]:
