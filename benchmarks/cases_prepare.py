@@ -30,8 +30,8 @@ def _summary(report: object) -> str:
 
 
 def import_only() -> dict:
-    """Baseline process: the interpreter plus ``yolo_tl.prepare_dataset`` imported, no work."""
-    import yolo_tl.prepare_dataset  # noqa: F401
+    """Baseline process: the interpreter plus ``yolo_tl.dataset.prepare`` imported, no work."""
+    import yolo_tl.dataset.prepare  # noqa: F401
 
     return {"seconds": 0.0}
 

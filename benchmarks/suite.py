@@ -192,7 +192,7 @@ def scaling(ctx: Ctx) -> list[Row]:
     base_rss = base.median("maxrss")
     peak, json_bytes = rss[hi]
     growth = (peak - base_rss) / json_bytes
-    notes.append(f"baseline process (interpreter + yolo_tl.prepare_dataset imported): "
+    notes.append(f"baseline process (interpreter + yolo_tl.dataset.prepare imported): "
                  f"{base_rss / 2**20:.0f} MiB")
     return [
         Row(f"prepare scaling, COCO {lo:,} -> {hi:,} images", "itself (time per image)",

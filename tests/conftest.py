@@ -54,7 +54,7 @@ def tiny_yolo_data(tmp_path_factory) -> Path:
 def tiny_base_weights(tiny_yolo_data: Path, tmp_path_factory) -> Path:
     """best.pt of yolov8n.yaml trained 1 epoch at imgsz 64 on tiny_yolo_data: the start checkpoint."""
     from tests.train_helpers import FAST
-    from yolo_tl.train import finetune
+    from yolo_tl.training.finetune import finetune
 
     runs = tmp_path_factory.mktemp("base_runs")
     result = finetune(tiny_yolo_data, weights="yolov8n.yaml", freeze="none", epochs=1, imgsz=64, batch=4,
@@ -92,7 +92,7 @@ def bccd_detector(bccd_yolo: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bccd_analysis(bccd_yolo: Path, bccd_detector: Path):
     """One full `analyze` of BCCD val (with Ultralytics' validator), shared by the analysis tests."""
-    from yolo_tl.analysis import analyze
+    from yolo_tl.analysis.analyze import analyze
 
     return analyze(bccd_yolo, weights=bccd_detector, split="val", name="test-bccd-val",
                    imgsz=128, batch=16)

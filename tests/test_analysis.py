@@ -14,8 +14,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from yolo_tl import fiftyone_io as fio
-from yolo_tl.analysis import TAG, analyze, delete_dataset, list_datasets
+from yolo_tl.analysis import labels as fio
+from yolo_tl.analysis.analyze import TAG, analyze, delete_dataset, list_datasets
 from yolo_tl.cli import app
 from yolo_tl.errors import DatabaseError, LayoutError, OutputError, WeightsError
 
@@ -162,7 +162,7 @@ def test_rerun_replaces_dataset_without_growth(bccd_analysis, bccd_yolo, bccd_de
 
 
 def test_default_name_is_stable(bccd_yolo, bccd_detector):
-    from yolo_tl.analysis import default_name
+    from yolo_tl.analysis.analyze import default_name
 
     a = default_name(bccd_yolo, bccd_detector, "val")
     assert a == default_name(str(bccd_yolo), str(bccd_detector), "val")
@@ -194,7 +194,7 @@ def test_bad_inputs_are_one_line_errors(bccd_yolo, bccd_detector, tmp_path):
 
 
 def test_database_failure_is_one_line_with_the_fix(monkeypatch):
-    import yolo_tl.database as db
+    import yolo_tl.analysis.database as db
 
     monkeypatch.delenv("FIFTYONE_DATABASE_URI", raising=False)
     monkeypatch.setattr(db, "find_mongod", lambda: None)
@@ -213,7 +213,7 @@ def test_help_has_examples():
 
 def test_app_on_all_interfaces_warns_and_prints_tunnel(monkeypatch):
     """--address 0.0.0.0: a warning and an ssh tunnel command; Ctrl-C closes the App (fake handle)."""
-    import yolo_tl.analysis as analysis
+    import yolo_tl.analysis.analyze as analysis
 
     calls = {}
 

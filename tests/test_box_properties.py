@@ -14,8 +14,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from yolo_tl.annotations import Box, ImageAnnotation
-from yolo_tl.boxes import (
+from yolo_tl.dataset.annotations import Box, ImageAnnotation
+from yolo_tl.dataset.boxes import (
     clip_xyxy,
     coco_to_xyxy,
     format_yolo_line,
@@ -26,8 +26,8 @@ from yolo_tl.boxes import (
     yolo_to_fiftyone,
     yolo_to_xyxy,
 )
-from yolo_tl.prepare_dataset import _yolo_lines
-from yolo_tl.report import PrepareReport
+from yolo_tl.dataset.prepare import _yolo_lines
+from yolo_tl.dataset.report import PrepareReport
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 sizes = st.integers(min_value=1, max_value=20000)
@@ -169,7 +169,7 @@ def test_label_lines_match_an_independent_clip_and_normalise(case, packed):
     (boxes inside the image take a short path, the others a step-by-step one)."""
     import numpy as np
 
-    from yolo_tl.annotations import PackedBoxes
+    from yolo_tl.dataset.annotations import PackedBoxes
 
     w, h, boxes = case
     box_objs = tuple(Box("a", *b) for b in boxes)

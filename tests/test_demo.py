@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import ultralytics.utils  # noqa: F401  (imported here, its log handler binds to pytest's stdout)
 
 from yolo_tl.cli import app
-from yolo_tl.sample import REPO_SAMPLE_DIR, TARGET_CLASSES
+from yolo_tl.demo.sample import REPO_SAMPLE_DIR, TARGET_CLASSES
 
 pytestmark = pytest.mark.slow
 VOC = REPO_SAMPLE_DIR / "voc"
@@ -64,7 +64,7 @@ def test_demo_prepared_every_box_of_both_forms(demo_run):
 
 
 def test_pretraining_is_never_claimed_when_it_did_not_happen(demo_run):
-    from yolo_tl.demo import pretrained_available
+    from yolo_tl.demo.run import pretrained_available
 
     _, d, _ = demo_run
     labels = [r["label"] for r in d["runs"]]
@@ -148,7 +148,7 @@ def test_rendered_output_shows_metrics_paths_and_app_command(demo_run):
 def test_launch_opens_the_app_on_the_demo_dataset(demo_run, monkeypatch):
     """--launch wiring only (no training, no server): the App gets the dataset the demo made."""
     import yolo_tl.cli.analyze as cli_analyze
-    import yolo_tl.demo as demo_mod
+    import yolo_tl.demo.run as demo_mod
 
     _, d, _ = demo_run
     fake = demo_mod.DemoResult(**{**d, "runs": [demo_mod.RunSummary(**r) for r in d["runs"]]})

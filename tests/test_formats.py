@@ -8,8 +8,8 @@ import pytest
 
 from tests.builders import voc_xml
 from yolo_tl.errors import AnnotationError
-from yolo_tl.formats.coco import parse_coco
-from yolo_tl.formats.voc import parse_voc
+from yolo_tl.dataset.formats.coco import parse_coco
+from yolo_tl.dataset.formats.voc import parse_voc
 
 SRC = Path("a.xml")
 
@@ -136,7 +136,7 @@ def test_coco_duplicate_image_ids_refused():
 def _plain_and_packed(tmp_path, doc_text):
     import json
 
-    from yolo_tl.formats.coco import read_coco
+    from yolo_tl.dataset.formats.coco import read_coco
 
     path = tmp_path / "c.json"
     path.write_text(doc_text)
@@ -193,7 +193,7 @@ def test_read_coco_packed_path_equals_plain_parse(tmp_path):
 def test_read_coco_annotation_outside_annotations_list(tmp_path):
     import json
 
-    from yolo_tl.formats.coco import read_coco
+    from yolo_tl.dataset.formats.coco import read_coco
 
     doc = _doc(CATS, [{"image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2]}])
     doc["info"] = {"example": {"image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2]}}
@@ -205,7 +205,7 @@ def test_read_coco_annotation_outside_annotations_list(tmp_path):
 
 
 def test_packed_boxes_behave_like_a_tuple_of_boxes():
-    from yolo_tl.annotations import Box, PackedBoxes
+    from yolo_tl.dataset.annotations import Box, PackedBoxes
 
     boxes = (Box("a", 0.5, 1, 2, 3), Box("b", 4, 5, 6, 7, difficult=True), Box("c", 1, 1, 2, 2, crowd=True))
     packed = PackedBoxes.pack(boxes)
@@ -227,7 +227,7 @@ def test_relative_image_path_equals_os_relpath(root, bound, name):
     """find_image computes relpath(root / name, bound) with the folder's part cached per folder."""
     import os
 
-    from yolo_tl.formats.safe_paths import _relative_to, clear_path_caches
+    from yolo_tl.dataset.formats.safe_paths import _relative_to, clear_path_caches
 
     clear_path_caches()
     assert _relative_to(Path(bound), Path(root), name) == os.path.relpath(Path(root) / name, Path(bound))

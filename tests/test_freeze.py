@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from yolo_tl.errors import TrainingError
-from yolo_tl.freeze import FreezeSpec, architecture_lengths
+from yolo_tl.training.freeze import FreezeSpec, architecture_lengths
 
 
 def _arch(name: str) -> dict:

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from yolo_tl.image_size import jpeg_header_size, read_image_size
+from yolo_tl.dataset.images import jpeg_header_size, read_image_size
 
 
 def _pil_size(data: bytes):

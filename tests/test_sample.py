@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from yolo_tl.sample import (
+from yolo_tl.demo.sample import (
     REPO_SAMPLE_DIR,
     SOURCE_CLASSES,
     TARGET_CLASSES,
@@ -49,7 +49,7 @@ def regenerated(tmp_path_factory) -> Path:
 
 
 def test_committed_sample_is_there_and_small():
-    assert VOC.is_dir() and COCO_JSON.is_file(), "datasets/sample is missing: python -m yolo_tl.sample"
+    assert VOC.is_dir() and COCO_JSON.is_file(), "datasets/sample is missing: python -m yolo_tl.demo.sample"
     total = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file())
     assert total < 3.5 * 1024 * 1024, f"sample is {total / 2**20:.1f} MiB"
 

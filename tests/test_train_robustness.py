@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from yolo_tl.cli import app
 from yolo_tl.errors import TrainingError, WeightsError
-from yolo_tl.train import finetune
+from yolo_tl.training.finetune import finetune
 
 
 def _one_line_error(result):

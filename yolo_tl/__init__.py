@@ -17,16 +17,16 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _API = {
-    "prepare": "yolo_tl.prepare_dataset",
-    "PrepareReport": "yolo_tl.prepare_dataset",
-    "finetune": "yolo_tl.train",
-    "evaluate": "yolo_tl.train",
-    "predict": "yolo_tl.train",
-    "analyze": "yolo_tl.analysis",
-    "launch_app": "yolo_tl.analysis",
-    "AnalysisReport": "yolo_tl.analysis",
-    "list_datasets": "yolo_tl.analysis",
-    "delete_dataset": "yolo_tl.analysis",
+    "prepare": "yolo_tl.dataset.prepare",
+    "PrepareReport": "yolo_tl.dataset.prepare",
+    "finetune": "yolo_tl.training.finetune",
+    "evaluate": "yolo_tl.training.finetune",
+    "predict": "yolo_tl.training.predict",
+    "analyze": "yolo_tl.analysis.analyze",
+    "launch_app": "yolo_tl.analysis.analyze",
+    "AnalysisReport": "yolo_tl.analysis.analyze",
+    "list_datasets": "yolo_tl.analysis.analyze",
+    "delete_dataset": "yolo_tl.analysis.analyze",
     "YoloTLError": "yolo_tl.errors",
 }
 

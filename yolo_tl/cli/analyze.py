@@ -67,7 +67,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool) -> None:
-    from yolo_tl.analysis import launch_app, stdout_logs_to_stderr
+    from yolo_tl.analysis.analyze import launch_app, stdout_logs_to_stderr
 
     with stdout_logs_to_stderr():
         handle = launch_app(name, address=address, port=port, open_browser=open_browser)
@@ -120,7 +120,7 @@ def analyze_cmd(
 
     Example: yolo-tl analyze data/data.yaml --weights runs/exp/weights/best.pt --launch
     """
-    from yolo_tl.analysis import analyze, stdout_logs_to_stderr
+    from yolo_tl.analysis.analyze import analyze, stdout_logs_to_stderr
 
     setup_logging()
     with stdout_logs_to_stderr():
@@ -162,7 +162,7 @@ def datasets_list(
 
     Example: yolo-tl datasets list --json
     """
-    from yolo_tl.analysis import list_datasets, stdout_logs_to_stderr
+    from yolo_tl.analysis.analyze import list_datasets, stdout_logs_to_stderr
 
     with stdout_logs_to_stderr():
         rows = list_datasets()
@@ -190,7 +190,7 @@ def datasets_delete(
 
     Example: yolo-tl datasets delete yolo-tl-data-val-exp-best-1a2b3c
     """
-    from yolo_tl.analysis import delete_dataset, stdout_logs_to_stderr
+    from yolo_tl.analysis.analyze import delete_dataset, stdout_logs_to_stderr
 
     with stdout_logs_to_stderr():
         delete_dataset(name)

@@ -73,7 +73,7 @@ def sample(
 
     Example: yolo-tl sample --out /tmp/sample
     """
-    from yolo_tl.sample import REPO_SAMPLE_DIR, generate_sample, generate_source_task
+    from yolo_tl.demo.sample import REPO_SAMPLE_DIR, generate_sample, generate_source_task
 
     setup_logging()
     if source_task:
@@ -192,7 +192,7 @@ def demo(
 
     Example: yolo-tl demo --launch
     """
-    from yolo_tl.demo import run_demo
+    from yolo_tl.demo.run import run_demo
 
     setup_logging()
 

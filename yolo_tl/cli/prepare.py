@@ -90,7 +90,7 @@ def prepare(
 
     Example: yolo-tl prepare ~/data/VOCdevkit/VOC2007 --out data/voc_yolo --split 0.8,0.2
     """
-    from yolo_tl.prepare_dataset import prepare as run_prepare
+    from yolo_tl.dataset.prepare import prepare as run_prepare
 
     class_list = [c for c in classes.split(",")] if classes else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -1,4 +1,4 @@
-"""``yolo-tl finetune``, ``evaluate`` and ``predict``: options -> yolo_tl.train -> rich tables."""
+"""``yolo-tl finetune``, ``evaluate`` and ``predict``: options -> yolo_tl.training.finetune -> rich tables."""
 
 # ruff: noqa: B008  (typer.Option defaults are the Typer idiom)
 
@@ -113,7 +113,7 @@ def finetune(
 
     Example: yolo-tl finetune data/data.yaml --weights yolov8n.pt --freeze backbone --epochs 50 --unfreeze-at 30
     """
-    from yolo_tl.train import finetune as run_finetune
+    from yolo_tl.training.finetune import finetune as run_finetune
 
     opts: dict = {
         "data": data_yaml, "weights": weights, "freeze": freeze, "epochs": epochs, "imgsz": imgsz,
@@ -170,7 +170,7 @@ def evaluate(
 
     Example: yolo-tl evaluate runs/train/weights/best.pt data/data.yaml --split test
     """
-    from yolo_tl.train import evaluate as run_evaluate
+    from yolo_tl.training.finetune import evaluate as run_evaluate
 
     with _logs_to_stderr(as_json):
         result = run_evaluate(weights, data_yaml, split=split, imgsz=imgsz, batch=batch, device=device, out=out)
@@ -195,7 +195,7 @@ def predict(
 
     Example: yolo-tl predict runs/train/weights/best.pt 'photos/*.jpg' --out preds/ --conf 0.3
     """
-    from yolo_tl.predict import predict as run_predict
+    from yolo_tl.training.predict import predict as run_predict
 
     with _logs_to_stderr(as_json):
         report = run_predict(weights, source, out=out, conf=conf, imgsz=imgsz, device=device)

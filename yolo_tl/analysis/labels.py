@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 
-from yolo_tl.boxes import yolo_to_fiftyone
+from yolo_tl.dataset.boxes import yolo_to_fiftyone
 from yolo_tl.errors import WeightsError
-from yolo_tl.formats.yolo import label_path_for, load_data_yaml, read_yolo_labels, split_images
+from yolo_tl.dataset.formats.yolo import label_path_for, load_data_yaml, read_yolo_labels, split_images
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from xml.parsers import expat
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from yolo_tl.annotations import Box
-from yolo_tl.boxes import voc_to_xyxy
+from yolo_tl.dataset.annotations import Box
+from yolo_tl.dataset.boxes import voc_to_xyxy
 from yolo_tl.errors import AnnotationError
 
 _FORBIDDEN = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype", b"<!entity")

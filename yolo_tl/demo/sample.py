@@ -4,16 +4,16 @@ Both are drawn by this module: filled shapes (one class per shape) at varied siz
 colours, on varied backgrounds (gradients, smooth colour noise, stripes, checks, flat + grain), with
 a few images that hold no object at all. A yolov8n learns them in minutes on a CPU.
 
-``python -m yolo_tl.sample`` (or ``yolo-tl sample``) regenerates ``datasets/sample/``
+``python -m yolo_tl.demo.sample`` (or ``yolo-tl sample``) regenerates ``datasets/sample/``
 byte-identically: every random draw comes from seeded ``random.Random`` / ``numpy.random.RandomState``
 streams (both stable across versions), files are written in a fixed order, and the JPEGs are encoded
 by Pillow with fixed settings. (Byte identity holds for the same Pillow / libjpeg build; another
 build may round a few DCT coefficients differently.)
 
 Box convention. A shape's box is the tight box of its drawn pixels in continuous 0-based pixels
-(see ``yolo_tl.annotations``). COCO gets it as ``[x, y, w, h]``; VOC gets ``xmin = x1 + 1``,
+(see ``yolo_tl.dataset.annotations``). COCO gets it as ``[x, y, w, h]``; VOC gets ``xmin = x1 + 1``,
 ``xmax = x2 + 1`` (and the same for y), the 1-based convention that Ultralytics' VOC converter and
-``yolo_tl.boxes.voc_to_xyxy`` read back as ``x1 = xmin - 1``, ``x2 = xmax - 1``. So the two forms give
+``yolo_tl.dataset.boxes.voc_to_xyxy`` read back as ``x1 = xmin - 1``, ``x2 = xmax - 1``. So the two forms give
 exactly the same boxes after ``yolo-tl prepare``.
 """
 
@@ -49,7 +49,7 @@ SIDES = (256, 288, 320)
 VAL_EVERY = 5  # every 5th image goes to ImageSets/Main/val.txt (20 %)
 
 # The committed sample lives here in a source checkout (absent from an installed wheel).
-REPO_SAMPLE_DIR = Path(__file__).resolve().parents[1] / "datasets" / "sample"
+REPO_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "datasets" / "sample"
 
 XYXY = tuple[int, int, int, int]
 
@@ -381,7 +381,7 @@ def generate(
         _write(voc / "ImageSets" / "Main" / f"{name}.txt", ("\n".join(stems) + "\n").encode())
     if coco:
         doc = {
-            "info": {"description": "yolo-tl synthetic shapes (python -m yolo_tl.sample)",
+            "info": {"description": "yolo-tl synthetic shapes (python -m yolo_tl.demo.sample)",
                      "version": "1.0"},
             "licenses": [],
             "categories": [{"id": cat_ids[c], "name": c, "supercategory": "shape"} for c in classes],
@@ -425,7 +425,7 @@ def file_hashes(root: Path) -> dict[str, str]:
 
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m yolo_tl.sample",
+        prog="python -m yolo_tl.demo.sample",
         description="Regenerate the bundled sample dataset (byte-identical to the committed one).",
     )
     parser.add_argument("--out", type=Path, default=REPO_SAMPLE_DIR, help="default: %(default)s")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from yolo_tl.annotations import Box, BoxPacker, PackedBoxes
-from yolo_tl.boxes import coco_to_xyxy
+from yolo_tl.dataset.annotations import Box, BoxPacker, PackedBoxes
+from yolo_tl.dataset.boxes import coco_to_xyxy
 from yolo_tl.errors import AnnotationError, YoloTLError
 
 OnError = Callable[[YoloTLError], None]

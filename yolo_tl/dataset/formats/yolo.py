@@ -17,7 +17,7 @@ from typing import Dict, List, Sequence, Tuple, Type, Union
 import yaml
 
 from yolo_tl.errors import AnnotationError, LayoutError, YoloTLError
-from yolo_tl.formats.safe_paths import IMAGE_SUFFIXES
+from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 
 SPLITS = ("train", "val", "test")
 YoloBox = Tuple[int, float, float, float, float]

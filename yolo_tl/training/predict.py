@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from yolo_tl._ultra import IMAGE_SUFFIXES, check_device, offline_guards
+from yolo_tl.training.ultralytics_compat import IMAGE_SUFFIXES, check_device, offline_guards
 from yolo_tl.errors import ImageError, TrainingError
-from yolo_tl.weights import resolve_weights
+from yolo_tl.training.weights import resolve_weights
 
 PathLike = Union[str, Path]
 

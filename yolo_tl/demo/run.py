@@ -6,7 +6,7 @@ backbone -> evaluate -> analyze into FiftyOne.
 Starting weights. If ``yolov8n.pt`` (COCO-pretrained) can be had (a local file, Ultralytics'
 weights cache, or a download), the transfer starts from it. If not (offline), the demo says so and
 makes its own starting point: a short pretraining from ``yolov8n.yaml`` on a synthetic *source*
-task with other classes (``yolo_tl.sample.SOURCE_CLASSES``), then the transfer to the sample's
+task with other classes (``yolo_tl.demo.sample.SOURCE_CLASSES``), then the transfer to the sample's
 classes with that backbone frozen. Either way it also trains the same number of epochs from
 scratch, so the two can be compared side by side. It never claims COCO pretraining it did not do.
 """
@@ -103,7 +103,7 @@ class DemoResult:
 
 def find_sample(out: Path) -> Path:
     """The committed sample (source checkout), else a freshly generated one under ``out``."""
-    from yolo_tl.sample import REPO_SAMPLE_DIR, generate_sample
+    from yolo_tl.demo.sample import REPO_SAMPLE_DIR, generate_sample
 
     if (REPO_SAMPLE_DIR / "voc" / "Annotations").is_dir() and (REPO_SAMPLE_DIR / "coco").is_dir():
         return REPO_SAMPLE_DIR
@@ -116,7 +116,7 @@ def find_sample(out: Path) -> Path:
 
 def boxes_by_image(data_yaml: Path) -> dict[str, list[tuple]]:
     """Every image of every split of a prepared dataset -> its sorted boxes with class *names*."""
-    from yolo_tl.formats.yolo import load_data_yaml, read_yolo_split
+    from yolo_tl.dataset.formats.yolo import load_data_yaml, read_yolo_split
 
     data = load_data_yaml(Path(data_yaml))
     names = data.names
@@ -130,7 +130,7 @@ def boxes_by_image(data_yaml: Path) -> dict[str, list[tuple]]:
 
 def pretrained_available(name: str = PRETRAINED) -> tuple[bool, str]:
     """Can the COCO-pretrained checkpoint be had (local, cache or download)? And why not."""
-    from yolo_tl.weights import resolve_weights
+    from yolo_tl.training.weights import resolve_weights
 
     try:
         found = resolve_weights(name)
@@ -171,7 +171,7 @@ def run_demo(
     that does not start does not lose the training: the error is kept in ``analysis_error``.
     """
     import yolo_tl
-    from yolo_tl.sample import TARGET_CLASSES, generate_source_task
+    from yolo_tl.demo.sample import TARGET_CLASSES, generate_source_task
 
     cfg = settings or (FAST if fast else FULL)
     def say(title: str, detail: str = "") -> None:

@@ -17,8 +17,8 @@ from typing import Any
 
 
 from yolo_tl.errors import TrainingError
-from yolo_tl.formats.safe_paths import IMAGE_SUFFIXES
-from yolo_tl.formats.yolo import load_data_yaml
+from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
+from yolo_tl.dataset.formats.yolo import load_data_yaml
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def offline_guards() -> Iterator[None]:
     import ultralytics.engine.trainer as trainer_mod
     from ultralytics.utils import checks, plotting
 
-    from yolo_tl.weights import offline
+    from yolo_tl.training.weights import offline
 
     original_font = checks.check_font
     original_amp = trainer_mod.check_amp

@@ -118,7 +118,7 @@ def stdout_logs_to_stderr() -> Iterator[None]:
 
 def _fo() -> Any:
     """Import fiftyone with its database up, or raise DatabaseError with the fix."""
-    from yolo_tl.database import check_database
+    from yolo_tl.analysis.database import check_database
 
     check_database()
     import fiftyone as fo
@@ -222,8 +222,8 @@ def analyze(
     evaluation IoU for tp/fp/fn; ``high_conf`` is the confidence above which a false positive is
     "confident" (view ``fp_high_conf``).
     """
-    from yolo_tl import fiftyone_io as fio
-    from yolo_tl.fiftyone_bulk import SampleRow, add_detection_samples
+    from yolo_tl.analysis import labels as fio
+    from yolo_tl.analysis.ingest import SampleRow, add_detection_samples
 
     if not 0.0 <= conf < 1.0 or not 0.0 < iou < 1.0:
         raise YoloTLError("--conf must be in [0, 1) and --iou in (0, 1)", field="conf/iou")

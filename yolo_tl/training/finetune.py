@@ -1,4 +1,4 @@
-"""finetune / evaluate over Ultralytics (predict lives in yolo_tl.predict and is re-exported here).
+"""finetune / evaluate over Ultralytics (predict lives in yolo_tl.training.predict and is re-exported here).
 
 Freezing uses Ultralytics' own ``freeze=[indices]`` train argument. The two-stage schedule
 (``unfreeze_at``) is one Ultralytics run with two callbacks, so both stages share one run
@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any, Callable, Union
 
 from yolo_tl import __version__
-from yolo_tl._ultra import check_device, fingerprint, offline_guards, read_data_info
+from yolo_tl.training.ultralytics_compat import check_device, fingerprint, offline_guards, read_data_info
 from yolo_tl.errors import TrainingError
-from yolo_tl.freeze import FreezeSpec, architecture_lengths
-from yolo_tl.metrics import DetectionMetrics
-from yolo_tl.predict import PredictionReport, predict  # noqa: F401 - part of this module's API
-from yolo_tl.weights import resolve_weights
+from yolo_tl.training.freeze import FreezeSpec, architecture_lengths
+from yolo_tl.training.metrics import DetectionMetrics
+from yolo_tl.training.predict import PredictionReport, predict  # noqa: F401 - part of this module's API
+from yolo_tl.training.weights import resolve_weights
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from yolo_tl.annotations import ImageAnnotation
+from yolo_tl.dataset.annotations import ImageAnnotation
 from yolo_tl.errors import ImageError, YoloTLError
-from yolo_tl.formats.coco import read_coco
-from yolo_tl.formats.safe_paths import find_image
-from yolo_tl.formats.voc import read_voc
-from yolo_tl.image_size import ImageInfo, read_image_info
-from yolo_tl.layout import AnnotationFile, SourcePlan
-from yolo_tl.report import PrepareReport
+from yolo_tl.dataset.formats.coco import read_coco
+from yolo_tl.dataset.formats.safe_paths import find_image
+from yolo_tl.dataset.formats.voc import read_voc
+from yolo_tl.dataset.images import ImageInfo, read_image_info
+from yolo_tl.dataset.sources import AnnotationFile, SourcePlan
+from yolo_tl.dataset.report import PrepareReport
 
 OnError = Callable[[YoloTLError], None]
 Progress = Optional[Callable[[str, int, int], None]]

@@ -15,17 +15,17 @@ import shutil
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from yolo_tl.annotations import ImageAnnotation
-from yolo_tl.boxes import clip_xyxy, format_yolo_line, has_area, is_inverted, xyxy_to_yolo
+from yolo_tl.dataset.annotations import ImageAnnotation
+from yolo_tl.dataset.boxes import clip_xyxy, format_yolo_line, has_area, is_inverted, xyxy_to_yolo
 from yolo_tl.errors import LayoutError, OutputError, YoloTLError
-from yolo_tl.formats.safe_paths import clear_path_caches
-from yolo_tl.formats.yolo import render_data_yaml, write_text
-from yolo_tl.gather import read_coco_plan, read_voc_plan
-from yolo_tl.layout import detect_layout
-from yolo_tl.output import (
+from yolo_tl.dataset.formats.safe_paths import clear_path_caches
+from yolo_tl.dataset.formats.yolo import render_data_yaml, write_text
+from yolo_tl.dataset.read import read_coco_plan, read_voc_plan
+from yolo_tl.dataset.sources import detect_layout
+from yolo_tl.dataset.output import (
     LINK_MODES, MARKER, check_output, clean_leftovers, commit_output, partial_dir, place_image,
 )
-from yolo_tl.report import PrepareReport
+from yolo_tl.dataset.report import PrepareReport
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]

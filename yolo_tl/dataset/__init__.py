@@ -1,0 +1,1 @@
+"""prepare: Pascal VOC / COCO annotations -> an Ultralytics YOLO dataset (imports nothing from training/, analysis/, cli/)."""

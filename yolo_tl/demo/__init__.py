@@ -1,0 +1,1 @@
+"""The newcomer's tools: the bundled sample and `yolo-tl demo`."""

@@ -1,0 +1,1 @@
+"""finetune, evaluate, predict: Ultralytics training and inference (imports nothing from analysis/ or cli/)."""
