@@ -105,7 +105,7 @@ def ours_ingest(root: str, limit: int | None = None) -> dict:
     Phases: building the documents vs writing them is not separable here; all counts as write."""
     import fiftyone as fo
 
-    from yolo_tl.analysis.analyze import GT, PRED
+    from yolo_tl.analysis.labels import GT, PRED
     from yolo_tl.analysis.ingest import SampleRow, add_detection_samples
 
     paths, _, gt, preds, (w, h) = load_ingest(root, limit)
@@ -157,7 +157,7 @@ def fo_evaluate(root: str, limit: int | None = None) -> dict:
 def ours_evaluate(root: str, limit: int | None = None) -> dict:
     """yolo-tl's evaluation step as ``yolo_tl.analysis.analyze`` runs it: ``evaluate_detections``
     at IoU 0.5 with mAP and the class list, then the per-image error counts it stores."""
-    from yolo_tl.analysis.analyze import EVAL_KEY, GT, PRED
+    from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED
 
     ds = _bulk_dataset(root, limit)
     names = sorted(set(ds.distinct(f"{GT}.detections.label")))

@@ -15,7 +15,8 @@ import yaml
 from typer.testing import CliRunner
 
 from yolo_tl.analysis import labels as fio
-from yolo_tl.analysis.analyze import TAG, analyze, delete_dataset, list_datasets
+from yolo_tl.analysis.analyze import analyze
+from yolo_tl.analysis.datasets import TAG, delete_dataset, list_datasets
 from yolo_tl.cli import app
 from yolo_tl.errors import DatabaseError, LayoutError, OutputError, WeightsError
 
@@ -213,7 +214,7 @@ def test_help_has_examples():
 
 def test_app_on_all_interfaces_warns_and_prints_tunnel(monkeypatch):
     """--address 0.0.0.0: a warning and an ssh tunnel command; Ctrl-C closes the App (fake handle)."""
-    import yolo_tl.analysis.analyze as analysis
+    import yolo_tl.analysis.app as analysis
 
     calls = {}
 

@@ -20,13 +20,13 @@ _API = {
     "prepare": "yolo_tl.dataset.prepare",
     "PrepareReport": "yolo_tl.dataset.prepare",
     "finetune": "yolo_tl.training.finetune",
-    "evaluate": "yolo_tl.training.finetune",
+    "evaluate": "yolo_tl.training.evaluate",
     "predict": "yolo_tl.training.predict",
     "analyze": "yolo_tl.analysis.analyze",
-    "launch_app": "yolo_tl.analysis.analyze",
+    "launch_app": "yolo_tl.analysis.app",
     "AnalysisReport": "yolo_tl.analysis.analyze",
-    "list_datasets": "yolo_tl.analysis.analyze",
-    "delete_dataset": "yolo_tl.analysis.analyze",
+    "list_datasets": "yolo_tl.analysis.datasets",
+    "delete_dataset": "yolo_tl.analysis.datasets",
     "YoloTLError": "yolo_tl.errors",
 }
 

@@ -4,30 +4,28 @@
 the split), evaluates it, saves views that answer "what went wrong" at a glance and compares
 FiftyOne's COCO-style mAP with Ultralytics' own mAP50-95 for the same weights and split.
 
-Datasets made here carry the dataset tag ``yolo-tl`` (and ``info["yolo_tl"]``), so
-``list_datasets`` / ``delete_dataset`` only ever touch ours.
+Saved views are made in ``views.py``, the App is served by ``app.py``, dataset listing and
+deletion are in ``datasets.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import re
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from yolo_tl.errors import DatabaseError, OutputError, YoloTLError
+from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED
+from yolo_tl.analysis.datasets import TAG, is_ours, open_fiftyone
+from yolo_tl.analysis.views import save_views
+from yolo_tl.errors import OutputError, YoloTLError
 
 log = logging.getLogger(__name__)
 
-TAG = "yolo-tl"
-GT, PRED, EVAL_KEY = "ground_truth", "predictions", "eval"
 NMS_IOU = 0.7  # Ultralytics' validation default; predictions use it too, so both mAPs see the same boxes
 
 WHY_MAPS_DIFFER = (
@@ -94,64 +92,6 @@ def default_name(data_yaml: PathLike, weights: PathLike, split: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", raw).strip("-")
 
 
-@contextlib.contextmanager
-def stdout_logs_to_stderr() -> Iterator[None]:
-    """Send FiftyOne's and Ultralytics' logs and progress bars to stderr while inside.
-
-    Both log to stdout by default; the CLI keeps stdout for its own output (tables, --json).
-    """
-    import fiftyone  # noqa: F401  (adds its stdout handlers on import)
-    import ultralytics.utils  # noqa: F401
-
-    handlers = [h for name in ("fiftyone", "eta", "ultralytics")
-                for h in logging.getLogger(name).handlers if type(h) is logging.StreamHandler]
-    old = [h.stream for h in handlers]
-    for h in handlers:  # plain assignment: setStream() would flush a stream that may be closed
-        h.stream = sys.stderr
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        for h, stream in zip(handlers, old):
-            h.stream = stream
-
-
-def _fo() -> Any:
-    """Import fiftyone with its database up, or raise DatabaseError with the fix."""
-    from yolo_tl.analysis.database import check_database
-
-    check_database()
-    import fiftyone as fo
-
-    return fo
-
-
-def _is_ours(dataset: Any) -> bool:
-    return TAG in (dataset.tags or []) or "yolo_tl" in (dataset.info or {})
-
-
-def list_datasets() -> list[dict[str, Any]]:
-    """The FiftyOne datasets made by yolo-tl, with what they were made from."""
-    fo = _fo()
-    rows = []
-    for name in fo.list_datasets(tags=TAG):
-        ds = fo.load_dataset(name)
-        info = dict(ds.info.get("yolo_tl", {}))
-        rows.append({"name": name, "samples": len(ds), **info})
-    return rows
-
-
-def delete_dataset(name: str) -> None:
-    """Delete one dataset made by yolo-tl; refuse anything else."""
-    fo = _fo()
-    if not fo.dataset_exists(name):
-        raise OutputError(f"no FiftyOne dataset named '{name}'", hint="see: yolo-tl datasets list")
-    ds = fo.load_dataset(name)
-    if not _is_ours(ds):
-        raise OutputError(f"dataset '{name}' was not made by yolo-tl; not deleting it")
-    ds.delete()
-
-
 def _ultralytics_val(model: Any, data_yaml: Path, split: str, *, conf: float, imgsz: int,
                      batch: int, device: str | None) -> Any:
     with tempfile.TemporaryDirectory(prefix="yolo-tl-val-") as tmp:
@@ -164,33 +104,6 @@ def _ultralytics_val(model: Any, data_yaml: Path, split: str, *, conf: float, im
             return model.val(**kwargs)
         except Exception as err:
             raise YoloTLError(f"Ultralytics validation failed: {err}", path=data_yaml) from err
-
-
-def _save_views(ds: Any, names: list[str], high_conf: float, worst_k: int) -> dict[str, int]:
-    """Saved views + sample tags. Returns {view name: number of samples}."""
-    from fiftyone import ViewField as F
-
-    fp_conf = (F("eval") == "fp") & (F("confidence") >= high_conf)
-    views = {
-        "fp_high_conf": ds.filter_labels(PRED, fp_conf).sort_by(
-            F(f"{PRED}.detections").length(), reverse=True),
-        "false_negatives": ds.filter_labels(GT, F("eval") == "fn").sort_by("eval_fn", reverse=True),
-        "worst_samples": ds.match(F("errors") > 0).sort_by("errors", reverse=True).limit(worst_k),
-    }
-    if len(names) <= 20:  # one "missed_<class>" view per class that has misses
-        for c in names:
-            v = ds.filter_labels(GT, (F("eval") == "fn") & (F("label") == c))
-            if len(v):
-                views[f"missed_{c}"] = v
-    tags = {"fp_high_conf": "fp_high_conf", "false_negatives": "missed", "worst_samples": "worst"}
-    counts = {}
-    for name, view in views.items():
-        n = len(view)
-        counts[name] = n
-        ds.save_view(name, view, description=f"yolo-tl: {name.replace('_', ' ')}", overwrite=True)
-        if name in tags and n:
-            view.tag_samples(tags[name])
-    return counts
 
 
 def _count(values: list[list[str | None]]) -> dict[str, int]:
@@ -235,8 +148,8 @@ def analyze(
     model = fio.load_model(weights)
     fio.check_class_names(model.names, split_data.names, weights)
     name = name or default_name(data_yaml, weights, split)
-    fo = _fo()
-    if fo.dataset_exists(name) and not _is_ours(fo.load_dataset(name)):
+    fo = open_fiftyone()
+    if fo.dataset_exists(name) and not is_ours(fo.load_dataset(name)):
         raise OutputError(f"FiftyOne dataset '{name}' exists and was not made by yolo-tl",
                           hint="choose another --name")
     seconds: dict[str, float] = {"read": time.perf_counter() - t0}
@@ -268,7 +181,7 @@ def analyze(
                   for fn, ev, cf in zip(fns, pred_evals, pred_confs)]
         ds.set_values("errors", errors)
         seconds["evaluate"] = time.perf_counter() - t
-        views = _save_views(ds, split_data.names, high_conf, worst_k)
+        views = save_views(ds, split_data.names, high_conf, worst_k)
         ds.tags = [TAG]
         ds.info["yolo_tl"] = {"data_yaml": str(data_yaml), "weights": str(weights), "split": split,
                               "conf": conf, "iou": iou, "imgsz": imgsz}
@@ -324,38 +237,3 @@ def analyze(
         why_maps_differ=WHY_MAPS_DIFFER, classes=rows, views=views,
         seconds={k: round(v, 3) for k, v in seconds.items()},
     )
-
-
-@dataclass
-class AppHandle:
-    """A running App: ``url`` to print, ``wait()`` blocks until Ctrl-C, ``close()`` stops it."""
-
-    session: Any
-    url: str
-    address: str
-    port: int
-
-    def wait(self) -> None:
-        self.session.wait(-1)  # -1: keep serving when the last browser tab closes
-
-    def close(self) -> None:
-        self.session.close()
-
-
-def launch_app(name: str, *, address: str = "127.0.0.1", port: int = 5151,
-               open_browser: bool = False) -> AppHandle:
-    """Serve dataset ``name`` in the FiftyOne App on ``address:port`` (loopback by default)."""
-    fo = _fo()
-    if not fo.dataset_exists(name):
-        raise OutputError(f"no FiftyOne dataset named '{name}'", hint="see: yolo-tl datasets list")
-    ds = fo.load_dataset(name)
-    logging.getLogger("fiftyone.core.session").setLevel(logging.WARNING)  # we print our own URL
-    try:
-        session = fo.launch_app(ds, address=address, port=port, remote=not open_browser)
-    except Exception as err:
-        if isinstance(err, DatabaseError):
-            raise
-        raise OutputError(f"could not start the FiftyOne App on {address}:{port}: {err}",
-                          hint="try another --port") from err
-    host = "localhost" if address in ("127.0.0.1", "localhost") else address
-    return AppHandle(session, f"http://{host}:{port}/datasets/{ds.slug}", address, port)

@@ -20,6 +20,9 @@ from yolo_tl.dataset.formats.yolo import label_path_for, load_data_yaml, read_yo
 
 log = logging.getLogger(__name__)
 
+# the FiftyOne fields yolo-tl writes: boxes from the label files, the model's boxes, the evaluation key
+GT, PRED, EVAL_KEY = "ground_truth", "predictions", "eval"
+
 
 # (label, [x, y, w, h] relative, confidence or None)
 RawBox = tuple[str, tuple[float, float, float, float], Optional[float]]

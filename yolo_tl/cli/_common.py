@@ -1,12 +1,15 @@
-"""What every command shares: the consoles, the --debug switch and the error wrapper."""
+"""What every command shares: the consoles, the --debug switch, the error wrapper, stdout kept clean."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any, Callable, TypeVar
 
 import typer
@@ -61,3 +64,37 @@ def print_json(data: Any) -> None:
 def setup_logging(verbose: bool = False) -> None:
     level = logging.DEBUG if (verbose or state.debug) else logging.INFO
     logging.basicConfig(level=level, format="%(message)s")
+
+
+# library -> (module whose import installs its log handlers, loggers that write to stdout)
+_LIBRARY_LOGGERS = {
+    "ultralytics": ("ultralytics.utils", ("ultralytics",)),
+    "fiftyone": ("fiftyone", ("fiftyone", "eta")),
+}
+
+
+@contextlib.contextmanager
+def logs_to_stderr(*libraries: str, enabled: bool = True) -> Iterator[None]:
+    """Keep stdout for our own output (tables, --json): the libraries' logs and any print go to stderr.
+
+    Ultralytics and FiftyOne log to stdout by default. Their modules are imported here (under the
+    redirect, since a first import may print a settings notice) so that their handlers exist, then
+    each stdout StreamHandler of theirs writes to stderr until the block ends.
+    """
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        for lib in libraries:
+            importlib.import_module(_LIBRARY_LOGGERS[lib][0])
+    handlers = [h for lib in libraries for name in _LIBRARY_LOGGERS[lib][1]
+                for h in logging.getLogger(name).handlers if type(h) is logging.StreamHandler]
+    old = [h.stream for h in handlers]
+    for h in handlers:  # plain assignment: setStream() would flush a stream that may be closed
+        h.stream = sys.stderr
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for h, stream in zip(handlers, old):
+            h.stream = stream

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from yolo_tl.cli import app
-from yolo_tl.cli._common import console, err_console, handle_errors, print_json, setup_logging
+from yolo_tl.cli._common import console, err_console, handle_errors, logs_to_stderr, print_json, setup_logging
 
 datasets_app = typer.Typer(
     help="List or delete the FiftyOne datasets that yolo-tl made.\n\nExample: yolo-tl datasets list",
@@ -67,9 +67,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool) -> None:
-    from yolo_tl.analysis.analyze import launch_app, stdout_logs_to_stderr
+    from yolo_tl.analysis.app import launch_app
 
-    with stdout_logs_to_stderr():
+    with logs_to_stderr("fiftyone"):
         handle = launch_app(name, address=address, port=port, open_browser=open_browser)
     if address not in LOOPBACK:
         err_console.print(f"[bold yellow]warning:[/] the App listens on {address}:{port}; anyone who "
@@ -120,10 +120,10 @@ def analyze_cmd(
 
     Example: yolo-tl analyze data/data.yaml --weights runs/exp/weights/best.pt --launch
     """
-    from yolo_tl.analysis.analyze import analyze, stdout_logs_to_stderr
+    from yolo_tl.analysis.analyze import analyze
 
     setup_logging()
-    with stdout_logs_to_stderr():
+    with logs_to_stderr("fiftyone", "ultralytics"):
         report = analyze(data_yaml, weights=weights, split=split, name=name, conf=conf, iou=iou,
                          imgsz=imgsz, batch=batch, high_conf=high_conf, device=device,
                          compare_ultralytics=ultralytics_val)
@@ -162,9 +162,9 @@ def datasets_list(
 
     Example: yolo-tl datasets list --json
     """
-    from yolo_tl.analysis.analyze import list_datasets, stdout_logs_to_stderr
+    from yolo_tl.analysis.datasets import list_datasets
 
-    with stdout_logs_to_stderr():
+    with logs_to_stderr("fiftyone"):
         rows = list_datasets()
     if as_json:
         print_json(rows)
@@ -190,8 +190,8 @@ def datasets_delete(
 
     Example: yolo-tl datasets delete yolo-tl-data-val-exp-best-1a2b3c
     """
-    from yolo_tl.analysis.analyze import delete_dataset, stdout_logs_to_stderr
+    from yolo_tl.analysis.datasets import delete_dataset
 
-    with stdout_logs_to_stderr():
+    with logs_to_stderr("fiftyone"):
         delete_dataset(name)
     console.print(f"Deleted {name}")

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +9,7 @@ import typer
 from rich.table import Table
 
 from yolo_tl.cli import app
-from yolo_tl.cli._common import console, err_console, handle_errors, print_json, setup_logging
+from yolo_tl.cli._common import console, err_console, handle_errors, logs_to_stderr, print_json, setup_logging
 
 PANEL = "Getting started"
 _STYLE = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]fail[/]"}
@@ -88,26 +84,6 @@ def sample(
     console.print(f"Wrote {info.images} images ({info.empty_images} without objects), {info.boxes} "
                   f"boxes to [bold]{info.root}[/]: "
                   + ", ".join(f"{k} {v}" for k, v in info.per_class.items()))
-
-
-@contextlib.contextmanager
-def _logs_to_stderr(enabled: bool) -> Iterator[None]:
-    """With --json, stdout carries only the JSON: Ultralytics' and FiftyOne's logs go to stderr."""
-    if not enabled:
-        yield
-        return
-    with contextlib.redirect_stdout(sys.stderr):  # a first import may print a settings notice
-        import ultralytics.utils  # noqa: F401  (adds its stdout handler on import)
-
-    handlers = [h for name in ("ultralytics", "fiftyone", "eta")
-                for h in logging.getLogger(name).handlers if type(h) is logging.StreamHandler]
-    old = [h.setStream(sys.stderr) for h in handlers]
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        for h, stream in zip(handlers, old):
-            h.setStream(stream)
 
 
 def _f(v: Optional[float]) -> str:
@@ -202,7 +178,7 @@ def demo(
         if detail:
             c.print(detail, highlight=False, soft_wrap=True)
 
-    with _logs_to_stderr(json_out):
+    with logs_to_stderr("ultralytics", "fiftyone", enabled=json_out):
         result = run_demo(out, fast=fast, weights=weights, compare_scratch=scratch,
                           dataset_name=name, device=device, step=step)
     d = result.to_dict()

@@ -4,10 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +12,7 @@ import yaml
 from rich.table import Table
 
 from yolo_tl.cli import app
-from yolo_tl.cli._common import console, err_console, handle_errors, print_json
+from yolo_tl.cli._common import console, err_console, handle_errors, logs_to_stderr, print_json
 from yolo_tl.errors import TrainingError
 
 # finetune options that a --config file may set (file keys may use - or _)
@@ -39,27 +35,6 @@ def render_metrics(metrics: Any, title: str) -> None:
                   f"{metrics.recall:.3f}", f"{metrics.map50:.3f}", f"{metrics.map50_95:.3f}",
                   end_section=True)
     console.print(table)
-
-
-@contextlib.contextmanager
-def _logs_to_stderr(enabled: bool) -> Iterator[None]:
-    """With --json, stdout carries only the JSON: move Ultralytics' log and progress to stderr."""
-    if not enabled:
-        yield
-        return
-    from ultralytics.utils import LOGGER
-
-    moved = []
-    for handler in LOGGER.handlers:
-        if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) is sys.__stdout__:
-            handler.setStream(sys.stderr)
-            moved.append(handler)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        for handler in moved:
-            handler.setStream(sys.__stdout__)
 
 
 def _read_config(path: Path) -> dict:
@@ -132,7 +107,7 @@ def finetune(
                 opts[key] = value
     if opts["data"] is None:
         raise TrainingError("missing DATA_YAML (give it as an argument or as data: in --config)")
-    with _logs_to_stderr(bool(opts["json"])):
+    with logs_to_stderr("ultralytics", enabled=bool(opts["json"])):
         result = run_finetune(
             Path(opts["data"]), weights=str(opts["weights"]), freeze=opts["freeze"], epochs=int(opts["epochs"]),
             imgsz=int(opts["imgsz"]), batch=int(opts["batch"]), device=opts["device"], seed=int(opts["seed"]),
@@ -170,9 +145,9 @@ def evaluate(
 
     Example: yolo-tl evaluate runs/train/weights/best.pt data/data.yaml --split test
     """
-    from yolo_tl.training.finetune import evaluate as run_evaluate
+    from yolo_tl.training.evaluate import evaluate as run_evaluate
 
-    with _logs_to_stderr(as_json):
+    with logs_to_stderr("ultralytics", enabled=as_json):
         result = run_evaluate(weights, data_yaml, split=split, imgsz=imgsz, batch=batch, device=device, out=out)
     if as_json:
         print_json(result.to_dict())
@@ -197,7 +172,7 @@ def predict(
     """
     from yolo_tl.training.predict import predict as run_predict
 
-    with _logs_to_stderr(as_json):
+    with logs_to_stderr("ultralytics", enabled=as_json):
         report = run_predict(weights, source, out=out, conf=conf, imgsz=imgsz, device=device)
     if as_json:
         print_json(report.to_dict())

@@ -1,1 +1,4 @@
-"""prepare: Pascal VOC / COCO annotations -> an Ultralytics YOLO dataset (imports nothing from training/, analysis/, cli/)."""
+"""prepare: Pascal VOC / COCO annotations -> an Ultralytics YOLO dataset.
+
+Imports nothing from training/, analysis/ or cli/ (tests/test_layout.py checks it).
+"""

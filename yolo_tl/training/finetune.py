@@ -1,23 +1,15 @@
-"""finetune / evaluate over Ultralytics (predict lives in yolo_tl.training.predict and is re-exported here).
+"""finetune over Ultralytics: resolve weights and freezing, run one Ultralytics training, write run.json.
 
-Freezing uses Ultralytics' own ``freeze=[indices]`` train argument. The two-stage schedule
-(``unfreeze_at``) is one Ultralytics run with two callbacks, so both stages share one run
-directory, one results.csv, one best.pt, and ``resume`` works across the stage boundary:
-
-- ``on_train_epoch_start`` at epoch ``unfreeze_at``: make the frozen parameters trainable, let
-  their BatchNorm layers train again, and scale every parameter group's base learning rate by
-  ``unfreeze_lr_factor`` (the scheduler then follows its usual curve from there);
-- ``on_train_epoch_end`` while frozen: copy the frozen layers from the live model into the EMA
-  copy, which is what best.pt / last.pt store. The live frozen tensors never change, but the EMA
-  update ``v = d*v + (1-d)*v`` is not exact in float arithmetic and can move them by an ulp.
+The freeze / unfreeze schedule is in ``schedule.py``; validation in ``evaluate.py``; inference in
+``predict.py``.
 """
+
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,8 +20,8 @@ from yolo_tl import __version__
 from yolo_tl.training.ultralytics_compat import check_device, fingerprint, offline_guards, read_data_info
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.freeze import FreezeSpec, architecture_lengths
+from yolo_tl.training.schedule import ScheduleHooks, stages
 from yolo_tl.training.metrics import DetectionMetrics
-from yolo_tl.training.predict import PredictionReport, predict  # noqa: F401 - part of this module's API
 from yolo_tl.training.weights import resolve_weights
 
 log = logging.getLogger(__name__)
@@ -45,75 +37,6 @@ class FinetuneResult:
     frozen_layers: list[int]
     run_json: Path
     record: dict[str, Any] = field(repr=False, default_factory=dict)
-
-
-@dataclass
-class EvaluationResult:
-    weights: Path
-    data_yaml: Path
-    split: str
-    metrics: DetectionMetrics
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"weights": str(self.weights), "data_yaml": str(self.data_yaml), "split": self.split,
-                "metrics": self.metrics.to_dict()}
-
-
-class _RunHooks:
-    """Ultralytics callbacks: record what was frozen, keep frozen EMA exact, run stage 2."""
-
-    def __init__(self, frozen: list[int], unfreeze_at: int | None, factor: float) -> None:
-        self.frozen = list(frozen)
-        self.unfreeze_at = unfreeze_at
-        self.factor = factor
-        self.unfrozen = False
-        self.frozen_actual: list[int] | None = None
-        self.device: str | None = None
-        self.prefixes = tuple(f"model.{i}." for i in self.frozen)
-
-    def attach(self, model: Any) -> None:
-        model.add_callback("on_pretrain_routine_end", self.on_pretrain_routine_end)
-        model.add_callback("on_train_epoch_start", self.on_train_epoch_start)
-        model.add_callback("on_train_epoch_end", self.on_train_epoch_end)
-
-    def on_pretrain_routine_end(self, trainer: Any) -> None:
-        from ultralytics.utils.torch_utils import unwrap_model
-
-        self.device = str(trainer.device)
-        layers = unwrap_model(trainer.model).model
-        self.frozen_actual = [
-            i for i in self.frozen if i < len(layers) and all(not p.requires_grad for p in layers[i].parameters())
-        ]
-
-    def on_train_epoch_start(self, trainer: Any) -> None:
-        if self.unfreeze_at is not None and not self.unfrozen and trainer.epoch >= self.unfreeze_at:
-            self._unfreeze(trainer)
-
-    def on_train_epoch_end(self, trainer: Any) -> None:
-        if self.prefixes and not self.unfrozen and trainer.ema is not None:
-            import torch
-            from ultralytics.utils.torch_utils import unwrap_model
-
-            live = unwrap_model(trainer.model).state_dict()
-            with torch.no_grad():
-                for key, value in trainer.ema.ema.state_dict().items():
-                    if key.startswith(self.prefixes) and value.dtype.is_floating_point:
-                        value.copy_(live[key])
-
-    def _unfreeze(self, trainer: Any) -> None:
-        from ultralytics.utils.torch_utils import unwrap_model
-
-        for key, param in unwrap_model(trainer.model).named_parameters():
-            if key.startswith(self.prefixes) and param.dtype.is_floating_point and ".dfl" not in key:
-                param.requires_grad_(True)
-        trainer.freeze_layer_names = [n for n in trainer.freeze_layer_names if n not in self.prefixes]
-        # The scheduler was built fresh for this process (also on resume), so base_lrs are stage 1's.
-        base = list(trainer.scheduler.base_lrs)
-        trainer.scheduler.base_lrs = [b * self.factor for b in base]
-        for group, b in zip(trainer.optimizer.param_groups, base):
-            group["initial_lr"] = b * self.factor
-        self.unfrozen = True
-        log.info("stage 2 from epoch %d: all layers trainable, lr x %g", trainer.epoch + 1, self.factor)
 
 
 def finetune(
@@ -182,7 +105,7 @@ def finetune(
         "frozen_layers": frozen,
         "backbone_layers": n_backbone,
         "model_layers": n_layers,
-        "stages": _stages(frozen, epochs, unfreeze_at, unfreeze_lr_factor),
+        "stages": stages(frozen, epochs, unfreeze_at, unfreeze_lr_factor),
         "weights": source.to_dict(),
         "data": fingerprint(info),
         "versions": _versions(),
@@ -201,7 +124,7 @@ def finetune(
     from ultralytics import YOLO
 
     model = YOLO(str(source.path), task="detect")
-    hooks = _RunHooks(frozen, unfreeze_at, unfreeze_lr_factor)
+    hooks = ScheduleHooks(frozen, unfreeze_at, unfreeze_lr_factor)
     return _run(model, args, hooks, record, run_dir, callbacks, t0)
 
 
@@ -243,11 +166,11 @@ def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, wor
     from ultralytics import YOLO
 
     model = YOLO(str(last), task="detect")
-    hooks = _RunHooks(frozen, opts.get("unfreeze_at"), float(opts.get("unfreeze_lr_factor") or 0.1))
+    hooks = ScheduleHooks(frozen, opts.get("unfreeze_at"), float(opts.get("unfreeze_lr_factor") or 0.1))
     return _run(model, args, hooks, record, run_dir, callbacks, t0)
 
 
-def _run(model: Any, args: dict[str, Any], hooks: _RunHooks, record: dict[str, Any], run_dir: Path,
+def _run(model: Any, args: dict[str, Any], hooks: ScheduleHooks, record: dict[str, Any], run_dir: Path,
          callbacks: Mapping[str, Callable[[Any], None]] | None, t0: float) -> FinetuneResult:
     hooks.attach(model)
     for event, fn in (callbacks or {}).items():
@@ -290,68 +213,6 @@ def _run(model: Any, args: dict[str, Any], hooks: _RunHooks, record: dict[str, A
                           record=record)
 
 
-def evaluate(
-    weights: PathLike,
-    data_yaml: PathLike,
-    *,
-    split: str = "val",
-    imgsz: int = 640,
-    batch: int = 16,
-    device: str | None = None,
-    workers: int = 8,
-    out: PathLike | None = None,
-) -> EvaluationResult:
-    """Validate ``weights`` on one split of ``data_yaml`` with Ultralytics' validator.
-
-    Plots and outputs go to ``out`` when given; otherwise to a temporary folder that is removed.
-    """
-    if split not in ("train", "val", "test"):
-        raise TrainingError(f"must be val, test or train, got {split!r}", field="--split")
-    info = read_data_info(data_yaml, need=("train", "val", split))
-    dev = check_device(device)
-    source = resolve_weights(weights)
-    if source.from_scratch:
-        raise TrainingError("evaluate needs trained weights (.pt), not a model .yaml", field="WEIGHTS")
-    if source.nc is not None and source.nc != info.nc:
-        raise TrainingError(f"has {info.nc} classes but the checkpoint's head has {source.nc}",
-                            path=info.path, field="names")
-    from ultralytics import YOLO
-
-    model = YOLO(str(source.path), task="detect")
-    with contextlib_tempdir(out) as save_root, offline_guards():
-        args: dict[str, Any] = {
-            "data": str(info.path), "split": split, "imgsz": imgsz, "batch": batch, "workers": workers,
-            "project": str(save_root), "name": "val", "exist_ok": True, "plots": out is not None,
-        }
-        if dev is not None:
-            args["device"] = dev
-        try:
-            results = model.val(**args)
-        except (RuntimeError, ValueError, FileNotFoundError) as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise TrainingError(f"Ultralytics validation failed: {first}", path=info.path) from err
-    return EvaluationResult(source.path, info.path, split, DetectionMetrics.from_ultralytics(results))
-
-
-class contextlib_tempdir:
-    """Yield ``out`` (created) or a temporary directory removed on exit."""
-
-    def __init__(self, out: PathLike | None) -> None:
-        self.out = Path(out).expanduser().resolve() if out is not None else None
-        self._tmp: tempfile.TemporaryDirectory | None = None
-
-    def __enter__(self) -> Path:
-        if self.out is not None:
-            self.out.mkdir(parents=True, exist_ok=True)
-            return self.out
-        self._tmp = tempfile.TemporaryDirectory(prefix="yolo-tl-val-")
-        return Path(self._tmp.name)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-
-
 def _find_run(project_dir: Path, name: str | None) -> Path:
     """The run to resume: always the one the user names, never a guess.
 
@@ -367,15 +228,6 @@ def _find_run(project_dir: Path, name: str | None) -> Path:
     if not (run_dir / "weights" / "last.pt").is_file():
         raise TrainingError("no weights/last.pt to resume from", path=run_dir)
     return run_dir
-
-
-def _stages(frozen: list[int], epochs: int, unfreeze_at: int | None, factor: float) -> list[dict[str, Any]]:
-    if unfreeze_at is None:
-        return [{"epochs": [1, epochs], "frozen_layers": frozen, "lr_factor": 1.0}]
-    return [
-        {"epochs": [1, unfreeze_at], "frozen_layers": frozen, "lr_factor": 1.0},
-        {"epochs": [unfreeze_at + 1, epochs], "frozen_layers": [], "lr_factor": factor},
-    ]
 
 
 def _versions() -> dict[str, str]:

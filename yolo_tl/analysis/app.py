@@ -1,0 +1,45 @@
+"""Serve a dataset in the FiftyOne App (loopback by default)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from yolo_tl.analysis.datasets import open_fiftyone
+from yolo_tl.errors import DatabaseError, OutputError
+
+
+@dataclass
+class AppHandle:
+    """A running App: ``url`` to print, ``wait()`` blocks until Ctrl-C, ``close()`` stops it."""
+
+    session: Any
+    url: str
+    address: str
+    port: int
+
+    def wait(self) -> None:
+        self.session.wait(-1)  # -1: keep serving when the last browser tab closes
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def launch_app(name: str, *, address: str = "127.0.0.1", port: int = 5151,
+               open_browser: bool = False) -> AppHandle:
+    """Serve dataset ``name`` in the FiftyOne App on ``address:port`` (loopback by default)."""
+    fo = open_fiftyone()
+    if not fo.dataset_exists(name):
+        raise OutputError(f"no FiftyOne dataset named '{name}'", hint="see: yolo-tl datasets list")
+    ds = fo.load_dataset(name)
+    logging.getLogger("fiftyone.core.session").setLevel(logging.WARNING)  # we print our own URL
+    try:
+        session = fo.launch_app(ds, address=address, port=port, remote=not open_browser)
+    except Exception as err:
+        if isinstance(err, DatabaseError):
+            raise
+        raise OutputError(f"could not start the FiftyOne App on {address}:{port}: {err}",
+                          hint="try another --port") from err
+    host = "localhost" if address in ("127.0.0.1", "localhost") else address
+    return AppHandle(session, f"http://{host}:{port}/datasets/{ds.slug}", address, port)
