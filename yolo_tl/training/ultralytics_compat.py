@@ -17,6 +17,7 @@ from typing import Any
 
 
 from yolo_tl.errors import TrainingError
+from yolo_tl.network import offline
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 from yolo_tl.dataset.formats.yolo import load_data_yaml
 
@@ -140,8 +141,6 @@ def offline_guards() -> Iterator[None]:
     import ultralytics.data.utils as data_utils
     import ultralytics.engine.trainer as trainer_mod
     from ultralytics.utils import checks, plotting
-
-    from yolo_tl.training.weights import offline
 
     original_font = checks.check_font
     original_amp = trainer_mod.check_amp

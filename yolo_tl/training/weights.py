@@ -1,30 +1,26 @@
 """Resolve ``--weights``: a local file, a name in Ultralytics' weights cache, or a download.
 
-Offline-ness is decided here, before Ultralytics is asked for anything: with ``YOLO_OFFLINE`` set or
-no network reachable within a few seconds, a weights name that is not cached gives one clear error
-that says where to put the file, instead of Ultralytics' retry loop. A model ``.yaml`` trains from
-scratch (logged as a warning: that is not transfer learning). Non-detection checkpoints are refused.
+Offline-ness (``yolo_tl.network.offline``) is decided before Ultralytics is asked for anything:
+with ``YOLO_OFFLINE`` set or no network reachable within a few seconds, a weights name that is not
+cached gives one clear error that says where to put the file, instead of Ultralytics' retry loop.
+A model ``.yaml`` trains from scratch (logged as a warning: that is not transfer learning).
+Non-detection checkpoints are refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from yolo_tl.errors import WeightsError
+from yolo_tl.network import offline
 
 log = logging.getLogger(__name__)
 
 ASSETS_URL = "https://github.com/ultralytics/assets/releases/download"
-_TRUTHY = {"1", "true", "yes", "on", "y", "t"}
-_NET_CACHE: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -53,33 +49,6 @@ class ResolvedWeights:
             "task": self.task,
             "nc": self.nc,
         }
-
-
-def offline(timeout: float = 3.0) -> bool:
-    """True when downloads must not be tried: ``YOLO_OFFLINE`` set, or no network within ``timeout``.
-
-    The probe runs in a daemon thread joined with a timeout, so a black-holed DNS cannot hang us;
-    its answer is cached for a minute.
-    """
-    if os.environ.get("YOLO_OFFLINE", "").strip().lower() in _TRUTHY:
-        return True
-    cached = _NET_CACHE.get("online")
-    if cached is not None and time.monotonic() - cached[1] < 60:
-        return not cached[0]
-    result = {"ok": False}
-
-    def probe() -> None:
-        try:
-            with socket.create_connection(("github.com", 443), timeout=timeout):
-                result["ok"] = True
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    _NET_CACHE["online"] = (result["ok"], time.monotonic())
-    return not result["ok"]
 
 
 def weights_cache_dir() -> Path:
