@@ -21,13 +21,24 @@ from yolo_tl.dataset.boxes import (
     format_yolo_line,
     has_area,
     voc_to_xyxy,
-    xyxy_to_fiftyone,
     xyxy_to_yolo,
     yolo_to_fiftyone,
-    yolo_to_xyxy,
 )
 from yolo_tl.dataset.prepare import _yolo_lines
 from yolo_tl.dataset.report import PrepareReport
+
+
+
+def yolo_to_xyxy(cx, cy, w, h, width, height):
+    """The inverse of a YOLO line, written here from the format's definition (not our code)."""
+    return ((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height)
+
+
+def xyxy_to_fiftyone(box, width, height):
+    """FiftyOne's relative [x, y, w, h] from the top-left, from its documented definition."""
+    x1, y1, x2, y2 = box
+    return (x1 / width, y1 / height, (x2 - x1) / width, (y2 - y1) / height)
+
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 sizes = st.integers(min_value=1, max_value=20000)

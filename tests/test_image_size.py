@@ -7,7 +7,12 @@ import io
 import pytest
 from PIL import Image
 
-from yolo_tl.dataset.images import jpeg_header_size, read_image_size
+from yolo_tl.dataset.images import jpeg_header_size, read_image_info
+
+
+def read_image_size(path):
+    info = read_image_info(path)
+    return info.width, info.height, info.rotated
 
 
 def _pil_size(data: bytes):

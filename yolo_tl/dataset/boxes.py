@@ -60,16 +60,6 @@ def xyxy_to_yolo(box: XYXY, width: float, height: float) -> XYXY:
     )
 
 
-def yolo_to_xyxy(cx: float, cy: float, w: float, h: float, width: float, height: float) -> XYXY:
-    """YOLO normalised ``cx cy w h`` -> pixels."""
-    return (
-        (cx - w / 2.0) * width,
-        (cy - h / 2.0) * height,
-        (cx + w / 2.0) * width,
-        (cy + h / 2.0) * height,
-    )
-
-
 def format_yolo_line(class_index: int, yolo: XYXY) -> str:
     """One label line, six decimals (sub-pixel for images up to 10^5 px), clamped to [0, 1].
 
@@ -84,12 +74,6 @@ def format_yolo_line(class_index: int, yolo: XYXY) -> str:
         0.0 if w < 0.0 else 1.0 if w > 1.0 else w,
         0.0 if h < 0.0 else 1.0 if h > 1.0 else h,
     )
-
-
-def xyxy_to_fiftyone(box: XYXY, width: float, height: float) -> XYXY:
-    """Pixels -> FiftyOne's relative ``[x, y, w, h]`` from the top-left."""
-    x1, y1, x2, y2 = box
-    return (x1 / width, y1 / height, (x2 - x1) / width, (y2 - y1) / height)
 
 
 def yolo_to_fiftyone(cx: float, cy: float, w: float, h: float) -> XYXY:

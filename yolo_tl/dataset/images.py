@@ -80,7 +80,7 @@ def jpeg_header_size(head: bytes) -> Optional[Tuple[int, int, int]]:
         elif marker == 0xDA:
             # Start of scan: accept the header only once it is complete up to here. A file cut off
             # between the frame header and the scan has no pixels (cv2 cannot decode it and
-            # Ultralytics drops it); see read_image_size. An SOS before any frame header is not a
+            # Ultralytics drops it); see read_image_info. An SOS before any frame header is not a
             # JPEG we understand.
             if size is None or i + 2 + length > n:
                 return None
@@ -145,12 +145,6 @@ def read_image_info(path: Path) -> ImageInfo:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ImageInfo(*_read_size(path))
-
-
-def read_image_size(path: Path) -> Tuple[int, int, bool]:
-    """(width, height, rotated) as displayed after EXIF orientation; rotated when it swapped w/h."""
-    info = read_image_info(path)
-    return info.width, info.height, info.rotated
 
 
 def _read_size(path: Path) -> Tuple[int, int, bool]:

@@ -33,18 +33,6 @@ class DetectionMetrics:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DetectionMetrics:
-        rows = [ClassMetrics(**row) for row in data.get("per_class", [])]
-        return cls(
-            precision=data["precision"],
-            recall=data["recall"],
-            map50=data["map50"],
-            map50_95=data["map50_95"],
-            fitness=data.get("fitness"),
-            per_class=rows,
-        )
-
-    @classmethod
     def from_ultralytics(cls, det_metrics: Any) -> DetectionMetrics:
         """Read an ``ultralytics.utils.metrics.DetMetrics`` (what ``model.val()`` returns)."""
         box = det_metrics.box

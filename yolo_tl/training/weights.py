@@ -66,16 +66,16 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def resolve_weights(spec: str | Path, *, require_detect: bool = True) -> ResolvedWeights:
+def resolve_weights(spec: str | Path) -> ResolvedWeights:
     """Find (or download) the weights named by ``spec`` and check that they are a detection model."""
     text = str(spec).strip()
     if not text:
         raise WeightsError("empty weights name", field="--weights", hint="e.g. yolov8n.pt")
     path = Path(text).expanduser()
     if path.suffix.lower() in (".yaml", ".yml"):
-        return _resolve_yaml(text, path, require_detect)
+        return _resolve_yaml(text, path)
     if path.is_file():
-        return _load_pt(text, path, "local", require_detect)
+        return _load_pt(text, path, "local")
     if path.exists():
         raise WeightsError("is not a file", path=path, field="--weights")
     if path.suffix.lower() != ".pt":
@@ -93,7 +93,7 @@ def resolve_weights(spec: str | Path, *, require_detect: bool = True) -> Resolve
         )
     cached = weights_cache_dir() / path.name
     if cached.is_file():
-        return _load_pt(text, cached, "cache", require_detect)
+        return _load_pt(text, cached, "cache")
     url = f"{ASSETS_URL}/v8.4.0/{path.name}"
     if offline():
         raise WeightsError(
@@ -102,10 +102,10 @@ def resolve_weights(spec: str | Path, *, require_detect: bool = True) -> Resolve
             hint=f"download {url} on a connected machine and put it at {cached}, "
             f"or pass --weights /path/to/{path.name}",
         )
-    return _download(text, path.name, cached, url, require_detect)
+    return _download(text, path.name, cached, url)
 
 
-def _download(text: str, name: str, cached: Path, url: str, require_detect: bool) -> ResolvedWeights:
+def _download(text: str, name: str, cached: Path, url: str) -> ResolvedWeights:
     from ultralytics.utils.downloads import attempt_download_asset
 
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -118,10 +118,10 @@ def _download(text: str, name: str, cached: Path, url: str, require_detect: bool
         ) from err
     if not got.is_file():
         raise WeightsError(f"download of {name} failed", field="--weights", hint=f"download {url} to {cached}")
-    return _load_pt(text, got, "download", require_detect)
+    return _load_pt(text, got, "download")
 
 
-def _resolve_yaml(text: str, path: Path, require_detect: bool) -> ResolvedWeights:
+def _resolve_yaml(text: str, path: Path) -> ResolvedWeights:
     from ultralytics.nn.tasks import guess_model_task, yaml_model_load
 
     try:
@@ -131,7 +131,7 @@ def _resolve_yaml(text: str, path: Path, require_detect: bool) -> ResolvedWeight
             f"not a model architecture yaml that Ultralytics knows ({err})", path=path, field="--weights"
         ) from None
     task = guess_model_task(model_yaml) or "detect"
-    _check_task(task, path, require_detect)
+    _check_task(task, path)
     log.warning(
         "%s is a model architecture: training from scratch, not transfer learning "
         "(pass a .pt checkpoint such as yolov8n.pt to fine-tune pretrained weights)",
@@ -142,7 +142,7 @@ def _resolve_yaml(text: str, path: Path, require_detect: bool) -> ResolvedWeight
     return ResolvedWeights(text, local, "scratch", sha, task, model_yaml, None, None)
 
 
-def _load_pt(text: str, path: Path, source: str, require_detect: bool) -> ResolvedWeights:
+def _load_pt(text: str, path: Path, source: str) -> ResolvedWeights:
     from ultralytics.nn.tasks import guess_model_task, load_checkpoint
 
     try:
@@ -150,7 +150,7 @@ def _load_pt(text: str, path: Path, source: str, require_detect: bool) -> Resolv
     except Exception as err:  # noqa: BLE001
         raise WeightsError(f"not an Ultralytics checkpoint ({err})", path=path, field="--weights") from None
     task = getattr(model, "task", None) or guess_model_task(model)
-    _check_task(task, path, require_detect)
+    _check_task(task, path)
     model_yaml = dict(getattr(model, "yaml", None) or {})
     names = getattr(model, "names", None)
     names = {int(k): str(v) for k, v in dict(names).items()} if names else None
@@ -158,8 +158,8 @@ def _load_pt(text: str, path: Path, source: str, require_detect: bool) -> Resolv
     return ResolvedWeights(text, path.resolve(), source, sha256_file(path), task, model_yaml, nc, names)
 
 
-def _check_task(task: str | None, path: Path, require_detect: bool) -> None:
-    if require_detect and task != "detect":
+def _check_task(task: str | None, path: Path) -> None:
+    if task != "detect":
         raise WeightsError(
             f"is a {task or 'unknown'}-task model; yolo-tl fine-tunes object detection models only",
             path=path,
