@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,7 +22,7 @@ def _split_tables(d: dict) -> list:
     wide table is measured first and, when it does not fit, the classes go into rows of their own.
     """
     e = escape
-    title = f"{d['format'].upper()} -> YOLO  ({d['layout']}; split: {d['split_origin']})"
+    title = None  # printed above the tables by render_report: a long layout would squeeze a narrow table
     splits = list(d["splits"].items())
     t = d["totals"]
     backgrounds = str(sum(s["backgrounds"] for _, s in splits))
@@ -38,7 +39,8 @@ def _split_tables(d: dict) -> list:
                      *(str(s["per_class"][c]) for c in d["classes"]))
     wide.add_row("[bold]all[/]", str(t["images"]), str(t["boxes"]), backgrounds,
                  *(str(t["boxes_per_class"][c]) for c in d["classes"]), end_section=True)
-    if console.measure(wide).maximum <= console.width:
+    natural = Measurement.get(console, console.options.update_width(10_000), wide).maximum
+    if natural <= console.width:
         return [wide]
     per_split = Table(title=title)
     for col in ("split", "images", "boxes", "backgrounds"):
@@ -66,6 +68,7 @@ def render_report(report) -> None:
     def example(reason: str) -> str:
         return e((d["examples"].get(reason) or [""])[0])
 
+    console.print(f"[bold]{d['format'].upper()} -> YOLO[/]: {e(d['layout'])}; split: {e(d['split_origin'])}")
     for table in _split_tables(d):
         console.print(table)
 

@@ -112,15 +112,15 @@ def read_coco_plan(plan: SourcePlan, report: PrepareReport, on_error: OnError,
     """Images of every COCO file, and the class names ordered by category id across files."""
     out: List[ImageAnnotation] = []
     first_id: Dict[str, Tuple] = {}
+    roots: Dict[str, List[Path]] = {}
     for f in plan.files:
         try:
             data = read_coco(f.path, on_error=on_error)
         except YoloTLError as err:
             on_error(err)
             continue
-        if data.dropped_root_category:
-            note = f"{f.path.name}: dropped Roboflow root category {data.dropped_root_category!r}"
-            report.notes.append(note)
+        if data.dropped_root_category:  # one note per category, not one per split's file
+            roots.setdefault(data.dropped_root_category, []).append(f.path)
         for cid, name in data.categories.items():
             key = (0, cid) if isinstance(cid, int) else (1, str(cid))
             if name not in first_id or key < first_id[name]:
@@ -144,5 +144,9 @@ def read_coco_plan(plan: SourcePlan, report: PrepareReport, on_error: OnError,
                 on_error(err)
             if progress and (i % 256 == 0 or i == total - 1):
                 progress("reading", i + 1, total)
+    for category, files in roots.items():
+        where = files[0].name if len(files) == 1 else \
+            f"{len(files)} files: " + ", ".join(f"{p.parent.name}/{p.name}" for p in files)
+        report.notes.append(f"dropped Roboflow root category {category!r} ({where})")
     names = sorted(first_id, key=lambda n: (first_id[n], n))
     return out, names

@@ -16,6 +16,7 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+import logging
 from pathlib import Path
 from typing import Any, Union
 
@@ -24,6 +25,7 @@ from yolo_tl.errors import ImageError, TrainingError
 from yolo_tl.training.weights import resolve_weights
 
 PathLike = Union[str, Path]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,10 +36,11 @@ class PredictionReport:
     counts: dict[str, int]
     predictions_json: Path
     names: dict[int, str] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)  # inputs whose pixels do not decode: no output
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "images": self.images, "boxes": self.boxes, "counts": self.counts,
-                "predictions_json": str(self.predictions_json)}
+                "predictions_json": str(self.predictions_json), "unreadable": self.unreadable}
 
 
 def list_images(source: PathLike) -> list[Path]:
@@ -96,10 +99,20 @@ def predict(
     args: dict[str, Any] = {"conf": conf, "iou": iou, "imgsz": imgsz, "stream": True, "verbose": False}
     if dev is not None:
         args["device"] = dev
+    unreadable: list[str] = []
     with offline_guards():
         for start in range(0, len(files), 32):
             chunk = files[start:start + 32]
-            for path, result in zip(chunk, model.predict([str(p) for p in chunk], **args)):
+            # matched by the path Ultralytics reports, never by position: its loader sorts the list
+            # and skips (with a warning) a file whose pixels do not decode
+            by_key = {str(Path(r.path).absolute()): r for r in model.predict([str(p) for p in chunk], **args)}
+            for path in chunk:
+                result = by_key.get(str(path.absolute()))
+                if result is None:
+                    log.warning("%s: unreadable image (its pixels do not decode): no predictions", path)
+                    unreadable.append(str(path))
+                    records.append({"image": str(path.absolute()), "unreadable": True, "detections": []})
+                    continue
                 stem = stems[path]
                 record = _record(path, result, names)
                 lines = [
@@ -119,11 +132,12 @@ def predict(
     ordered = {names[i]: counts.get(names[i], 0) for i in sorted(names)}
     json_path = out_dir / "predictions.json"
     payload = {"weights": str(resolved.path), "source": str(source), "conf": conf, "iou": iou, "imgsz": imgsz,
-               "names": names, "counts": ordered, "images": records}
+               "names": names, "counts": ordered, "images": records, "unreadable": unreadable}
     tmp = json_path.with_name(json_path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, json_path)
-    return PredictionReport(out_dir, len(records), sum(counts.values()), ordered, json_path, names)
+    return PredictionReport(out_dir, len(records) - len(unreadable), sum(counts.values()), ordered, json_path,
+                            names, unreadable)
 
 
 def _record(path: Path, result: Any, names: dict[int, str]) -> dict[str, Any]:
@@ -138,7 +152,7 @@ def _record(path: Path, result: Any, names: dict[int, str]) -> dict[str, Any]:
                 "confidence": round(float(score), 6),
                 "xyxy": [round(float(v), 2) for v in xyxy], "xywhn": [round(float(v), 6) for v in xywhn],
             })
-    return {"image": str(path.resolve()), "width": int(w), "height": int(h), "detections": detections}
+    return {"image": str(path.absolute()), "width": int(w), "height": int(h), "detections": detections}
 
 
 def _unique_stems(files: list[Path]) -> dict[Path, str]:
