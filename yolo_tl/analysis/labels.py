@@ -78,16 +78,6 @@ def check_class_names(model_names: dict[int, str], names: Sequence[str], weights
             f"{list(names)[:6]}", path=weights, hint="use weights fine-tuned on this data.yaml")
 
 
-def ultralytics_key(path: str | Path) -> str:
-    """The path Ultralytics reports for an image it was given by path (``result.path``).
-
-    ``LoadImagesAndVideos`` makes every listed file ``str(Path(p).absolute())`` (never resolved,
-    ultralytics#2912) and sorts the list: results are matched to images by this key, never by
-    position, since the loader also skips, with a warning, a file it cannot decode.
-    """
-    return str(Path(path).absolute())
-
-
 def predict_boxes(
     model: Any,
     images: Sequence[Path],
@@ -102,20 +92,25 @@ def predict_boxes(
 ) -> Iterator[tuple[Path, list[RawBox] | None, tuple[int, int] | None]]:
     """Batched inference; yields (image, boxes, (height, width)) for every image, in the order of ``images``.
 
-    Each result is paired with its image by the path Ultralytics reports (``ultralytics_key``). An
-    image Ultralytics could not read yields ``(image, None, None)`` and is named in one warning.
+    Each result is paired with its image by path (``training.predict.results_by_path``). An image
+    Ultralytics could not read yields ``(image, None, None)`` and is named in one warning.
     ``nms_iou`` and ``max_det`` default to the values Ultralytics validates with, so our
     predictions are the ones its mAP is computed on.
     """
+    from yolo_tl.training.predict import results_by_path
+
     names = model.names
+    kwargs: dict[str, Any] = {"conf": conf, "iou": nms_iou, "imgsz": imgsz, "batch": batch, "max_det": max_det,
+                              "verbose": False}
+    if device is not None:
+        kwargs["device"] = device
     for start in range(0, len(images), chunk):
-        part = list(images[start:start + chunk])
-        kwargs: dict[str, Any] = {"conf": conf, "iou": nms_iou, "imgsz": imgsz, "batch": batch,
-                                  "max_det": max_det, "stream": True, "verbose": False}
-        if device is not None:
-            kwargs["device"] = device
-        found: dict[str, tuple[list[RawBox], tuple[int, int]]] = {}
-        for result in model.predict(source=[str(p) for p in part], **kwargs):
+        part = [Path(p) for p in images[start:start + chunk]]
+        found: dict[Path, tuple[list[RawBox], tuple[int, int]] | None] = {}
+        for path, result in results_by_path(model, part, chunk=chunk, **kwargs):
+            if result is None:
+                found[path] = None
+                continue
             boxes = result.boxes
             xyxyn = boxes.xyxyn.cpu().numpy().tolist()
             confs = boxes.conf.cpu().numpy().tolist()
@@ -125,14 +120,14 @@ def predict_boxes(
                 for (x1, y1, x2, y2), s, c in zip(xyxyn, confs, clss)
             ]
             h, w = result.orig_shape[:2]
-            found[ultralytics_key(result.path)] = (raw, (int(h), int(w)))
-        for path in part:
-            hit = found.get(ultralytics_key(path))
+            found[path] = (raw, (int(h), int(w)))
+        for path in part:  # the order of ``images``, whatever order the results came in
+            hit = found[path]
             if hit is None:
                 log.warning("%s: unreadable image (its pixels do not decode): no predictions", path)
-                yield Path(path), None, None
+                yield path, None, None
             else:
-                yield Path(path), hit[0], hit[1]
+                yield path, hit[0], hit[1]
 
 
 def to_detections(boxes: Sequence[RawBox]) -> Any:
