@@ -66,8 +66,11 @@ def _real_size(image: Path, boxes: Boxes, ann_w: Optional[int], ann_h: Optional[
     """The image's header size, and the boxes in its shown frame; a size mismatch is recorded."""
     info = read_image_info(image)
     annotated = (ann_w, ann_h) if ann_w is not None and ann_h is not None else None
-    boxes, mismatch = fit_exif(boxes, info, annotated, exif, (source.name if source.suffix.lower() == ".xml"
-                                                              else image.name), report)
+    if info.orientation == 1:  # the common case: no EXIF turn, nothing to fit
+        mismatch = annotated is not None and annotated != (info.width, info.height)
+    else:
+        where = source.name if source.suffix.lower() == ".xml" else image.name
+        boxes, mismatch = fit_exif(boxes, info, annotated, exif, where, report)
     if mismatch:
         report.size_mismatches.append({
             "annotation": str(source), "image": str(image),

@@ -175,10 +175,12 @@ def _voc_plan(source: Path, images: Optional[Path], year: Optional[str] = None) 
     if ann_dir is not None and img_dir is None and _has_images(ann_dir):
         ann_dir = None  # XML beside their images inside that folder: the rule below finds them
     if ann_dir is not None and img_dir is None:
+        holding = [c for c in sorted(source.iterdir()) if c.is_dir() and c != ann_dir and _has_images(c)]
+        target = str(holding[0]) if len(holding) == 1 else f"{source}/<the folder with the images>"
         raise LayoutError(
             f"VOC XML found in {ann_dir.name}/ but no images folder (looked for "
             f"{', '.join(n + '/' for n in IMAGE_DIR_NAMES[:4])}; folders here: {_folders_seen(source)})",
-            path=source, hint=f"pass --images {source}/<the folder with the images>")
+            path=source, hint=f"pass --images {target}")
     xmls = _xmls(ann_dir, recursive=True) if ann_dir is not None else []
     if xmls:
         stems = _imagesets(source)
