@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 from yolo_tl.errors import LayoutError
@@ -117,13 +117,14 @@ def _folders_seen(source: Path) -> str:
     return ", ".join(subs[:12]) + (", ..." if len(subs) > 12 else "") if subs else "no sub-folders"
 
 
-def _annotation_dir(source: Path) -> Optional[Path]:
-    """The first sub-folder with a common annotation-folder name that holds VOC XML."""
+def _annotation_dir(source: Path) -> Tuple[Optional[Path], List[Path]]:
+    """The first sub-folder with a common annotation-folder name that holds VOC XML, and its XML."""
     for name in XML_DIR_NAMES:
         folder = _child(source, name)
-        if folder is not None and _xmls(folder, recursive=True):
-            return folder
-    return None
+        xmls = _xmls(folder, recursive=True) if folder is not None else []
+        if xmls:
+            return folder, xmls
+    return None, []
 
 
 def _has_images(folder: Path) -> bool:
@@ -169,11 +170,11 @@ def _devkit_plan(source: Path, years: List[Path], year: Optional[str]) -> Source
 
 
 def _voc_plan(source: Path, images: Optional[Path], year: Optional[str] = None) -> Optional[SourcePlan]:
-    ann_dir = _annotation_dir(source)
+    ann_dir, xmls = _annotation_dir(source)
     named_img = next((d for d in (_child(source, n) for n in IMAGE_DIR_NAMES) if d is not None), None)
     img_dir = images or named_img
     if ann_dir is not None and img_dir is None and _has_images(ann_dir):
-        ann_dir = None  # XML beside their images inside that folder: the rule below finds them
+        ann_dir, xmls = None, []  # XML beside their images inside that folder: the rule below finds them
     if ann_dir is not None and img_dir is None:
         holding = [c for c in sorted(source.iterdir()) if c.is_dir() and c != ann_dir and _has_images(c)]
         target = str(holding[0]) if len(holding) == 1 else f"{source}/<the folder with the images>"
@@ -181,7 +182,6 @@ def _voc_plan(source: Path, images: Optional[Path], year: Optional[str] = None) 
             f"VOC XML found in {ann_dir.name}/ but no images folder (looked for "
             f"{', '.join(n + '/' for n in IMAGE_DIR_NAMES[:4])}; folders here: {_folders_seen(source)})",
             path=source, hint=f"pass --images {target}")
-    xmls = _xmls(ann_dir, recursive=True) if ann_dir is not None else []
     if xmls:
         stems = _imagesets(source)
         splits = {str(x): stems[x.stem] for x in xmls if x.stem in stems} if stems else None
