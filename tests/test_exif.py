@@ -23,13 +23,17 @@ BOX = (120, 10, 180, 40)  # 0-based x1, y1, x2, y2 on the stored pixels (pixels 
 
 
 def _photo(path: Path, orientation: int, size=(W, H), box=BOX) -> Path:
-    """A PNG (lossless: the rectangle's edges stay exact) with the box filled white on black."""
+    """A PNG (lossless: the rectangle's edges stay exact) or a JPEG (as phones write them, quality 95)
+    with the box filled white on black."""
     path.parent.mkdir(parents=True, exist_ok=True)
     im = Image.new("RGB", size, (0, 0, 0))
     ImageDraw.Draw(im).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=(255, 255, 255))
     exif = Image.Exif()
     exif[0x0112] = orientation
-    im.save(path, "PNG", exif=exif.tobytes())
+    if path.suffix == ".jpg":
+        im.save(path, "JPEG", exif=exif.tobytes(), quality=95)
+    else:
+        im.save(path, "PNG", exif=exif.tobytes())
     return path
 
 
@@ -40,7 +44,7 @@ def _white_box(pixels: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def _label_box(out: Path, stem: str) -> tuple[float, float, float, float, tuple[int, int]]:
-    img = next((out / "images").rglob(f"{stem}.png"))
+    img = next((out / "images").rglob(f"{stem}.*"))
     shown = cv2.imread(str(img)).shape[1::-1]  # what Ultralytics trains on: cv2 applies the tag
     line = next((out / "labels").rglob(f"{stem}.txt")).read_text().split()
     cx, cy, w, h = (float(v) for v in line[1:])
@@ -48,18 +52,18 @@ def _label_box(out: Path, stem: str) -> tuple[float, float, float, float, tuple[
     return ((cx - w / 2) * sw, (cy - h / 2) * sh, (cx + w / 2) * sw, (cy + h / 2) * sh, shown)
 
 
-def _voc_source(root: Path, orientation: int, annotated: tuple[int, int] | None) -> Path:
-    _photo(root / "p.png", orientation)
+def _voc_source(root: Path, orientation: int, annotated: tuple[int, int] | None, name: str = "p.png") -> Path:
+    _photo(root / name, orientation)
     # VOC corners are 1-based: xmin = x1 + 1
     obj = ("thing", BOX[0] + 1, BOX[1] + 1, BOX[2] + 1, BOX[3] + 1)
-    (root / "p.xml").write_text(voc_xml("p.png", [obj], size=annotated))
+    (root / "p.xml").write_text(voc_xml(name, [obj], size=annotated))
     return root
 
 
-def _coco_source(root: Path, orientation: int, annotated: tuple[int, int]) -> Path:
-    _photo(root / "p.png", orientation)
+def _coco_source(root: Path, orientation: int, annotated: tuple[int, int], name: str = "p.png") -> Path:
+    _photo(root / name, orientation)
     x1, y1, x2, y2 = BOX
-    doc = coco_doc([(1, "p.png", *annotated)], [{"image_id": 1, "category_id": 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
+    doc = coco_doc([(1, name, *annotated)], [{"image_id": 1, "category_id": 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
                                                   "area": (x2 - x1) * (y2 - y1)}],
                    [{"id": 1, "name": "thing"}])
     return write_json(root / "ann.json", doc)
@@ -89,13 +93,15 @@ def test_rotate_turns_boxes_with_the_pixels(tmp_path, fmt, orientation):
 
 @pytest.mark.parametrize("fmt", ["voc", "coco"])
 @pytest.mark.parametrize("orientation", [5, 6, 7, 8])
-def test_auto_turns_boxes_drawn_on_the_stored_frame(tmp_path, fmt, orientation):
-    """--exif auto (default): the annotation's size is the stored 200x100 -> the boxes are turned."""
+@pytest.mark.parametrize("name", ["p.png", "p.jpg"])
+def test_auto_turns_boxes_drawn_on_the_stored_frame(tmp_path, fmt, orientation, name):
+    """--exif auto (default): the annotation's size is the stored 200x100 -> the boxes are turned.
+    JPEG too: its size and orientation are read by yolo-tl's own header parser, not Pillow's."""
     build = _voc_source if fmt == "voc" else _coco_source
-    src = build(tmp_path / "src", orientation, (W, H))
+    src = build(tmp_path / "src", orientation, (W, H), name)
     rep = yolo_tl.prepare(src, tmp_path / "out", split="0.5,0.5")
     *got, _ = _label_box(tmp_path / "out", "p")
-    assert got == pytest.approx(_truth(tmp_path / "src" / "p.png"), abs=1.5)
+    assert got == pytest.approx(_truth(tmp_path / "src" / name), abs=1.5)
     assert rep.exif == {"turned": 1} and rep.size_mismatches == []
     saved = json.loads((tmp_path / "out" / "prepare_report.json").read_text())
     assert saved["exif"] == {"turned": 1}
