@@ -94,6 +94,15 @@ def test_unknown_year_names_the_years_found(devkit, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_year_is_never_ignored(devkit, tmp_path):
+    """--year on a folder that is not a multi-year devkit is refused, not silently dropped."""
+    with pytest.raises(LayoutError, match=r"--year 2012: SOURCE is not a VOCdevkit"):
+        yolo_tl.prepare(devkit / "VOC2007", tmp_path / "out", year="2012")
+    rep = yolo_tl.prepare(devkit, tmp_path / "out", year="2007")  # a devkit: the year is picked
+    assert _written(tmp_path / "out", "test") == sorted(Y07["test"])
+    assert rep.images == len(Y07["trainval"] + Y07["test"])
+
+
 def test_cli_reports_the_merge_at_80_columns(devkit, tmp_path):
     res = CliRunner().invoke(app, ["prepare", str(devkit), "--out", str(tmp_path / "out")], env={"COLUMNS": "80"})
     assert res.exit_code == 0, res.output

@@ -145,7 +145,7 @@ def _devkit_plan(source: Path, years: List[Path], year: Optional[str]) -> Source
         if not chosen:
             raise LayoutError(f"--year {year}: no such year here (found {', '.join(y.name for y in years)})",
                               path=source)
-        return _voc_plan(chosen[0], None, None)  # type: ignore[return-value]
+        return _voc_plan(chosen[0], None)  # type: ignore[return-value]
     has_2007_test = any(y.name.lower() == "voc2007" and (y / "ImageSets" / "Main" / "test.txt").is_file()
                         for y in years)
     files: List[AnnotationFile] = []
@@ -169,7 +169,7 @@ def _devkit_plan(source: Path, years: List[Path], year: Optional[str]) -> Source
     return SourcePlan("voc", layout, files, splits)
 
 
-def _voc_plan(source: Path, images: Optional[Path], year: Optional[str] = None) -> Optional[SourcePlan]:
+def _voc_plan(source: Path, images: Optional[Path]) -> Optional[SourcePlan]:
     ann_dir, xmls = _annotation_dir(source)
     named_img = next((d for d in (_child(source, n) for n in IMAGE_DIR_NAMES) if d is not None), None)
     img_dir = images or named_img
@@ -189,13 +189,10 @@ def _voc_plan(source: Path, images: Optional[Path], year: Optional[str] = None) 
             f"VOC ({ann_dir.name}/, {img_dir.name}/)"  # type: ignore[union-attr]
         files = [AnnotationFile(x, img_dir, img_dir) for x in xmls]  # type: ignore[arg-type]
         return SourcePlan("voc", layout + (", ImageSets/Main splits" if stems else ""), files, splits)
-    # VOCdevkit/VOC2007 (+ VOC2012): one year is entered; several are merged, or --year picks one
+    # VOCdevkit/VOC2007 (+ VOC2012): one year is entered; several are merged (--year picks one)
     years = _year_dirs(source) if images is None else []
-    if len(years) > 1 or (years and year is not None):
-        return _devkit_plan(source, years, year)
-    if year is not None:
-        raise LayoutError(f"--year {year}: SOURCE is not a VOCdevkit with year folders (VOC2007/, ...)",
-                          path=source)
+    if len(years) > 1:
+        return _devkit_plan(source, years, None)
     if len(years) == 1:
         return _voc_plan(years[0], None)
     xmls = _xmls(source, recursive=images is None)
@@ -272,9 +269,15 @@ def detect_layout(source: Path, *, fmt: Optional[str] = None, images: Optional[P
         if source.suffix.lower() == ".json" and fmt in (None, "coco"):
             return _coco_json_plan(source, images)
         raise LayoutError("SOURCE must be a folder, or a COCO .json file", path=source)
+    if year is not None:  # never ignored: it either picks a year of a VOCdevkit or is refused
+        years = _year_dirs(source) if source.is_dir() and fmt in (None, "voc") and images is None else []
+        if not years:
+            raise LayoutError(f"--year {year}: SOURCE is not a VOCdevkit with year folders (VOC2007/, ...)",
+                              path=source)
+        return _devkit_plan(source, years, year)
     plan = None
     if fmt in (None, "voc"):
-        plan = _voc_plan(source, images, year)
+        plan = _voc_plan(source, images)
     if plan is None and fmt in (None, "coco"):
         plan = _coco_dir_plan(source, images)
     if plan is None:
