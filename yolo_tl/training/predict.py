@@ -97,7 +97,8 @@ def predict(
         (out_dir / "images").mkdir(parents=True, exist_ok=True)
     stems = _unique_stems(files)
     counts: Counter = Counter()
-    args: dict[str, Any] = {"conf": conf, "iou": iou, "imgsz": imgsz, "verbose": False}
+    # batches of 32, as the list source used to give; Ultralytics' file loader defaults to 1 (slower)
+    args: dict[str, Any] = {"conf": conf, "iou": iou, "imgsz": imgsz, "batch": 32, "verbose": False}
     if dev is not None:
         args["device"] = dev
     unreadable: list[str] = []
