@@ -248,13 +248,18 @@ def _exif(voc: bool, annotated: tuple[int, int]):
     return build
 
 
-def _check_exif(mismatch: bool):
+def _check_exif(stored_frame: bool):
     def check(rep: dict, out: Path) -> None:
-        assert len(rep["size_mismatches"]) == (1 if mismatch else 0)
-        if mismatch:
-            assert rep["size_mismatches"][0]["exif_rotated"] is True
-            assert rep["size_mismatches"][0]["actual"] == [30, 40]
-        assert_pixels(out, "a", (30, 40), [(0, 0, 15, 20)])
+        assert rep["size_mismatches"] == []
+        if stored_frame:
+            # drawn on the stored 40x30 pixels: turned 90 degrees clockwise with the image, the box
+            # x 0-15, y 0-20 becomes x 30-20..30-0, y 0..15 (tests/test_exif.py checks every
+            # orientation against the pixels Pillow turns)
+            assert rep["exif"] == {"turned": 1}
+            assert_pixels(out, "a", (30, 40), [(10, 0, 30, 15)])
+        else:
+            assert rep["exif"] == {"shown": 1}
+            assert_pixels(out, "a", (30, 40), [(0, 0, 15, 20)])
     return check
 
 

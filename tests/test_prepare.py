@@ -221,10 +221,11 @@ def test_size_from_header_when_missing(tmp_path):
 
 
 def test_exif_rotated_image_real_size_wins(tmp_path):
-    # stored 200x100, EXIF orientation 6 (rotate 90): Ultralytics sees 100x200
+    # stored 200x100, EXIF orientation 6 (rotate 90): Ultralytics sees 100x200. With --exif keep the
+    # box stays as written and is normalised by the shown size (tests/test_exif.py: the other modes)
     make_image(tmp_path / "s" / "r.jpg", 200, 100, orientation=6)
     (tmp_path / "s" / "r.xml").write_text(voc_xml("r.jpg", [("x", 1, 1, 51, 101)], size=(200, 100)))
-    rep = yolo_tl.prepare(tmp_path / "s", tmp_path / "out", split="0.5,0.5")
+    rep = yolo_tl.prepare(tmp_path / "s", tmp_path / "out", split="0.5,0.5", exif="keep")
     (m,) = rep.size_mismatches
     assert m["actual"] == [100, 200] and m["annotated"] == [200, 100] and m["exif_rotated"]
     line = read_labels(next((tmp_path / "out/labels").rglob("r.txt")))[0]

@@ -76,6 +76,7 @@ class AnalysisReport:
     classes: list[ClassRow] = field(default_factory=list)
     views: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)  # images left out: their pixels do not decode
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,9 +160,16 @@ def analyze(
     ds = fo.Dataset(tmp_name, persistent=True)
     try:
         t = time.perf_counter()
-        rows = [SampleRow(str(path), gt, boxes, size) for gt, (path, boxes, size) in zip(
-            gts, fio.predict_boxes(model, split_data.images, conf=conf, imgsz=imgsz, batch=batch,
-                                   device=device))]
+        rows, unreadable = [], []
+        for gt, (path, boxes, size) in zip(gts, fio.predict_boxes(
+                model, split_data.images, conf=conf, imgsz=imgsz, batch=batch, device=device)):
+            if boxes is None:  # left out, as Ultralytics' validator leaves out an image it cannot read
+                unreadable.append(str(path))
+            else:
+                rows.append(SampleRow(str(path), gt, boxes, size))
+        if not rows:
+            raise YoloTLError(f"none of the {len(unreadable)} images of split '{split}' could be read",
+                              path=data_yaml)
         seconds["predict"] = time.perf_counter() - t
         t = time.perf_counter()
         add_detection_samples(ds, rows, gt_field=GT, pred_field=PRED)
@@ -235,5 +243,5 @@ def analyze(
         ultralytics_map50_95=float(ul.box.map) if ul is not None else None,
         ultralytics_map50=float(ul.box.map50) if ul is not None else None,
         why_maps_differ=WHY_MAPS_DIFFER, classes=rows, views=views,
-        seconds={k: round(v, 3) for k, v in seconds.items()},
+        seconds={k: round(v, 3) for k, v in seconds.items()}, unreadable=unreadable,
     )

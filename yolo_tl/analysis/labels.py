@@ -89,20 +89,28 @@ def predict_boxes(
     max_det: int = 300,
     device: str | None = None,
     chunk: int = 256,
-) -> Iterator[tuple[Path, list[RawBox], tuple[int, int]]]:
-    """Batched inference; yields (image, boxes, (height, width)) in the order of ``images``.
+) -> Iterator[tuple[Path, list[RawBox] | None, tuple[int, int] | None]]:
+    """Batched inference; yields (image, boxes, (height, width)) for every image, in the order of ``images``.
 
+    Each result is paired with its image by path (``training.predict.results_by_path``). An image
+    Ultralytics could not read yields ``(image, None, None)`` and is named in one warning.
     ``nms_iou`` and ``max_det`` default to the values Ultralytics validates with, so our
     predictions are the ones its mAP is computed on.
     """
+    from yolo_tl.training.predict import results_by_path
+
     names = model.names
+    kwargs: dict[str, Any] = {"conf": conf, "iou": nms_iou, "imgsz": imgsz, "batch": batch, "max_det": max_det,
+                              "verbose": False}
+    if device is not None:
+        kwargs["device"] = device
     for start in range(0, len(images), chunk):
-        part = [str(p) for p in images[start:start + chunk]]
-        kwargs: dict[str, Any] = {"conf": conf, "iou": nms_iou, "imgsz": imgsz, "batch": batch,
-                                      "max_det": max_det, "stream": True, "verbose": False}
-        if device is not None:
-            kwargs["device"] = device
-        for path, result in zip(part, model.predict(source=part, **kwargs)):
+        part = [Path(p) for p in images[start:start + chunk]]
+        found: dict[Path, tuple[list[RawBox], tuple[int, int]] | None] = {}
+        for path, result in results_by_path(model, part, chunk=chunk, **kwargs):
+            if result is None:
+                found[path] = None
+                continue
             boxes = result.boxes
             xyxyn = boxes.xyxyn.cpu().numpy().tolist()
             confs = boxes.conf.cpu().numpy().tolist()
@@ -112,7 +120,14 @@ def predict_boxes(
                 for (x1, y1, x2, y2), s, c in zip(xyxyn, confs, clss)
             ]
             h, w = result.orig_shape[:2]
-            yield Path(path), raw, (int(h), int(w))
+            found[path] = (raw, (int(h), int(w)))
+        for path in part:  # the order of ``images``, whatever order the results came in
+            hit = found[path]
+            if hit is None:
+                log.warning("%s: unreadable image (its pixels do not decode): no predictions", path)
+                yield path, None, None
+            else:
+                yield path, hit[0], hit[1]
 
 
 def to_detections(boxes: Sequence[RawBox]) -> Any:

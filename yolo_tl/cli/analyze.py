@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from yolo_tl.cli import app
@@ -132,6 +133,9 @@ def analyze_cmd(
         print_json(d)
     else:
         render_report(d)
+        if report.unreadable:  # one line: the images are named in the log above and in --json
+            console.print(f"[yellow]{len(report.unreadable)} image(s) left out: their pixels do not decode "
+                          f"(first: {escape(report.unreadable[0])})[/]")
         console.print(f"Dataset [bold]{report.name}[/] saved. Reopen: yolo-tl app {report.name}")
     if launch:
         _serve(report.name, address, port, open_browser, as_json)

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 import yaml
+from rich.markup import escape
 from rich.table import Table
 
 from yolo_tl.cli import app
@@ -68,7 +69,7 @@ def finetune(
     ctx: typer.Context,
     data_yaml: Path | None = typer.Argument(None, help="data.yaml of a YOLO dataset (from yolo-tl prepare)."),
     weights: str = typer.Option("yolov8n.pt", "--weights", help="Start checkpoint: a .pt path, a name like yolo11n.pt (cache or download), or a model .yaml (from scratch)."),
-    freeze: str = typer.Option("backbone", "--freeze", help="Layers to freeze: backbone, none, N (layers 0..N-1) or a list 0,1,2."),
+    freeze: str = typer.Option("auto", "--freeze", help="Layers to freeze: backbone, none, N (layers 0..N-1) or a list 0,1,2. Default auto: backbone for .pt weights, none for a model .yaml (random weights; freezing them is refused)."),
     epochs: int = typer.Option(100, "--epochs", help="Total epochs (both stages together)."),
     imgsz: int = typer.Option(640, "--imgsz", help="Training image size."),
     batch: int = typer.Option(16, "--batch", help="Batch size (-1: Ultralytics AutoBatch on one GPU)."),
@@ -185,7 +186,10 @@ def predict(
     table.add_row("[bold]all[/]", str(report.boxes), end_section=True)
     console.print(table)
     console.print(f"Written to [bold]{report.out}[/] (images/, labels/, predictions.json)")
-    if report.boxes == 0:
+    if report.unreadable:
+        err_console.print(f"[yellow]{len(report.unreadable)} image(s) skipped: their pixels do not decode "
+                          f"(first: {escape(report.unreadable[0])}; all in predictions.json)[/]")
+    if report.boxes == 0 and not report.unreadable:
         err_console.print("[yellow]no detections: try a lower --conf[/]")
 
 

@@ -79,3 +79,30 @@ def format_yolo_line(class_index: int, yolo: XYXY) -> str:
 def yolo_to_fiftyone(cx: float, cy: float, w: float, h: float) -> XYXY:
     """YOLO normalised centre box -> FiftyOne relative top-left box."""
     return (cx - w / 2.0, cy - h / 2.0, w, h)
+
+
+def exif_turn_xyxy(box: XYXY, orientation: int, width: float, height: float) -> XYXY:
+    """A box drawn on the stored pixels (``width`` x ``height``) -> the same box on the shown image.
+
+    EXIF orientation (TIFF tag 0x0112) says how the stored pixels are turned for display, and cv2
+    (so Ultralytics) applies it: 2 mirror left-right, 3 rotate 180, 4 mirror top-bottom, 5 transpose,
+    6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise; 1 (or anything else) keeps
+    the box. Orientations 5-8 swap the image's width and height.
+    """
+    x1, y1, x2, y2 = box
+    w, h = width, height
+    if orientation == 2:
+        return (w - x2, y1, w - x1, y2)
+    if orientation == 3:
+        return (w - x2, h - y2, w - x1, h - y1)
+    if orientation == 4:
+        return (x1, h - y2, x2, h - y1)
+    if orientation == 5:
+        return (y1, x1, y2, x2)
+    if orientation == 6:
+        return (h - y2, x1, h - y1, x2)
+    if orientation == 7:
+        return (h - y2, w - x2, h - y1, w - x1)
+    if orientation == 8:
+        return (y1, w - x2, y2, w - x1)
+    return box

@@ -109,6 +109,12 @@ class ImageInfo:
     height: int
     rotated: bool  # EXIF orientation swapped width and height
     truncated_jpeg: bool = False  # a JPEG without its end marker (Ultralytics rewrites those in place)
+    orientation: int = 1  # EXIF orientation 1..8 (1: none); 2..8 turn or mirror the stored pixels
+
+    @property
+    def stored_size(self) -> Tuple[int, int]:
+        """(width, height) of the pixels as stored in the file, before EXIF orientation."""
+        return (self.height, self.width) if self.rotated else (self.width, self.height)
 
 
 def read_image_info(path: Path) -> ImageInfo:
@@ -132,8 +138,8 @@ def read_image_info(path: Path) -> ImageInfo:
         if fast is not None and fast[0] * fast[1] <= Image.MAX_IMAGE_PIXELS * 2:
             width, height, orientation = fast
             if orientation in _SWAPS:
-                return ImageInfo(height, width, True, truncated)
-            return ImageInfo(width, height, False, truncated)
+                return ImageInfo(height, width, True, truncated, orientation)
+            return ImageInfo(width, height, False, truncated, orientation)
         if head[:2] == b"\xff\xd8" and len(head) < 65536 and b"\xff\xda" not in head:
             # the whole file is here and has no scan: PIL reads its size, but it has no pixels, and
             # Ultralytics drops it at training time without a word
@@ -141,13 +147,21 @@ def read_image_info(path: Path) -> ImageInfo:
         # PIL warns about odd tags and huge sizes: we only read headers, and the CLI output stays clean.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return ImageInfo(*_read_size(path), truncated_jpeg=truncated)
+            return _info(*_read_size(path), truncated_jpeg=truncated)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ImageInfo(*_read_size(path))
+        return _info(*_read_size(path))
 
 
-def _read_size(path: Path) -> Tuple[int, int, bool]:
+def _info(width: int, height: int, orientation: int, *, truncated_jpeg: bool = False) -> ImageInfo:
+    """ImageInfo from the stored size and the EXIF orientation."""
+    if orientation in _SWAPS:
+        return ImageInfo(height, width, True, truncated_jpeg, orientation)
+    return ImageInfo(width, height, False, truncated_jpeg, orientation)
+
+
+def _read_size(path: Path) -> Tuple[int, int, int]:
+    """(stored width, stored height, EXIF orientation) through Pillow (headers only)."""
     try:
         with _pil_open(path) as im:
             width, height = im.size
@@ -168,6 +182,4 @@ def _read_size(path: Path) -> Tuple[int, int, bool]:
         raise ImageError(f"unreadable image ({err})", path=path) from None
     if width <= 0 or height <= 0:
         raise ImageError(f"image has no pixels ({width}x{height})", path=path)
-    if orientation in _SWAPS:
-        return height, width, True
-    return width, height, False
+    return width, height, orientation if 1 <= orientation <= 8 else 1

@@ -17,15 +17,16 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from yolo_tl.dataset.annotations import ImageAnnotation
 from yolo_tl.dataset.boxes import clip_xyxy, format_yolo_line, has_area, is_inverted, xyxy_to_yolo
-from yolo_tl.errors import LayoutError, OutputError, YoloTLError
+from yolo_tl.errors import ImageError, LayoutError, OutputError, YoloTLError
 from yolo_tl.dataset.formats.safe_paths import clear_path_caches
 from yolo_tl.dataset.formats.yolo import render_data_yaml, write_text
-from yolo_tl.dataset.read import read_coco_plan, read_voc_plan
+from yolo_tl.dataset.read import EXIF_MODES, read_coco_plan, read_voc_plan
 from yolo_tl.dataset.sources import detect_layout
 from yolo_tl.dataset.output import (
     LINK_MODES, MARKER, check_output, clean_leftovers, commit_output, partial_dir, place_image,
 )
 from yolo_tl.dataset.report import PrepareReport
+from yolo_tl.dataset.verify import find_undecodable
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -202,6 +203,16 @@ def _class_list(images: List[ImageAnnotation], declared: Optional[List[str]],
     return sorted({b.label for img in images for b in img.boxes if include_difficult or not b.difficult})
 
 
+def _verified(records: List[ImageAnnotation], report: PrepareReport, handle: Callable[[YoloTLError], None],
+              progress: Progress) -> List[ImageAnnotation]:
+    """The records whose image pixels decode; each one that does not goes through the error policy."""
+    bad = dict(find_undecodable([r.image_path for r in records], progress=progress))
+    report.images_verified = len(records)
+    for path, problem in bad.items():  # in the records' order
+        handle(ImageError(problem, path=path))
+    return [r for r in records if r.image_path not in bad]
+
+
 def prepare(
     source: PathLike,
     out: PathLike,
@@ -216,6 +227,9 @@ def prepare(
     link: str = "hardlink",
     overwrite: bool = False,
     on_error: str = "fail",
+    exif: str = "auto",
+    verify_images: bool = False,
+    year: Optional[str] = None,
     progress: Progress = None,
 ) -> PrepareReport:
     """Convert a VOC or COCO dataset at ``source`` into a YOLO dataset at ``out``.
@@ -223,6 +237,11 @@ def prepare(
     Returns the report (also written to ``out/prepare_report.json``). Raises a YoloTLError subclass
     with a one-line message on bad input; with ``on_error='skip'`` bad files and items are skipped
     and listed in the report instead. Nothing is written into ``source``.
+
+    ``exif`` (auto|rotate|keep): how boxes of EXIF-turned photos are fitted to the shown frame
+    (see ``read.fit_exif``). ``verify_images`` decodes every image's pixels (in worker processes)
+    and treats one that does not decode as a bad file. ``year`` picks one year of a VOCdevkit
+    that holds several (VOC2007, VOC2012); by default they are merged.
     """
     source = Path(source).expanduser()
     out = Path(out).expanduser().absolute()
@@ -231,9 +250,11 @@ def prepare(
         raise LayoutError(f"--link {link!r}: use one of {', '.join(LINK_MODES)}")
     if on_error not in ("fail", "skip"):
         raise LayoutError(f"--on-error {on_error!r}: use fail or skip")
+    if exif not in EXIF_MODES:
+        raise LayoutError(f"--exif {exif!r}: use one of {', '.join(EXIF_MODES)}")
     fractions = parse_split(split)
 
-    plan = detect_layout(source, fmt=format, images=images_dir)
+    plan = detect_layout(source, fmt=format, images=images_dir, year=year)
     roots = {source if source.is_dir() else source.parent}
     roots.update(f.boundary for f in plan.files)
     check_output(out, sorted(roots), overwrite=overwrite)
@@ -249,9 +270,11 @@ def prepare(
         report.skip(err)
 
     if plan.format == "voc":
-        records, declared = read_voc_plan(plan, report, handle, progress), None
+        records, declared = read_voc_plan(plan, report, handle, progress, exif=exif), None
     else:
-        records, declared = read_coco_plan(plan, report, handle, progress)
+        records, declared = read_coco_plan(plan, report, handle, progress, exif=exif)
+    if verify_images and records:
+        records = _verified(records, report, handle, progress)
     if not records:
         raise LayoutError("no usable images found", path=source)
 

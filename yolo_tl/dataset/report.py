@@ -28,6 +28,8 @@ class PrepareReport:
     size_mismatches: List[Dict] = field(default_factory=list)
     renamed: List[Dict[str, str]] = field(default_factory=list)
     links: Counter = field(default_factory=Counter)
+    exif: Counter = field(default_factory=Counter)  # turned | shown | unknown | kept -> images
+    images_verified: int = 0  # images whose pixels --verify-images decoded (0: not asked)
     examples: Dict[str, List[str]] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
 
@@ -39,6 +41,11 @@ class PrepareReport:
     def drop_image(self, reason: str, example: str) -> None:
         self.images_dropped[reason] += 1
         self._example(reason, example)
+
+    def exif_case(self, case: str, example: str) -> None:
+        """One image with an EXIF orientation: how its boxes were fitted to the shown frame."""
+        self.exif[case] += 1
+        self._example(f"exif_{case}", example)
 
     def skip(self, err: YoloTLError) -> None:
         self.skipped.append({"path": err.path or "", "field": err.field or "", "reason": err.reason})
@@ -97,6 +104,8 @@ class PrepareReport:
             "size_mismatches": self.size_mismatches,
             "renamed": self.renamed,
             "links": dict(sorted(self.links.items())),
+            "images_verified": self.images_verified,
+            "exif": {k: self.exif[k] for k in ("turned", "shown", "unknown", "kept") if k in self.exif},
             "examples": {k: self.examples[k] for k in sorted(self.examples)},
             "notes": self.notes,
         }

@@ -19,7 +19,7 @@ from typing import Any, Callable, Union
 from yolo_tl import __version__
 from yolo_tl.training.ultralytics_compat import check_device, fingerprint, offline_guards, read_data_info
 from yolo_tl.errors import TrainingError
-from yolo_tl.training.freeze import FreezeSpec, architecture_lengths
+from yolo_tl.training.freeze import architecture_lengths, freeze_for_weights
 from yolo_tl.training.schedule import ScheduleHooks, stages
 from yolo_tl.training.metrics import DetectionMetrics
 from yolo_tl.training.weights import resolve_weights
@@ -43,7 +43,7 @@ def finetune(
     data_yaml: PathLike,
     *,
     weights: PathLike = "yolov8n.pt",
-    freeze: str | int | list[int] | None = "backbone",
+    freeze: str | int | list[int] | None = "auto",
     epochs: int = 100,
     imgsz: int = 640,
     batch: int = 16,
@@ -61,6 +61,7 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tune a YOLO detector on ``data_yaml`` with frozen layers; write run.json beside best.pt.
 
+    ``freeze='auto'``: the backbone for trained weights, nothing for a model .yaml (random weights);
     ``extra`` passes further Ultralytics train arguments (lr0, optimizer, plots, ...);
     ``callbacks`` maps Ultralytics callback events to functions (for progress hooks and tests).
     """
@@ -76,7 +77,8 @@ def finetune(
     source = resolve_weights(weights)
     if source.task != "detect":
         raise TrainingError("only detection models can be fine-tuned", field="--weights")
-    frozen = FreezeSpec.parse(freeze).resolve(source.model_yaml)
+    spec = freeze_for_weights(freeze, from_scratch=source.from_scratch, weights=str(weights))
+    frozen = spec.resolve(source.model_yaml)
     if unfreeze_at is not None:
         if not frozen:
             raise TrainingError("needs frozen layers (--freeze is none)", field="--unfreeze-at")
@@ -94,7 +96,7 @@ def finetune(
     run_dir = Path(increment_path(project_dir / (name or "train"), exist_ok=False, mkdir=False))
     n_backbone, n_layers = architecture_lengths(source.model_yaml)
     options = {
-        "data": str(info.path), "weights": str(weights), "freeze": str(FreezeSpec.parse(freeze)),
+        "data": str(info.path), "weights": str(weights), "freeze": str(spec),
         "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": dev or "auto", "seed": seed,
         "patience": patience, "workers": workers, "project": str(project_dir), "name": run_dir.name,
         "unfreeze_at": unfreeze_at, "unfreeze_lr_factor": unfreeze_lr_factor, "extra": dict(extra or {}),

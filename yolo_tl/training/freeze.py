@@ -91,6 +91,25 @@ class FreezeSpec:
         return self.kind
 
 
+AUTO = "auto"  # the default --freeze: backbone for trained weights, none for an architecture .yaml
+
+
+def freeze_for_weights(freeze: str | int | list[int] | tuple[int, ...] | None | FreezeSpec, *,
+                       from_scratch: bool, weights: str) -> FreezeSpec:
+    """The freeze to train with. ``auto`` (the default) is ``backbone`` for trained weights and
+    ``none`` for random ones (a model .yaml); an explicit freeze on random weights is refused:
+    frozen random layers never learn, so such a run could only be worse than not freezing."""
+    if isinstance(freeze, str) and freeze.strip().lower() == AUTO:
+        return FreezeSpec("none") if from_scratch else FreezeSpec("backbone")
+    spec = FreezeSpec.parse(freeze)
+    if from_scratch and spec.kind != "none":
+        raise TrainingError(
+            f"--freeze {spec} with {weights}: an architecture file has random weights, and frozen random "
+            "layers never learn", field="--freeze",
+            hint="drop --freeze (the default for a .yaml is none), or start from trained .pt weights")
+    return spec
+
+
 def architecture_lengths(model_yaml: Mapping[str, Any] | None) -> tuple[int, int]:
     """(backbone length, total layer count) read from an Ultralytics architecture dict."""
     if not isinstance(model_yaml, Mapping) or not isinstance(model_yaml.get("backbone"), list):
@@ -116,4 +135,4 @@ def _as_index(value: Any) -> int:
     return index
 
 
-__all__ = ["FreezeSpec", "architecture_lengths"]
+__all__ = ["AUTO", "FreezeSpec", "architecture_lengths", "freeze_for_weights"]

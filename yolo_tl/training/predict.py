@@ -14,8 +14,11 @@ from __future__ import annotations
 import glob
 import json
 import os
+import tempfile
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+import logging
 from pathlib import Path
 from typing import Any, Union
 
@@ -24,6 +27,7 @@ from yolo_tl.errors import ImageError, TrainingError
 from yolo_tl.training.weights import resolve_weights
 
 PathLike = Union[str, Path]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,10 +38,11 @@ class PredictionReport:
     counts: dict[str, int]
     predictions_json: Path
     names: dict[int, str] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)  # inputs whose pixels do not decode: no output
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "images": self.images, "boxes": self.boxes, "counts": self.counts,
-                "predictions_json": str(self.predictions_json)}
+                "predictions_json": str(self.predictions_json), "unreadable": self.unreadable}
 
 
 def list_images(source: PathLike) -> list[Path]:
@@ -92,38 +97,79 @@ def predict(
         (out_dir / "images").mkdir(parents=True, exist_ok=True)
     stems = _unique_stems(files)
     counts: Counter = Counter()
-    records = []
-    args: dict[str, Any] = {"conf": conf, "iou": iou, "imgsz": imgsz, "stream": True, "verbose": False}
+    # batches of 32, as the list source used to give; Ultralytics' file loader defaults to 1 (slower)
+    args: dict[str, Any] = {"conf": conf, "iou": iou, "imgsz": imgsz, "batch": 32, "verbose": False}
     if dev is not None:
         args["device"] = dev
+    unreadable: list[str] = []
+    by_image: dict[Path, dict[str, Any]] = {}
     with offline_guards():
-        for start in range(0, len(files), 32):
-            chunk = files[start:start + 32]
-            for path, result in zip(chunk, model.predict([str(p) for p in chunk], **args)):
-                stem = stems[path]
-                record = _record(path, result, names)
-                lines = [
-                    f"{d['class_id']} {' '.join(f'{v:.6f}' for v in d['xywhn'])} {d['confidence']:.6f}"
-                    for d in record["detections"]
-                ]
-                label_path = out_dir / "labels" / f"{stem}.txt"
-                label_path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-                record["labels"] = str(label_path)
-                if save_images:
-                    image_path = out_dir / "images" / f"{stem}.jpg"
-                    if not cv2.imwrite(str(image_path), result.plot()):
-                        raise ImageError("could not write annotated image", path=image_path)
-                    record["annotated"] = str(image_path)
-                counts.update(d["class_name"] for d in record["detections"])
-                records.append(record)
+        for path, result in results_by_path(model, files, chunk=32, **args):
+            if result is None:
+                log.warning("%s: unreadable image (its pixels do not decode): no predictions", path)
+                unreadable.append(str(path))
+                by_image[path] = {"image": str(path.absolute()), "unreadable": True, "detections": []}
+                continue
+            stem = stems[path]
+            record = _record(path, result, names)
+            lines = [
+                f"{d['class_id']} {' '.join(f'{v:.6f}' for v in d['xywhn'])} {d['confidence']:.6f}"
+                for d in record["detections"]
+            ]
+            label_path = out_dir / "labels" / f"{stem}.txt"
+            label_path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            record["labels"] = str(label_path)
+            if save_images:
+                image_path = out_dir / "images" / f"{stem}.jpg"
+                if not cv2.imwrite(str(image_path), result.plot()):
+                    raise ImageError("could not write annotated image", path=image_path)
+                record["annotated"] = str(image_path)
+            counts.update(d["class_name"] for d in record["detections"])
+            by_image[path] = record
+    records = [by_image[p] for p in files]  # the input's order, whatever order the results came in
     ordered = {names[i]: counts.get(names[i], 0) for i in sorted(names)}
     json_path = out_dir / "predictions.json"
     payload = {"weights": str(resolved.path), "source": str(source), "conf": conf, "iou": iou, "imgsz": imgsz,
-               "names": names, "counts": ordered, "images": records}
+               "names": names, "counts": ordered, "images": records, "unreadable": unreadable}
     tmp = json_path.with_name(json_path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, json_path)
-    return PredictionReport(out_dir, len(records), sum(counts.values()), ordered, json_path, names)
+    return PredictionReport(out_dir, len(records) - len(unreadable), sum(counts.values()), ordered, json_path,
+                            names, unreadable)
+
+
+def results_by_path(model: Any, images: Sequence[Path], *, chunk: int = 256,
+                    **kwargs: Any) -> Iterator[tuple[Path, Any]]:
+    """Ultralytics' results for ``images``, each paired with its image by path, never by position.
+
+    Each chunk of images goes to ``model.predict`` as a list file, so Ultralytics' file loader
+    (``LoadImagesAndVideos``) reads them with cv2, as its validator does, in batches. That loader
+    sorts the list and skips, with a warning, a file whose pixels do not decode; a Python list of
+    paths would instead be decoded by Pillow all at once, and one such file would end the run with
+    a traceback. Yields ``(image, result)`` as results arrive, then ``(image, None)`` for every image
+    of the chunk Ultralytics could not read.
+    """
+    with tempfile.TemporaryDirectory(prefix="yolo-tl-predict-") as tmp:
+        listing = Path(tmp) / "images.txt"
+        for start in range(0, len(images), chunk):
+            part = [Path(p) for p in images[start:start + chunk]]
+            keys = {str(p.absolute()): p for p in part}  # the path the loader reports
+            if any("\n" in key or "\r" in key for key in keys):
+                bad = next(k for k in keys if "\n" in k or "\r" in k)
+                raise ImageError("a file name with a line break cannot be given to Ultralytics", path=bad)
+            # a BOM: Ultralytics then reads the list as UTF-8 whatever the locale
+            listing.write_text("\ufeff" + "".join(f"{key}\n" for key in keys), encoding="utf-8")
+            seen = set()
+            for result in model.predict(source=str(listing), stream=True, **kwargs):
+                image = keys.get(str(Path(result.path).absolute()))
+                if image is None:  # not one of ours: never attach it to a neighbour
+                    raise ImageError("Ultralytics returned a result for a file it was not given",
+                                     path=result.path)
+                seen.add(image)
+                yield image, result
+            for image in part:
+                if image not in seen:
+                    yield image, None
 
 
 def _record(path: Path, result: Any, names: dict[int, str]) -> dict[str, Any]:
@@ -138,7 +184,7 @@ def _record(path: Path, result: Any, names: dict[int, str]) -> dict[str, Any]:
                 "confidence": round(float(score), 6),
                 "xyxy": [round(float(v), 2) for v in xyxy], "xywhn": [round(float(v), 6) for v in xywhn],
             })
-    return {"image": str(path.resolve()), "width": int(w), "height": int(h), "detections": detections}
+    return {"image": str(path.absolute()), "width": int(w), "height": int(h), "detections": detections}
 
 
 def _unique_stems(files: list[Path]) -> dict[Path, str]:

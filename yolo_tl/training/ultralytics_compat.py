@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 from yolo_tl.errors import TrainingError
 from yolo_tl.network import offline
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
-from yolo_tl.dataset.formats.yolo import load_data_yaml
+from yolo_tl.dataset.formats.yolo import label_dir_for, load_data_yaml
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +55,10 @@ def read_data_info(data_yaml: str | Path, *, need: tuple = ("train", "val")) -> 
             if p.is_dir():
                 if not any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.rglob("*") if f.is_file()):
                     raise TrainingError(f"no images in {p}", path=data.path, field=split)
-                info.label_dirs.append(_label_dir(p))
+                info.label_dirs.append(label_dir_for(p.resolve()))  # Ultralytics resolves the entry
             resolved.append(p.resolve())
         info.splits[split] = resolved
     return info
-
-
-def _label_dir(images_dir: Path) -> Path:
-    """Ultralytics' rule: the last /images/ in the path becomes /labels/."""
-    text = str(images_dir.resolve()) + os.sep
-    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
-    if sa in text:
-        text = sb.join(text.rsplit(sa, 1))
-    return Path(text.rstrip(os.sep))
 
 
 def fingerprint(info: DataInfo) -> dict[str, Any]:

@@ -8,6 +8,7 @@ for an image without boxes. ``data.yaml`` has an absolute ``path:``, splits rela
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 from pathlib import Path
@@ -129,38 +130,57 @@ def load_data_yaml(path, *, error: Type[YoloTLError] = AnnotationError) -> DataY
 
 
 def split_images(data: DataYaml, split: str, *, error: Type[YoloTLError] = LayoutError) -> List[Path]:
-    """The images of one split, resolved as Ultralytics does: folders (recursive), .txt lists, files."""
+    """The images of one split, listed as Ultralytics lists them (``BaseDataset.get_img_files``).
+
+    A split entry (folder, .txt list or image) is resolved, as ``check_det_dataset`` does; the image
+    files found in it are kept as found, never resolved: an image that is a symlink keeps its own
+    path, and its label is looked up beside that path (``label_path_for``), not beside its target.
+    """
     if split not in data.entries:
         have = ", ".join(data.entries) or "none"
         raise error(f"no split '{split}' (this file has: {have})", path=data.path, field=split)
-    images: List[Path] = []
-    for entry in data.entries[split]:
+    images: List[str] = []
+    for raw_entry in data.entries[split]:
+        entry = raw_entry.resolve()
         if entry.is_dir():
-            images += [p for p in entry.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+            pattern = os.path.join(glob.escape(str(entry)), "**", "*.*")  # hidden files are skipped, as there
+            images += [p for p in glob.glob(pattern, recursive=True)
+                       if p[p.rfind("."):].lower() in IMAGE_SUFFIXES and os.path.isfile(p)]
         elif entry.is_file() and entry.suffix == ".txt":
-            for line in entry.read_text(encoding="utf-8").splitlines():
+            parent = str(entry.parent) + os.sep
+            for line in entry.read_text(encoding="utf-8-sig").splitlines():
                 line = line.strip()
                 if line:
-                    p = Path(line[2:] if line.startswith("./") else line)
-                    images.append(p if p.is_absolute() else entry.parent / p)
+                    text = line.replace("./", parent, 1) if line.startswith("./") else line
+                    images.append(text if os.path.isabs(text) else os.path.join(entry.parent, text))
         elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
-            images.append(entry)
+            images.append(str(entry))
         else:
-            raise error(f"split '{split}' points to {entry}, which does not exist", path=data.path,
+            raise error(f"split '{split}' points to {raw_entry}, which does not exist", path=data.path,
                         field=split)
     if not images:
         raise error(f"split '{split}' has no images", path=data.path, field=split)
-    return sorted({p.resolve() for p in images})
+    return [Path(p) for p in sorted(set(images))]
 
 
-def label_path_for(image_path: Path) -> Path:
-    """Ultralytics' rule: the last ``/images/`` in the path becomes ``/labels/``, suffix ``.txt``."""
-    parts = list(image_path.parts)
-    for i in range(len(parts) - 1, -1, -1):
-        if parts[i] == "images":
-            parts[i] = "labels"
-            break
-    return Path(*parts).with_suffix(".txt")
+def _images_to_labels(text: str) -> str:
+    """The last ``/images/`` of a path string becomes ``/labels/`` (``img2label_paths``' swap)."""
+    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    return sb.join(text.rsplit(sa, 1))
+
+
+def label_path_for(image_path: Union[str, Path]) -> Path:
+    """The label file of an image, by Ultralytics' own rule (``ultralytics.data.utils.img2label_paths``).
+
+    The one place yolo-tl maps an image to its label: the path as given (a symlink is not followed),
+    the last ``/images/`` becomes ``/labels/`` and everything after the last dot becomes ``txt``.
+    """
+    return Path(_images_to_labels(os.fspath(image_path)).rsplit(".", 1)[0] + ".txt")
+
+
+def label_dir_for(images_dir: Union[str, Path]) -> Path:
+    """The labels folder Ultralytics reads for the images below ``images_dir`` (same rule)."""
+    return Path(_images_to_labels(os.fspath(images_dir).rstrip(os.sep) + os.sep).rstrip(os.sep))
 
 
 def parse_yolo_labels(text: str, *, source: Path, nc: int) -> List[YoloBox]:
