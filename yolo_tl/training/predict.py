@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,9 +22,11 @@ from typing import Any, Union
 
 from yolo_tl.training.ultralytics_compat import IMAGE_SUFFIXES, check_device, offline_guards
 from yolo_tl.errors import ImageError, TrainingError
-from yolo_tl.training.weights import resolve_weights
+from yolo_tl.training.runtime import no_autoinstall
+from yolo_tl.training.weights import load_detector
 
 PathLike = Union[str, Path]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,19 +76,22 @@ def predict(
     device: str | None = None,
     save_images: bool = True,
 ) -> PredictionReport:
-    """Detect objects in ``source`` with ``weights``; write annotated images, txt and JSON to ``out``."""
+    """Detect objects in ``source`` with ``weights``; write annotated images, txt and JSON to ``out``.
+
+    ``weights`` is a .pt checkpoint or a model made by ``yolo-tl export`` (its class names come from
+    the export's metadata; a fixed-size export runs at its own input size).
+    """
     if not 0.0 <= conf <= 1.0:
         raise TrainingError(f"must be between 0 and 1, got {conf}", field="--conf")
     files = list_images(source)
     dev = check_device(device)
-    resolved = resolve_weights(weights)
-    if resolved.from_scratch:
-        raise TrainingError("predict needs trained weights (.pt), not a model .yaml", field="WEIGHTS")
+    model, resolved = load_detector(weights)
     import cv2
-    from ultralytics import YOLO
 
-    model = YOLO(str(resolved.path), task="detect")
-    names = {int(k): str(v) for k, v in model.names.items()}
+    names = dict(resolved.names)
+    if resolved.imgsz is not None and resolved.imgsz != (imgsz, imgsz):
+        log.warning("%s was exported for %sx%s input: predicting at that size, not %s",
+                    resolved.path.name, *resolved.imgsz, imgsz)
     out_dir = Path(out).expanduser().resolve()
     (out_dir / "labels").mkdir(parents=True, exist_ok=True)
     if save_images:
@@ -96,7 +102,7 @@ def predict(
     args: dict[str, Any] = {"conf": conf, "iou": iou, "imgsz": imgsz, "stream": True, "verbose": False}
     if dev is not None:
         args["device"] = dev
-    with offline_guards():
+    with offline_guards(), no_autoinstall():
         for start in range(0, len(files), 32):
             chunk = files[start:start + 32]
             for path, result in zip(chunk, model.predict([str(p) for p in chunk], **args)):
