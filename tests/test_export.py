@@ -88,13 +88,15 @@ def test_openvino_export_runs_in_openvino_like_pytorch(tiny_base_weights, tmp_pa
     assert report.model == tmp_path / "best_openvino_model"
     x = np.random.default_rng(2).random((1, 3, 64, 64), dtype=np.float32)
     core = openvino.Core()
-    compiled = core.compile_model(str(report.model / "best.xml"), "CPU", {"INFERENCE_PRECISION_HINT": openvino.Type.f32})
+    f32 = {"INFERENCE_PRECISION_HINT": openvino.Type.f32}  # the CPU default may be bf16 (see export.json)
+    compiled = core.compile_model(str(report.model / "best.xml"), "CPU", f32)
     assert _rel(np.asarray(compiled(x)[0]), _torch_output(tiny_base_weights, x)) <= 1e-4
     record = json.loads(report.export_json.read_text())
     from importlib.metadata import version
 
     assert record["versions"]["openvino"] == version("openvino")
-    assert record["parity"]["openvino_cpu_precision"] == core.get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+    default = core.get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+    assert record["parity"]["openvino_cpu_precision"] == default
     files = sorted(p.name for p in report.model.iterdir())
     digest = hashlib.sha256()
     for name in files:
@@ -103,19 +105,41 @@ def test_openvino_export_runs_in_openvino_like_pytorch(tiny_base_weights, tmp_pa
 
 
 @pytest.fixture(scope="module")
-def bccd_onnx(bccd_detector, bccd_yolo, tmp_path_factory):
-    """CLI export of the BCCD detector to ONNX with parity on BCCD val (87 images) at imgsz 128."""
+def confident_detector(bccd_detector, tmp_path_factory) -> Path:
+    """The session's BCCD detector with its class-logit biases raised by 4.
+
+    Two CPU epochs leave every score near 0.0003, all but tied, so "the same boxes" would hinge on
+    float noise in the NMS order. Raising the biases gives scores around 0.12 that still vary with
+    the input: a network whose answers can be compared box by box (parity is about reproducing the
+    function, not about its accuracy).
+    """
+    import torch
+
+    ckpt = torch.load(bccd_detector, map_location="cpu", weights_only=False)
+    for seq in ckpt["model"].model[-1].cv3:
+        seq[-1].bias.data += 4.0
+    ckpt["ema"] = None
+    path = tmp_path_factory.mktemp("confident") / "best.pt"
+    torch.save(ckpt, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bccd_onnx(confident_detector, bccd_yolo, tmp_path_factory):
+    """CLI export of that detector to ONNX with parity on BCCD val (87 images) at imgsz 128."""
     out = tmp_path_factory.mktemp("bccd_onnx")
-    result = runner.invoke(app, ["export", str(bccd_detector), "--format", "onnx", "--data", str(bccd_yolo),
-                                 "--imgsz", "128", "--out", str(out), "--json"])
+    result = runner.invoke(app, ["export", str(confident_detector), "--format", "onnx", "--data", str(bccd_yolo),
+                                 "--imgsz", "128", "--conf", "0.1", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout), out
 
 
-def test_export_map_parity_on_val_matches_ultralytics(bccd_onnx, bccd_detector, bccd_yolo):
+def test_export_map_parity_on_val_matches_ultralytics(bccd_onnx, confident_detector, bccd_yolo):
     from ultralytics import YOLO
 
+    bccd_detector = confident_detector
     record, out = bccd_onnx
+    assert record["model"] == str(out / "best.onnx")
     assert json.loads((out / "export.json").read_text())["parity"] == record["parity"]
     parity = record["parity"]
     # the .pt figure is Ultralytics' validator with the stated settings
@@ -132,7 +156,9 @@ def test_export_map_parity_on_val_matches_ultralytics(bccd_onnx, bccd_detector, 
     assert abs(onnx_val.box.map - ref.box.map) <= 0.005
     assert parity["map50_95_drop"] == pytest.approx(ref.box.map - onnx_val.box.map, abs=1e-5)
     assert parity["pt"]["latency_ms"] > 0 and parity["exported"]["latency_ms"] > 0
-    assert parity["boxes"]["matched"] <= min(parity["boxes"]["pt_boxes"], parity["boxes"]["exported_boxes"])
+    boxes = parity["boxes"]
+    assert boxes["pt_boxes"] > 0 and 0 < boxes["matched"] <= min(boxes["pt_boxes"], boxes["exported_boxes"])
+    assert boxes["max_corner_px"] <= 1.0
 
 
 def _match(a: list[dict], b: list[dict]) -> list[tuple[dict, dict]]:
@@ -148,9 +174,10 @@ def _match(a: list[dict], b: list[dict]) -> list[tuple[dict, dict]]:
     return pairs
 
 
-def test_predict_evaluate_analyze_accept_the_onnx_export(bccd_onnx, bccd_detector, bccd_yolo, tmp_path):
+def test_predict_evaluate_analyze_accept_the_onnx_export(bccd_onnx, confident_detector, bccd_yolo, tmp_path):
     import yolo_tl
 
+    bccd_detector = confident_detector
     _, out = bccd_onnx
     onnx_path = out / "best.onnx"
     val_images = sorted((bccd_yolo.parent / "images" / "val").iterdir())[:6]
@@ -158,8 +185,8 @@ def test_predict_evaluate_analyze_accept_the_onnx_export(bccd_onnx, bccd_detecto
     src.mkdir()
     for p in val_images:
         (src / p.name).symlink_to(p)
-    pt = yolo_tl.predict(bccd_detector, src, out=tmp_path / "pt", conf=0.05, imgsz=128, save_images=False)
-    ox = yolo_tl.predict(onnx_path, src, out=tmp_path / "onnx", conf=0.05, imgsz=128, save_images=False)
+    pt = yolo_tl.predict(bccd_detector, src, out=tmp_path / "pt", conf=0.1, imgsz=128, save_images=False)
+    ox = yolo_tl.predict(onnx_path, src, out=tmp_path / "onnx", conf=0.1, imgsz=128, save_images=False)
     assert ox.names == pt.names  # the class names the export carries
     a = json.loads(pt.predictions_json.read_text())["images"]
     b = json.loads(ox.predictions_json.read_text())["images"]
@@ -168,7 +195,7 @@ def test_predict_evaluate_analyze_accept_the_onnx_export(bccd_onnx, bccd_detecto
     assert total > 0, "the detector must predict something for this comparison to mean anything"
     matched = 0
     for ra, rb in zip(a, b):
-        confident = [d for d in ra["detections"] if d["confidence"] >= 0.07]  # clear of the 0.05 threshold
+        confident = [d for d in ra["detections"] if d["confidence"] >= 0.102]  # clear of the 0.1 threshold
         pairs = _match(confident, rb["detections"])
         assert len(pairs) == len(confident)
         for da, db in pairs:

@@ -53,6 +53,7 @@ def export_cmd(
     dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic batch and image size (ONNX, OpenVINO)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: <weights dir>/export_<format>)."),
     max_drop: float = typer.Option(0.005, "--max-drop", help="Largest mAP50-95 drop of the export allowed with --data."),
+    conf: float = typer.Option(0.25, "--conf", help="Confidence threshold of the box-by-box comparison (as predict)."),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: Ultralytics' choice)."),
     as_json: bool = typer.Option(False, "--json", help="Print export.json's content as JSON on stdout."),
 ) -> None:
@@ -66,7 +67,7 @@ def export_cmd(
 
     with logs_to_stderr("ultralytics", enabled=True):
         report = export(weights, format=fmt, data=data, split=split, imgsz=imgsz, dynamic=dynamic, out=out,
-                        max_drop=max_drop, opset=opset)
+                        max_drop=max_drop, opset=opset, parity_conf=conf)
     if as_json:
         print_json(report.to_dict())
         return
