@@ -104,6 +104,18 @@ def test_openvino_export_runs_in_openvino_like_pytorch(tiny_base_weights, tmp_pa
     assert record["sha256"] == digest.hexdigest()
 
 
+def test_dynamic_onnx_takes_another_input_size(tiny_base_weights, tmp_path):
+    import onnxruntime
+
+    report = export(tiny_base_weights, format="onnx", imgsz=64, dynamic=True, out=tmp_path)
+    record = json.loads(report.export_json.read_text())
+    assert record["dynamic"] is True
+    session = onnxruntime.InferenceSession(str(report.model), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(3).random((2, 3, 96, 128), dtype=np.float32)  # batch 2, not the export size
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert _rel(got, _torch_output(tiny_base_weights, x)) <= 1e-4
+
+
 @pytest.fixture(scope="module")
 def confident_detector(bccd_detector, tmp_path_factory) -> Path:
     """The session's BCCD detector with its class-logit biases raised by 4.

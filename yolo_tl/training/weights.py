@@ -110,7 +110,7 @@ def resolve_weights(spec: str | Path, *, require_detect: bool = True) -> Resolve
     fmt = exported_format(path)
     if fmt is not None and path.exists():
         raise WeightsError(
-            f"is an exported {fmt} model; training needs the PyTorch checkpoint (.pt) it was exported from",
+            f"is an exported {fmt} model; finetune and export need the PyTorch checkpoint (.pt) it was exported from",
             path=path, field="--weights", hint="pass best.pt, not the exported model")
     if path.suffix.lower() in (".yaml", ".yml"):
         return _resolve_yaml(text, path, require_detect)
