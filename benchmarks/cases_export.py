@@ -108,6 +108,44 @@ def render(results: list[dict], args: argparse.Namespace, weights: Path, data: P
     return "\n".join(lines) + "\n"
 
 
+def comparison(ctx) -> list:
+    """``python -m benchmarks.run --only export``: the same measurement, as rows of the main report.
+
+    Quick mode trains 2 epochs and measures at imgsz 64; otherwise 30 epochs, imgsz 320 and 640, and
+    the full table also goes to RESULTS_export.md.
+    """
+    from benchmarks.suite import Row
+
+    quick = ctx.cfg.repeats == 1 and ctx.cfg.train_imgsz == 64
+    epochs, sizes, runs = (2, (64,), 5) if quick else (30, (320, 640), 30)
+    work = ctx.work / "export"
+    work.mkdir(parents=True, exist_ok=True)
+    ctx.log(f"  training yolov8n.yaml on the sample, {epochs} epochs at imgsz 160 ...")
+    weights, data = train_sample_model(work, epochs)
+    results = []
+    for size in sizes:
+        for fmt in FORMATS:
+            spec = {"weights": str(weights), "data": str(data), "format": fmt, "imgsz": size, "runs": runs,
+                    "out": str(work / f"{fmt}_{size}")}
+            result = _run_worker(spec, ctx.env)
+            result.update(format=fmt, imgsz=size)
+            results.append(result)
+    rows = []
+    for r in results:
+        p = r["parity"]
+        pt_ms, ex_ms = p["pt"]["latency_ms"], p["exported"]["latency_ms"]
+        rows.append(Row(f"export {r['format']}, imgsz {r['imgsz']}: CPU ms per image (batch 1)",
+                        "the .pt in PyTorch, same images, same process", "ms", ex_ms, pt_ms, pt_ms / ex_ms,
+                        "report (mAP50-95 drop <= 0.005)", "report",
+                        [f"mAP50-95 .pt {p['pt']['map50_95']:.4f}, export {p['exported']['map50_95']:.4f}",
+                         f"max box-corner diff {p['boxes']['max_corner_px']} px over {p['boxes']['matched']} boxes"]))
+    if not quick:
+        args = argparse.Namespace(argv=["(via benchmarks.run --only export)"], runs=runs)
+        Path(__file__).with_name("RESULTS_export.md").write_text(
+            render(results, args, Path(weights), Path(data), 0.0), encoding="utf-8")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(prog="python -m benchmarks.cases_export", description=__doc__,
