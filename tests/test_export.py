@@ -305,7 +305,13 @@ def test_map_drop_above_max_drop_fails_and_publishes_nothing(tiny_base_weights, 
         "export", str(tiny_base_weights), "--format", "torchscript", "--imgsz", "64", "--data", str(tiny_yolo_data),
         "--out", str(out), "--max-drop", "-1"]))
     assert "mAP50-95" in line and "--max-drop -1" in line and "nothing was written" in line
-    assert list(out.iterdir()) == []  # no model, no export.json, no staging folder left
+    assert not out.exists()  # no model, no export.json, no staging folder, not even the folder it made
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    _one_line_error(runner.invoke(app, [
+        "export", str(tiny_base_weights), "--format", "torchscript", "--imgsz", "64", "--data", str(tiny_yolo_data),
+        "--out", str(out), "--max-drop", "-1"]))
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]  # a folder that was there stays, untouched
 
 
 def test_finetune_refuses_an_exported_model(onnx_export, tiny_yolo_data, tmp_path):

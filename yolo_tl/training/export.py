@@ -91,8 +91,12 @@ def export(
     if data is not None:
         info = read_data_info(data, need=(split,))
         check_names_match(source.names or {}, info.names, path=source.path, data_yaml=info.path)
-    out_dir = _prepare_out(Path(out) if out is not None else source.path.parent / f"export_{fmt}")
+    out_dir = Path(out) if out is not None else source.path.parent / f"export_{fmt}"
+    out_dir = out_dir.expanduser().resolve()
+    created = not out_dir.exists()
+    _prepare_out(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=".yolo-tl-export-", dir=out_dir))
+    final = None
     try:
         artifact = _run_exporter(source.path, staging, fmt, imgsz=imgsz, dynamic=dynamic, opset=opset)
         exported = resolve_detector(artifact)
@@ -117,12 +121,13 @@ def export(
         final = _publish(staging, artifact.name, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if final is None and created:  # a failed export leaves no trace, not even the folder it made
+            shutil.rmtree(out_dir, ignore_errors=True)
     log.info("exported %s to %s", source.path, final)
     return ExportReport(final, out_dir / "export.json", fmt, imgsz, dynamic, exported.names, record)
 
 
 def _prepare_out(out: Path) -> Path:
-    out = out.expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise OutputError("exists and is not a folder", path=out, field="--out")
     try:
