@@ -34,7 +34,8 @@ def worker(spec: dict) -> dict:
 
     t0 = time.perf_counter()
     report = export(spec["weights"], format=spec["format"], data=spec["data"], imgsz=spec["imgsz"],
-                    out=spec["out"], latency_runs=spec["runs"], max_drop=1.0)
+                    out=spec["out"], latency_runs=spec["runs"], max_drop=1.0,
+                    parity_images=spec.get("parity_images", 40), parity_conf=spec.get("parity_conf", 0.1))
     record = report.record
     return {"export_seconds": time.perf_counter() - t0, "parity": record["parity"], "versions": record["versions"]}
 
@@ -63,6 +64,15 @@ def _run_worker(spec: dict, env: dict) -> dict:
     return json.loads(lines[-1][len("EXPORT_RESULT "):])
 
 
+def _boxes(b: dict) -> str:
+    corner = "-" if b["max_corner_px"] is None else f"{b['max_corner_px']:.3f}"
+    return f"{corner} ({b['matched']} of {b['pt_boxes']}/{b['exported_boxes']} matched)"
+
+
+def _speed(ratio: float) -> str:
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
+
+
 def render(results: list[dict], args: argparse.Namespace, weights: Path, data: Path, total: float) -> str:
     sizes = sorted({r["imgsz"] for r in results})
     versions: dict = {}
@@ -78,19 +88,21 @@ def render(results: list[dict], args: argparse.Namespace, weights: Path, data: P
         f"- versions: {', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}",
         f"- model: `{weights}`; split: val of `{data}`",
         "- latency: one `predict` call per image, batch 1, CPU, median of "
-        f"{args.runs} after 3 warm-up calls, letterbox + NMS included (what a user waits for); "
-        "mAP: Ultralytics' validator, conf 0.001, IoU 0.7, square letterbox for every runtime",
+        f"{args.runs} after 3 warm-up calls, letterbox + NMS included (what a user waits for), the .pt and the "
+        "export taking turns in one process; "
+        "mAP: Ultralytics' validator, conf 0.001, IoU 0.7, square letterbox for every runtime; boxes: "
+        "every val image at conf 0.1, matched per class",
         "",
         "| imgsz | runtime | ms / image (median) | vs PyTorch | mAP50 | mAP50-95 | mAP50-95 - PyTorch's | "
-        "max box-corner diff (px) | raw output diff (rel) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "box-corner diff, same letterbox (px) | ... with predict's defaults (px) | raw output diff (rel) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in sizes:
         rows = [r for r in results if r["imgsz"] == size]
         pt_ms = statistics.median(r["parity"]["pt"]["latency_ms"] for r in rows)
         pt = rows[0]["parity"]["pt"]
         lines.append(f"| {size} | PyTorch (.pt) | {pt_ms:.1f} | 1.00x | {pt['map50']:.4f} | {pt['map50_95']:.4f} "
-                     "| - | - | - |")
+                     "| - | - | - | - |")
         for r in rows:
             p = r["parity"]
             ex = p["exported"]
@@ -98,11 +110,10 @@ def render(results: list[dict], args: argparse.Namespace, weights: Path, data: P
             raw = f"{p['raw_output_max_rel_diff']:.1e}"
             if "raw_output_max_rel_diff_cpu_precision" in p:
                 raw += f" (f32); {p['raw_output_max_rel_diff_cpu_precision']:.1e} (CPU default)"
-            corner = p["boxes"]["max_corner_px"]
             lines.append(
-                f"| {size} | {name[r['format']]} | {ex['latency_ms']:.1f} | {pt_ms / ex['latency_ms']:.2f}x faster | "
+                f"| {size} | {name[r['format']]} | {ex['latency_ms']:.1f} | {_speed(pt_ms / ex['latency_ms'])} | "
                 f"{ex['map50']:.4f} | {ex['map50_95']:.4f} | {-p['map50_95_drop']:+.4f} | "
-                f"{'-' if corner is None else f'{corner:.3f}'} ({p['boxes']['matched']} boxes) | {raw} |")
+                f"{_boxes(p['boxes'])} | {_boxes(p['boxes_default_predict'])} | {raw} |")
     lines += ["", "PyTorch latency per process (one per export): " + "; ".join(
         f"{r['format']}@{r['imgsz']}: {r['parity']['pt']['latency_ms']:.1f} ms" for r in results), ""]
     return "\n".join(lines) + "\n"
@@ -138,7 +149,8 @@ def comparison(ctx) -> list:
                         "the .pt in PyTorch, same images, same process", "ms", ex_ms, pt_ms, pt_ms / ex_ms,
                         "report (mAP50-95 drop <= 0.005)", "report",
                         [f"mAP50-95 .pt {p['pt']['map50_95']:.4f}, export {p['exported']['map50_95']:.4f}",
-                         f"max box-corner diff {p['boxes']['max_corner_px']} px over {p['boxes']['matched']} boxes"]))
+                         f"max box-corner diff {p['boxes']['max_corner_px']} px over {p['boxes']['matched']} boxes",
+                         "the full table per runtime: benchmarks/RESULTS_export.md"]))
     if not quick:
         args = argparse.Namespace(argv=["(via benchmarks.run --only export)"], runs=runs)
         Path(__file__).with_name("RESULTS_export.md").write_text(

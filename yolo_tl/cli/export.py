@@ -27,17 +27,20 @@ def render_parity(report: Any) -> None:
             table.add_row(label, f"{a:.4f}", f"{b:.4f}", f"{b - a:+.4f}")
         a, b = p["pt"]["latency_ms"], p["exported"]["latency_ms"]
         table.add_row("CPU ms / image", f"{a:.1f}", f"{b:.1f}", f"{b - a:+.1f} ms (x{a / b:.2f})" if b else "-")
-        boxes = p["boxes"]
-        corner = "-" if boxes["max_corner_px"] is None else f"{boxes['max_corner_px']:.3f} px max"
-        table.add_row(f"boxes on {boxes['images']} images", str(boxes["pt_boxes"]), str(boxes["exported_boxes"]),
-                      f"{boxes['matched']} matched, {corner}")
+        for key, label in (("boxes", "same letterbox"), ("boxes_default_predict", "predict defaults")):
+            boxes = p[key]
+            corner = "-" if boxes["max_corner_px"] is None else f"{boxes['max_corner_px']:.3f} px max"
+            table.add_row(f"boxes, {label}", str(boxes["pt_boxes"]), str(boxes["exported_boxes"]),
+                          f"{boxes['matched']} matched, {corner}")
     table.add_row("raw output (1 input)", "", "", f"{p['raw_output_max_rel_diff']:.1e} rel")
     if "openvino_cpu_precision" in p:
         table.add_row(f"raw, CPU {p['openvino_cpu_precision']}", "", "",
                       f"{p['raw_output_max_rel_diff_cpu_precision']:.1e} rel")
     console.print(table)
     if "pt" in p:
-        console.print(f"mAP50-95 drop {p['map50_95_drop']:+.4f} is within --max-drop {p['max_drop']}.")
+        console.print(f"mAP50-95 drop {p['map50_95_drop']:+.4f} is within --max-drop {p['max_drop']}. "
+                      f"Boxes at conf >= {p['boxes_conf']} on {p['boxes']['images']} images; \"predict defaults\": "
+                      "the .pt letterboxed to a rectangle, as predict does, the export to its fixed square.")
     else:
         console.print("[dim]No --data: mAP and box parity not measured.[/]")
 

@@ -203,7 +203,7 @@ def _data_parity(pt: Path, exported: DetectorWeights, data_yaml: Path, split: st
 
     from yolo_tl.dataset.formats.yolo import load_data_yaml, split_images
     from yolo_tl.training.metrics import DetectionMetrics
-    from yolo_tl.training.parity import box_parity, latency_ms
+    from yolo_tl.training.parity import box_parity, latencies
 
     images = split_images(load_data_yaml(data_yaml, error=TrainingError), split, error=TrainingError)[:n_images]
     models = {"pt": YOLO(str(pt), task="detect"), "exported": YOLO(str(exported.path), task="detect")}
@@ -220,9 +220,14 @@ def _data_parity(pt: Path, exported: DetectorWeights, data_yaml: Path, split: st
                 raise TrainingError(f"Ultralytics validation of the {key} model failed: {first}",
                                     path=data_yaml) from err
             metrics = DetectionMetrics.from_ultralytics(results)
-            figures[key] = {"map50": round(metrics.map50, 6), "map50_95": round(metrics.map50_95, 6),
-                            "latency_ms": latency_ms(model, images, imgsz=imgsz, runs=runs)}
+            figures[key] = {"map50": round(metrics.map50, 6), "map50_95": round(metrics.map50_95, 6)}
+        for key, ms in latencies(models, images, imgsz=imgsz, runs=runs).items():
+            figures[key]["latency_ms"] = ms
         figures["boxes"] = box_parity(models["pt"], models["exported"], images, imgsz=imgsz, conf=conf).to_dict()
+        # what `predict` gives each by default: a .pt gets a rectangular letterbox, a fixed-size export a square
+        figures["boxes_default_predict"] = box_parity(models["pt"], models["exported"], images, imgsz=imgsz,
+                                                      conf=conf, same_letterbox=False).to_dict()
+    figures["boxes_conf"] = conf
     figures["map50_drop"] = round(figures["pt"]["map50"] - figures["exported"]["map50"], 6)
     figures["map50_95_drop"] = round(figures["pt"]["map50_95"] - figures["exported"]["map50_95"], 6)
     figures["max_drop"] = max_drop

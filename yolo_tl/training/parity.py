@@ -86,11 +86,16 @@ class BoxParity:
         return asdict(self)
 
 
-def predict_xyxy(model: Any, images: list[Path], *, imgsz: int, conf: float) -> dict[str, list[tuple]]:
-    """image path -> [(class, x1, y1, x2, y2, score)] in pixels, on CPU, one image at a time."""
+def predict_xyxy(model: Any, images: list[Path], *, imgsz: int, conf: float,
+                 rect: bool = True) -> dict[str, list[tuple]]:
+    """image path -> [(class, x1, y1, x2, y2, score)] in pixels, on CPU, one image at a time.
+
+    ``rect=False`` makes a .pt letterbox to the full square, as a fixed-size export must; with the
+    default, Ultralytics pads a .pt's input only to the next multiple of the stride.
+    """
     out: dict[str, list[tuple]] = {}
     for path in images:
-        result = model.predict(str(path), imgsz=imgsz, conf=conf, device="cpu", verbose=False)[0]
+        result = model.predict(str(path), imgsz=imgsz, conf=conf, device="cpu", verbose=False, rect=rect)[0]
         boxes = result.boxes
         out[str(path)] = [(int(c), *map(float, xyxy), float(s))
                           for xyxy, c, s in zip(boxes.xyxy.tolist(), boxes.cls.tolist(), boxes.conf.tolist())]
@@ -117,9 +122,14 @@ def match_boxes(a: list[tuple], b: list[tuple], *, min_iou: float = 0.5) -> list
     return matched
 
 
-def box_parity(pt_model: Any, exported_model: Any, images: list[Path], *, imgsz: int, conf: float) -> BoxParity:
-    """Match the two models' boxes on ``images``; the largest corner difference in pixels."""
-    ours = predict_xyxy(pt_model, images, imgsz=imgsz, conf=conf)
+def box_parity(pt_model: Any, exported_model: Any, images: list[Path], *, imgsz: int, conf: float,
+               same_letterbox: bool = True) -> BoxParity:
+    """Match the two models' boxes on ``images``; the largest corner difference in pixels.
+
+    ``same_letterbox``: both get the square letterbox (isolates the export); otherwise each gets
+    what ``predict`` gives it by default (the .pt a rectangular input), which is what a user compares.
+    """
+    ours = predict_xyxy(pt_model, images, imgsz=imgsz, conf=conf, rect=not same_letterbox)
     theirs = predict_xyxy(exported_model, images, imgsz=imgsz, conf=conf)
     worst: float | None = None
     matched = 0
@@ -132,8 +142,13 @@ def box_parity(pt_model: Any, exported_model: Any, images: list[Path], *, imgsz:
                      None if worst is None else round(worst, 4))
 
 
-def latency_ms(model: Any, images: list[Path], *, imgsz: int, runs: int = 20, warmup: int = 3) -> float:
-    """Median wall time of one ``predict`` call (batch 1, CPU, pre- and post-processing included), in ms."""
+def latencies(models: dict[str, Any], images: list[Path], *, imgsz: int, runs: int = 20,
+              warmup: int = 3) -> dict[str, float]:
+    """Median wall time of one ``predict`` call per model (batch 1, CPU, pre- and post-processing included), ms.
+
+    The models take turns (A B A B ...) on the same frames, so a load change on a shared machine
+    hits all of them alike instead of whichever happened to run at that moment.
+    """
     import cv2
 
     frames = [cv2.imread(str(p)) for p in images]
@@ -141,13 +156,15 @@ def latency_ms(model: Any, images: list[Path], *, imgsz: int, runs: int = 20, wa
     if not frames:
         raise ValueError("no readable image for the latency measurement")
     for i in range(warmup):
-        model.predict(frames[i % len(frames)], imgsz=imgsz, device="cpu", verbose=False)
-    times = []
+        for model in models.values():
+            model.predict(frames[i % len(frames)], imgsz=imgsz, device="cpu", verbose=False)
+    times: dict[str, list[float]] = {key: [] for key in models}
     for i in range(runs):
-        t0 = time.perf_counter()
-        model.predict(frames[i % len(frames)], imgsz=imgsz, device="cpu", verbose=False)
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return round(statistics.median(times), 3)
+        for key, model in models.items():
+            t0 = time.perf_counter()
+            model.predict(frames[i % len(frames)], imgsz=imgsz, device="cpu", verbose=False)
+            times[key].append((time.perf_counter() - t0) * 1000.0)
+    return {key: round(statistics.median(values), 3) for key, values in times.items()}
 
 
 def _iou(a: tuple, b: tuple) -> float:
