@@ -143,11 +143,12 @@ def box_parity(pt_model: Any, exported_model: Any, images: list[Path], *, imgsz:
 
 
 def latencies(models: dict[str, Any], images: list[Path], *, imgsz: int, runs: int = 20,
-              warmup: int = 3) -> dict[str, float]:
+              warmup: int = 3, block: int = 5) -> dict[str, float]:
     """Median wall time of one ``predict`` call per model (batch 1, CPU, pre- and post-processing included), ms.
 
-    The models take turns (A B A B ...) on the same frames, so a load change on a shared machine
-    hits all of them alike instead of whichever happened to run at that moment.
+    The models take turns in blocks of ``block`` calls (AAAAA BBBBB AAAAA ...) on the same frames, so a
+    load change on a shared machine hits all of them alike. Blocks, not single calls: onnxruntime's
+    threads keep spinning for a while after a run and would otherwise slow the next PyTorch call.
     """
     import cv2
 
@@ -159,11 +160,12 @@ def latencies(models: dict[str, Any], images: list[Path], *, imgsz: int, runs: i
         for model in models.values():
             model.predict(frames[i % len(frames)], imgsz=imgsz, device="cpu", verbose=False)
     times: dict[str, list[float]] = {key: [] for key in models}
-    for i in range(runs):
+    for start in range(0, runs, block):
         for key, model in models.items():
-            t0 = time.perf_counter()
-            model.predict(frames[i % len(frames)], imgsz=imgsz, device="cpu", verbose=False)
-            times[key].append((time.perf_counter() - t0) * 1000.0)
+            for i in range(start, min(start + block, runs)):
+                t0 = time.perf_counter()
+                model.predict(frames[i % len(frames)], imgsz=imgsz, device="cpu", verbose=False)
+                times[key].append((time.perf_counter() - t0) * 1000.0)
     return {key: round(statistics.median(values), 3) for key, values in times.items()}
 
 
