@@ -81,7 +81,7 @@ def test_onnx_export_runs_in_onnxruntime_like_pytorch(onnx_export, tiny_base_wei
     assert sorted(p.name for p in onnx_export.export_json.parent.iterdir()) == ["best.onnx", "export.json"]
 
 
-def test_openvino_export_runs_in_openvino_like_pytorch(tiny_base_weights, tmp_path):
+def test_openvino_export_runs_in_openvino_like_pytorch(tiny_base_weights, tiny_yolo_data, tmp_path):
     import openvino
 
     report = export(tiny_base_weights, format="openvino", imgsz=64, out=tmp_path)
@@ -102,6 +102,15 @@ def test_openvino_export_runs_in_openvino_like_pytorch(tiny_base_weights, tmp_pa
     for name in files:
         digest.update(name.encode() + b"\0" + hashlib.sha256((report.model / name).read_bytes()).digest())
     assert record["sha256"] == digest.hexdigest()
+    # predict takes the folder, with the class names it carries (no .pt beside it)
+    import torch
+
+    import yolo_tl
+
+    names = torch.load(tiny_base_weights, map_location="cpu", weights_only=False)["model"].names
+    images = sorted((tiny_yolo_data.parent / "images" / "val").glob("*.jpg"))
+    pred = yolo_tl.predict(report.model, images[0], out=tmp_path / "pred", imgsz=64, conf=0.0, save_images=False)
+    assert pred.names == names and pred.images == 1
 
 
 def test_dynamic_onnx_takes_another_input_size(tiny_base_weights, tmp_path):
