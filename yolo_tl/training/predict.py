@@ -124,7 +124,8 @@ def predict(
                 records.append(record)
     ordered = {names[i]: counts.get(names[i], 0) for i in sorted(names)}
     json_path = out_dir / "predictions.json"
-    payload = {"weights": str(resolved.path), "source": str(source), "conf": conf, "iou": iou, "imgsz": imgsz,
+    used = resolved.imgsz[0] if resolved.imgsz else imgsz  # a fixed-size export runs at its own size
+    payload = {"weights": str(resolved.path), "source": str(source), "conf": conf, "iou": iou, "imgsz": used,
                "names": names, "counts": ordered, "images": records}
     tmp = json_path.with_name(json_path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
