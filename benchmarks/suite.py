@@ -368,9 +368,16 @@ def _keep_count(ctx: Ctx, pred_json: Path, then: Callable[[], None]) -> Callable
     return cleanup
 
 
+def export(ctx: Ctx) -> list[Row]:
+    """PyTorch vs ONNX Runtime vs OpenVINO latency and mAP (issue 15; benchmarks/cases_export.py)."""
+    from benchmarks.cases_export import comparison
+
+    return comparison(ctx)
+
+
 COMPARISONS: dict[str, Callable[[Ctx], list[Row]]] = {
     "prepare_voc": prepare_voc, "prepare_coco": prepare_coco, "scaling": scaling,
     "finetune": finetune, "freeze": freeze, "ingest": ingest, "evaluate": evaluate,
-    "predict": predict,
+    "predict": predict, "export": export,
 }
 FIFTYONE = {"prepare_voc", "ingest", "evaluate"}

@@ -60,3 +60,10 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     n_gt = sum(len(ET.parse(VOC / "Annotations" / f"{s}.xml").getroot().findall("object")) for s in val)
     assert sum(len(d.detections) if d else 0 for d in ds.values("ground_truth")) == n_gt
     assert f"{len(val)} samples" in out
+    # the "export and check" cell: best.onnx with its record, evaluated as an exported model
+    import hashlib
+    import json
+
+    record = json.loads((work / "export" / "export.json").read_text())
+    assert record["sha256"] == hashlib.sha256((work / "export" / "best.onnx").read_bytes()).hexdigest()
+    assert "evaluate(best.onnx): mAP50-95" in out

@@ -4,6 +4,7 @@ Public Python API (imported lazily, so ``import yolo_tl`` and ``yolo-tl --help``
 
 - ``prepare(source, out, ...) -> PrepareReport``: VOC / COCO -> Ultralytics YOLO dataset
 - ``finetune(data_yaml, ...)``, ``evaluate(weights, data_yaml, ...)``, ``predict(weights, source, ...)``
+- ``export(weights, format=..., data=...) -> ExportReport``: ONNX / OpenVINO / TorchScript + parity proof
 - ``analyze(data_yaml, weights=..., ...) -> AnalysisReport``: FiftyOne dataset + evaluation;
   ``launch_app(name, ...)``, ``list_datasets()``, ``delete_dataset(name)``
 """
@@ -22,6 +23,8 @@ _API = {
     "finetune": "yolo_tl.training.finetune",
     "evaluate": "yolo_tl.training.evaluate",
     "predict": "yolo_tl.training.predict",
+    "export": "yolo_tl.training.export",
+    "ExportReport": "yolo_tl.training.export",
     "analyze": "yolo_tl.analysis.analyze",
     "launch_app": "yolo_tl.analysis.app",
     "AnalysisReport": "yolo_tl.analysis.analyze",

@@ -53,20 +53,13 @@ def read_yolo_boxes(label: Path, names: Sequence[str]) -> list[RawBox]:
 
 
 def load_model(weights: Path) -> Any:
-    """Load a detection checkpoint with Ultralytics, or raise WeightsError in one line."""
+    """Load a detection model (.pt, or one made by ``yolo-tl export``), or raise WeightsError in one line."""
     weights = Path(weights).expanduser()
-    if not weights.is_file():
+    if not weights.exists():
         raise WeightsError("weights file not found", path=weights)
-    from ultralytics import YOLO
+    from yolo_tl.training.weights import load_detector  # task, class names and damage checks for every format
 
-    try:
-        model = YOLO(str(weights))
-    except Exception as err:  # Ultralytics raises many kinds for a bad file
-        raise WeightsError(f"cannot load checkpoint ({type(err).__name__}: {err})",
-                           path=weights) from err
-    if getattr(model, "task", "detect") != "detect":
-        raise WeightsError(f"a '{model.task}' model; analyze needs a detection model", path=weights)
-    return model
+    return load_detector(weights, field="--weights")[0]
 
 
 def check_class_names(model_names: dict[int, str], names: Sequence[str], weights: Path) -> None:

@@ -133,7 +133,7 @@ def finetune(
 @app.command(rich_help_panel="Train")
 @handle_errors
 def evaluate(
-    weights: Path = typer.Argument(..., help="Trained checkpoint (.pt), e.g. runs/train/weights/best.pt."),
+    weights: Path = typer.Argument(..., help="Trained checkpoint (.pt), e.g. runs/train/weights/best.pt, or a model from yolo-tl export (best.onnx, best_openvino_model/)."),
     data_yaml: Path = typer.Argument(..., help="data.yaml of the dataset."),
     split: str = typer.Option("val", "--split", help="Split to evaluate: val or test."),
     imgsz: int = typer.Option(640, "--imgsz", help="Image size."),
@@ -159,7 +159,7 @@ def evaluate(
 @app.command(rich_help_panel="Train")
 @handle_errors
 def predict(
-    weights: Path = typer.Argument(..., help="Trained checkpoint (.pt)."),
+    weights: Path = typer.Argument(..., help="Trained checkpoint (.pt), or a model from yolo-tl export (best.onnx, best_openvino_model/)."),
     source: str = typer.Argument(..., help="An image, a folder of images, or a quoted glob like 'imgs/*.jpg'."),
     out: Path = typer.Option(Path("runs/predict"), "--out", help="Output folder (images/, labels/, predictions.json)."),
     conf: float = typer.Option(0.25, "--conf", help="Confidence threshold."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any, Union
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.metrics import DetectionMetrics
 from yolo_tl.training.ultralytics_compat import check_device, offline_guards, read_data_info
-from yolo_tl.training.weights import resolve_weights
+from yolo_tl.training.runtime import no_autoinstall
+from yolo_tl.training.weights import check_names_match, load_detector
 
 PathLike = Union[str, Path]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,22 +43,20 @@ def evaluate(
 ) -> EvaluationResult:
     """Validate ``weights`` on one split of ``data_yaml`` with Ultralytics' validator.
 
-    Plots and outputs go to ``out`` when given; otherwise to a temporary folder that is removed.
+    ``weights`` is a .pt checkpoint or a model made by ``yolo-tl export`` (a fixed-size export is
+    validated at its own input size, as Ultralytics does). Plots and outputs go to ``out`` when given;
+    otherwise to a temporary folder that is removed.
     """
     if split not in ("train", "val", "test"):
         raise TrainingError(f"must be val, test or train, got {split!r}", field="--split")
     info = read_data_info(data_yaml, need=("train", "val", split))
     dev = check_device(device)
-    source = resolve_weights(weights)
-    if source.from_scratch:
-        raise TrainingError("evaluate needs trained weights (.pt), not a model .yaml", field="WEIGHTS")
-    if source.nc is not None and source.nc != info.nc:
-        raise TrainingError(f"has {info.nc} classes but the checkpoint's head has {source.nc}",
-                            path=info.path, field="names")
-    from ultralytics import YOLO
-
-    model = YOLO(str(source.path), task="detect")
-    with contextlib_tempdir(out) as save_root, offline_guards():
+    model, source = load_detector(weights)
+    check_names_match(source.names, info.names, path=source.path, data_yaml=info.path)
+    if source.imgsz is not None and source.imgsz != (imgsz, imgsz):
+        log.warning("%s was exported for %sx%s input: validating at that size, not %s",
+                    source.path.name, *source.imgsz, imgsz)
+    with contextlib_tempdir(out) as save_root, offline_guards(), no_autoinstall():
         args: dict[str, Any] = {
             "data": str(info.path), "split": split, "imgsz": imgsz, "batch": batch, "workers": workers,
             "project": str(save_root), "name": "val", "exist_ok": True, "plots": out is not None,

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-import logging
 from pathlib import Path
 from typing import Any, Union
 
 from yolo_tl.training.ultralytics_compat import IMAGE_SUFFIXES, check_device, offline_guards
 from yolo_tl.errors import ImageError, TrainingError
-from yolo_tl.training.weights import resolve_weights
+from yolo_tl.training.runtime import no_autoinstall
+from yolo_tl.training.weights import load_detector
 
 PathLike = Union[str, Path]
 log = logging.getLogger(__name__)
@@ -78,19 +79,22 @@ def predict(
     device: str | None = None,
     save_images: bool = True,
 ) -> PredictionReport:
-    """Detect objects in ``source`` with ``weights``; write annotated images, txt and JSON to ``out``."""
+    """Detect objects in ``source`` with ``weights``; write annotated images, txt and JSON to ``out``.
+
+    ``weights`` is a .pt checkpoint or a model made by ``yolo-tl export`` (its class names come from
+    the export's metadata; a fixed-size export runs at its own input size).
+    """
     if not 0.0 <= conf <= 1.0:
         raise TrainingError(f"must be between 0 and 1, got {conf}", field="--conf")
     files = list_images(source)
     dev = check_device(device)
-    resolved = resolve_weights(weights)
-    if resolved.from_scratch:
-        raise TrainingError("predict needs trained weights (.pt), not a model .yaml", field="WEIGHTS")
+    model, resolved = load_detector(weights)
     import cv2
-    from ultralytics import YOLO
 
-    model = YOLO(str(resolved.path), task="detect")
-    names = {int(k): str(v) for k, v in model.names.items()}
+    names = dict(resolved.names)
+    if resolved.imgsz is not None and resolved.imgsz != (imgsz, imgsz):
+        log.warning("%s was exported for %sx%s input: predicting at that size, not %s",
+                    resolved.path.name, *resolved.imgsz, imgsz)
     out_dir = Path(out).expanduser().resolve()
     (out_dir / "labels").mkdir(parents=True, exist_ok=True)
     if save_images:
@@ -103,7 +107,7 @@ def predict(
         args["device"] = dev
     unreadable: list[str] = []
     by_image: dict[Path, dict[str, Any]] = {}
-    with offline_guards():
+    with offline_guards(), no_autoinstall():
         for path, result in results_by_path(model, files, chunk=32, **args):
             if result is None:
                 log.warning("%s: unreadable image (its pixels do not decode): no predictions", path)
@@ -129,7 +133,8 @@ def predict(
     records = [by_image[p] for p in files]  # the input's order, whatever order the results came in
     ordered = {names[i]: counts.get(names[i], 0) for i in sorted(names)}
     json_path = out_dir / "predictions.json"
-    payload = {"weights": str(resolved.path), "source": str(source), "conf": conf, "iou": iou, "imgsz": imgsz,
+    used = resolved.imgsz[0] if resolved.imgsz else imgsz  # a fixed-size export runs at its own size
+    payload = {"weights": str(resolved.path), "source": str(source), "conf": conf, "iou": iou, "imgsz": used,
                "names": names, "counts": ordered, "images": records, "unreadable": unreadable}
     tmp = json_path.with_name(json_path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

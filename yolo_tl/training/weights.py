@@ -5,6 +5,10 @@ with ``YOLO_OFFLINE`` set or no network reachable within a few seconds, a weight
 cached gives one clear error that says where to put the file, instead of Ultralytics' retry loop.
 A model ``.yaml`` trains from scratch (logged as a warning: that is not transfer learning).
 Non-detection checkpoints are refused.
+
+``resolve_detector`` / ``load_detector`` are for inference (evaluate, predict, analyze): they also take
+a model made by ``yolo-tl export`` (``best.onnx``, ``best_openvino_model/``, ``best.torchscript``) and
+read its task and class names from the metadata Ultralytics wrote into it. ``finetune`` refuses those.
 """
 
 from __future__ import annotations
@@ -72,6 +76,11 @@ def resolve_weights(spec: str | Path) -> ResolvedWeights:
     if not text:
         raise WeightsError("empty weights name", field="--weights", hint="e.g. yolov8n.pt")
     path = Path(text).expanduser()
+    fmt = exported_format(path)
+    if fmt is not None and path.exists():
+        raise WeightsError(
+            f"is an exported {fmt} model; finetune and export need the PyTorch checkpoint (.pt) it was exported from",
+            path=path, field="--weights", hint="pass best.pt, not the exported model")
     if path.suffix.lower() in (".yaml", ".yml"):
         return _resolve_yaml(text, path)
     if path.is_file():
@@ -148,7 +157,8 @@ def _load_pt(text: str, path: Path, source: str) -> ResolvedWeights:
     try:
         model, _ = load_checkpoint(path)
     except Exception as err:  # noqa: BLE001
-        raise WeightsError(f"not an Ultralytics checkpoint ({err})", path=path, field="--weights") from None
+        raise WeightsError(f"not an Ultralytics checkpoint: {_why_unreadable(path, err)}", path=path,
+                           field="--weights") from None
     task = getattr(model, "task", None) or guess_model_task(model)
     _check_task(task, path)
     model_yaml = dict(getattr(model, "yaml", None) or {})
@@ -166,3 +176,157 @@ def _check_task(task: str | None, path: Path) -> None:
             field="--weights",
             hint="use a detection checkpoint such as yolov8n.pt or yolo11n.pt",
         )
+
+
+def _why_unreadable(path: Path, err: Exception) -> str:
+    """A short reason for a .pt that torch cannot load: truncated, not a torch file, or the error's first line."""
+    import zipfile
+
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):
+        return "the file is truncated or damaged (an incomplete torch zip archive)"
+    if head != b"PK\x03\x04" and not head.startswith(b"\x80"):
+        return "not a PyTorch file (no torch archive header)"
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return f"{type(err).__name__}: {first[:200]}"
+
+
+# --- inference weights: a .pt checkpoint or a model made by `yolo-tl export` ---
+EXPORT_SUFFIXES = {".onnx": "onnx", ".torchscript": "torchscript"}
+
+
+def exported_format(path: Path) -> str | None:
+    """``onnx`` / ``openvino`` / ``torchscript`` for an exported model's path, None for anything else."""
+    path = Path(path)
+    if path.name.endswith("_openvino_model") or (path.is_dir() and (path / "metadata.yaml").is_file()
+                                                and any(path.glob("*.xml"))):
+        return "openvino"
+    if path.suffix.lower() == ".xml" and (path.parent / "metadata.yaml").is_file():
+        return "openvino"
+    return EXPORT_SUFFIXES.get(path.suffix.lower())
+
+
+@dataclass(frozen=True)
+class DetectorWeights:
+    """A detection model ready for inference: where it is, its format, and the classes it predicts."""
+
+    path: Path
+    format: str  # "pt" | "onnx" | "openvino" | "torchscript"
+    names: dict[int, str]
+    sha256: str
+    imgsz: tuple[int, int] | None = None  # input size of a fixed-size export; None for .pt or --dynamic
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def exported(self) -> bool:
+        return self.format != "pt"
+
+
+def resolve_detector(spec: str | Path, *, field: str = "WEIGHTS") -> DetectorWeights:
+    """A trained detection model for evaluate / predict / analyze: a .pt or an exported model."""
+    path = Path(str(spec).strip()).expanduser()
+    fmt = exported_format(path)
+    if fmt is None:
+        resolved = resolve_weights(spec)
+        if resolved.from_scratch:
+            raise WeightsError("needs trained weights (.pt or an exported model), not a model .yaml",
+                               path=path, field=field)
+        names = resolved.names or {i: str(i) for i in range(resolved.nc or 0)}
+        return DetectorWeights(resolved.path, "pt", names, resolved.sha256 or "")
+    if not path.exists():
+        raise WeightsError(f"exported {fmt} model not found", path=path, field=field)
+    if fmt == "openvino" and path.suffix.lower() == ".xml":
+        path = path.parent
+    from ultralytics.nn.backends.base import BaseBackend
+
+    meta = BaseBackend.read_metadata(path)
+    if not meta:
+        raise WeightsError(f"no Ultralytics metadata (task, class names) in this {fmt} model: truncated, or "
+                           "not exported by Ultralytics", path=path, field=field, hint="export it with yolo-tl export")
+    task = meta.get("task")
+    _check_task(task, path)
+    names = _literal(meta.get("names"))
+    imgsz = _literal(meta.get("imgsz"))
+    dynamic = str((_literal(meta.get("args")) or {}).get("dynamic", False)).lower() == "true"
+    if not isinstance(names, dict):
+        raise WeightsError("its metadata has no class names", path=path, field=field)
+    return DetectorWeights(path.resolve(), fmt, {int(k): str(v) for k, v in names.items()}, artifact_sha256(path),
+                           None if dynamic or not imgsz else (int(imgsz[0]), int(imgsz[1])), dict(meta))
+
+
+def load_detector(spec: str | Path, *, field: str = "WEIGHTS") -> tuple[Any, DetectorWeights]:
+    """(Ultralytics YOLO model, DetectorWeights); an exported model is opened in its own runtime first.
+
+    Ultralytics opens an exported model only at the first prediction, where a damaged file becomes a
+    traceback; opening it here turns that into one line naming the file.
+    """
+    weights = resolve_detector(spec, field=field)
+    if weights.exported:
+        from yolo_tl.training.runtime import check_runtime
+
+        check_runtime(weights.format, purpose="run")
+        try:
+            _open_in_runtime(weights)
+        except Exception as err:  # noqa: BLE001  (each runtime raises its own kinds)
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise WeightsError(f"the {weights.format} runtime cannot open it: {first[:200]}", path=weights.path,
+                               field=field) from None
+    from ultralytics import YOLO
+
+    return YOLO(str(weights.path), task="detect"), weights
+
+
+def _open_in_runtime(weights: DetectorWeights) -> None:
+    if weights.format == "onnx":
+        import onnxruntime
+
+        onnxruntime.InferenceSession(str(weights.path), providers=["CPUExecutionProvider"])
+    elif weights.format == "openvino":
+        import openvino
+
+        xml = next(weights.path.glob("*.xml"), None)
+        if xml is None:
+            raise FileNotFoundError("no .xml model in the folder")
+        openvino.Core().read_model(str(xml))
+    elif weights.format == "torchscript":
+        import torch
+
+        torch.jit.load(str(weights.path), map_location="cpu")
+
+
+def artifact_sha256(path: Path) -> str:
+    """sha256 of a model file; for a folder (OpenVINO), of its files' names and contents in order."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(f.relative_to(path)).encode() + b"\0" + bytes.fromhex(sha256_file(f)))
+    return digest.hexdigest()
+
+
+def _literal(value: Any) -> Any:
+    import ast
+
+    if isinstance(value, str):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    return value
+
+
+def check_names_match(model_names: dict[int, str], data_names: dict[int, str], *, path: Path,
+                      data_yaml: Path) -> None:
+    """The model must predict data.yaml's classes in the same order; say which names differ."""
+    got = [model_names[i] for i in sorted(model_names)]
+    want = [data_names[i] for i in sorted(data_names)]
+    if got == want:
+        return
+    if len(got) != len(want):
+        reason = f"predicts {len(got)} classes {got[:6]} but {data_yaml} has {len(want)} {want[:6]}"
+    else:
+        diff = [f"{i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(zip(got, want)) if a != b]
+        reason = f"class names differ from {data_yaml}: " + ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
+    raise WeightsError(reason, path=path, hint="use weights fine-tuned on this data.yaml")

@@ -1,0 +1,109 @@
+"""The packages an export format needs, and Ultralytics kept from pip-installing them at run time.
+
+Ultralytics' exporter and its inference backends call ``check_requirements``, which pip-installs a
+missing package unless ``YOLO_AUTOINSTALL`` is false (read once, at import). yolo-tl never lets it:
+:func:`no_autoinstall` switches the flag off and turns any unmet requirement into one WeightsError
+line naming the extra to install, before Ultralytics gets half-way through an export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from collections.abc import Iterator
+from importlib import metadata
+from typing import Any
+
+from yolo_tl.errors import WeightsError
+
+EXTRA_HINT = "pip install 'yolo-tl[export]'"
+
+# format -> (what exporting it needs, what running it needs); import names
+EXPORT_FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "onnx": (("onnx", "onnxslim", "onnxruntime"), ("onnxruntime",)),
+    "openvino": (("openvino",), ("openvino",)),
+    "torchscript": ((), ()),
+}
+# import name -> distribution name (for versions)
+_DIST = {"onnx": "onnx", "onnxslim": "onnxslim", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+# the runtime whose version export.json records, per format
+RUNTIME_OF = {"onnx": "onnxruntime", "openvino": "openvino", "torchscript": "torch"}
+
+
+def check_format(fmt: str) -> str:
+    """Normalise ``--format`` and refuse the ones yolo-tl does not export."""
+    text = str(fmt).strip().lower()
+    if text not in EXPORT_FORMATS:
+        raise WeightsError(f"unknown format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})", field="--format")
+    return text
+
+
+def missing_packages(fmt: str, *, purpose: str = "export") -> list[str]:
+    """The packages ``fmt`` needs for ``purpose`` ("export" or "run") that cannot be imported."""
+    export_needs, run_needs = EXPORT_FORMATS[fmt]
+    needs = export_needs if purpose == "export" else run_needs
+    return [name for name in needs if importlib.util.find_spec(name) is None]
+
+
+def check_runtime(fmt: str, *, purpose: str = "export") -> None:
+    """Raise one line naming the extra when a package ``fmt`` needs is missing."""
+    missing = missing_packages(fmt, purpose=purpose)
+    if missing:
+        verb = "exporting to" if purpose == "export" else "running a model in"
+        raise WeightsError(f"{verb} {fmt} needs {', '.join(missing)}, which is not installed",
+                           field="--format" if purpose == "export" else None, hint=EXTRA_HINT)
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(_DIST.get(name, name))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def no_autoinstall() -> Iterator[None]:
+    """Within the block, Ultralytics installs nothing: an unmet requirement raises WeightsError instead.
+
+    ``check_requirements`` is imported by name into many Ultralytics modules, so every loaded module
+    that holds the original gets the guard for the duration of the block.
+    """
+    import sys
+
+    import ultralytics.utils as ul_utils
+    import ultralytics.utils.checks as checks
+
+    original = checks.check_requirements
+
+    def guarded(requirements: Any = (), exclude: Any = (), install: bool = True, cmds: str = "",
+                constrain: Any = ()) -> bool:
+        if original(requirements, exclude=exclude, install=False, cmds=cmds, constrain=constrain):
+            return True
+        if not install:  # a probe ("is X there?"), not a need: let the caller choose another path
+            return False
+        wanted = requirements if isinstance(requirements, (list, tuple)) else [requirements]
+        names = ", ".join(str(r[0] if isinstance(r, (list, tuple)) else r) for r in wanted)
+        raise WeightsError(f"Ultralytics needs {names}, which is not installed (yolo-tl never installs "
+                           "packages at run time)", hint=EXTRA_HINT)
+
+    def holders(fn: Any) -> list[Any]:
+        return [mod for name, mod in list(sys.modules.items())
+                if name.startswith("ultralytics") and getattr(mod, "check_requirements", None) is fn]
+
+    saved_env = os.environ.get("YOLO_AUTOINSTALL")
+    saved_flags = (ul_utils.AUTOINSTALL, checks.AUTOINSTALL)
+    os.environ["YOLO_AUTOINSTALL"] = "false"
+    ul_utils.AUTOINSTALL = checks.AUTOINSTALL = False
+    for mod in holders(original):  # checks itself too, so modules imported inside the block get the guard
+        mod.check_requirements = guarded
+    try:
+        yield
+    finally:
+        for mod in holders(guarded):
+            mod.check_requirements = original
+        ul_utils.AUTOINSTALL, checks.AUTOINSTALL = saved_flags
+        if saved_env is None:
+            os.environ.pop("YOLO_AUTOINSTALL", None)
+        else:
+            os.environ["YOLO_AUTOINSTALL"] = saved_env
