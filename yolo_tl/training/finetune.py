@@ -20,6 +20,7 @@ from yolo_tl import __version__
 from yolo_tl.training.ultralytics_compat import check_device, fingerprint, offline_guards, read_data_info
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.freeze import FreezeSpec, architecture_lengths
+from yolo_tl.training.lr_factors import format_lr_factors, parse_lr_factors, resolve_lr_factors
 from yolo_tl.training.schedule import ScheduleHooks, stages
 from yolo_tl.training.metrics import DetectionMetrics
 from yolo_tl.training.weights import resolve_weights
@@ -54,13 +55,16 @@ def finetune(
     project: PathLike = "runs",
     name: str | None = None,
     resume: bool = False,
-    unfreeze_at: int | None = None,
+    unfreeze_at: int | str | list[int] | None = None,
     unfreeze_lr_factor: float = 0.1,
+    lr_factors: str | Mapping[str, float] | None = None,
     extra: Mapping[str, Any] | None = None,
     callbacks: Mapping[str, Callable[[Any], None]] | None = None,
 ) -> FinetuneResult:
     """Fine-tune a YOLO detector on ``data_yaml`` with frozen layers; write run.json beside best.pt.
 
+    ``unfreeze_at``: one epoch (two-stage) or several (gradual unfreezing, top layers first);
+    ``lr_factors``: per-part learning-rate factors, ``"backbone=0.1,neck=0.5"`` or ``{"0-4": 0.05}``;
     ``extra`` passes further Ultralytics train arguments (lr0, optimizer, plots, ...);
     ``callbacks`` maps Ultralytics callback events to functions (for progress hooks and tests).
     """
@@ -77,17 +81,12 @@ def finetune(
     if source.task != "detect":
         raise TrainingError("only detection models can be fine-tuned", field="--weights")
     frozen = FreezeSpec.parse(freeze).resolve(source.model_yaml)
-    if unfreeze_at is not None:
-        if not frozen:
-            raise TrainingError("needs frozen layers (--freeze is none)", field="--unfreeze-at")
-        if not 1 <= unfreeze_at < epochs:
-            raise TrainingError(f"must be between 1 and epochs-1 ({epochs - 1}), got {unfreeze_at}",
-                                field="--unfreeze-at")
-        if not unfreeze_lr_factor > 0:
-            raise TrainingError(f"must be > 0, got {unfreeze_lr_factor}", field="--unfreeze-lr-factor")
-        if dev and "," in dev:
-            raise TrainingError("the two-stage schedule runs on one device; multi-GPU DDP is not supported",
-                                field="--unfreeze-at")
+    steps = _check_unfreeze(parse_unfreeze_at(unfreeze_at), frozen, epochs, unfreeze_lr_factor, dev)
+    factor_entries = parse_lr_factors(lr_factors)
+    layer_factors = resolve_lr_factors(factor_entries, source.model_yaml)
+    if layer_factors and dev and "," in dev:
+        raise TrainingError("learning-rate factors run on one device; multi-GPU DDP is not supported",
+                            field="--lr-factors")
 
     from ultralytics.utils.files import increment_path
 
@@ -97,7 +96,8 @@ def finetune(
         "data": str(info.path), "weights": str(weights), "freeze": str(FreezeSpec.parse(freeze)),
         "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": dev or "auto", "seed": seed,
         "patience": patience, "workers": workers, "project": str(project_dir), "name": run_dir.name,
-        "unfreeze_at": unfreeze_at, "unfreeze_lr_factor": unfreeze_lr_factor, "extra": dict(extra or {}),
+        "unfreeze_at": steps or None, "unfreeze_lr_factor": unfreeze_lr_factor,
+        "lr_factors": format_lr_factors(factor_entries) or None, "extra": dict(extra or {}),
     }
     record: dict[str, Any] = {
         "status": "running",
@@ -105,7 +105,8 @@ def finetune(
         "frozen_layers": frozen,
         "backbone_layers": n_backbone,
         "model_layers": n_layers,
-        "stages": stages(frozen, epochs, unfreeze_at, unfreeze_lr_factor),
+        "stages": stages(frozen, epochs, steps, unfreeze_lr_factor),
+        "lr_factors": {str(i): f for i, f in layer_factors.items()},
         "weights": source.to_dict(),
         "data": fingerprint(info),
         "versions": _versions(),
@@ -124,8 +125,43 @@ def finetune(
     from ultralytics import YOLO
 
     model = YOLO(str(source.path), task="detect")
-    hooks = ScheduleHooks(frozen, unfreeze_at, unfreeze_lr_factor)
+    hooks = ScheduleHooks(frozen, steps, unfreeze_lr_factor, layer_factors)
     return _run(model, args, hooks, record, run_dir, callbacks, t0)
+
+
+def parse_unfreeze_at(value: int | str | list[int] | None) -> list[int]:
+    """``5``, ``"5,10"`` or ``[5, 10]`` -> ``[5, 10]``; ``None`` -> ``[]``."""
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        raise TrainingError(f"expected epochs like 5 or 5,10, got {value!r}", field="--unfreeze-at")
+    items = [value] if isinstance(value, int) else value if isinstance(value, (list, tuple)) else \
+        [p for p in str(value).replace(" ", "").split(",") if p]
+    try:
+        return [int(str(v)) for v in items]
+    except ValueError:
+        raise TrainingError(f"expected epochs like 5 or 5,10, got {value!r}", field="--unfreeze-at") from None
+
+
+def _check_unfreeze(steps: list[int], frozen: list[int], epochs: int, factor: float, dev: str | None) -> list[int]:
+    if not steps:
+        return []
+    field_ = "--unfreeze-at"
+    if not frozen:
+        raise TrainingError("needs frozen layers (--freeze is none)", field=field_)
+    for at in steps:
+        if not 1 <= at < epochs:
+            raise TrainingError(f"must be between 1 and epochs-1 ({epochs - 1}), got {at}", field=field_)
+    if any(b <= a for a, b in zip(steps, steps[1:])):
+        raise TrainingError(f"epochs must increase, got {','.join(map(str, steps))}", field=field_)
+    if len(steps) > len(frozen):
+        raise TrainingError(f"{len(steps)} steps for {len(frozen)} frozen layers", field=field_,
+                            hint="give at most one epoch per frozen layer")
+    if not factor > 0:
+        raise TrainingError(f"must be > 0, got {factor}", field="--unfreeze-lr-factor")
+    if dev and "," in dev:
+        raise TrainingError("the unfreeze schedule runs on one device; multi-GPU DDP is not supported", field=field_)
+    return steps
 
 
 def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, workers: int,
@@ -166,7 +202,9 @@ def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, wor
     from ultralytics import YOLO
 
     model = YOLO(str(last), task="detect")
-    hooks = ScheduleHooks(frozen, opts.get("unfreeze_at"), float(opts.get("unfreeze_lr_factor") or 0.1))
+    factors = {int(i): float(f) for i, f in (record.get("lr_factors") or {}).items()}
+    hooks = ScheduleHooks(frozen, parse_unfreeze_at(opts.get("unfreeze_at")),
+                          float(opts.get("unfreeze_lr_factor") or 0.1), factors)
     return _run(model, args, hooks, record, run_dir, callbacks, t0)
 
 
