@@ -21,10 +21,11 @@ class EvaluationResult:
     data_yaml: Path
     split: str
     metrics: DetectionMetrics
+    matched_by_name: bool = False  # the model knows more (or reordered) classes: labels re-indexed by name
 
     def to_dict(self) -> dict[str, Any]:
         return {"weights": str(self.weights), "data_yaml": str(self.data_yaml), "split": self.split,
-                "metrics": self.metrics.to_dict()}
+                "matched_by_name": self.matched_by_name, "metrics": self.metrics.to_dict()}
 
 
 def evaluate(
@@ -49,15 +50,26 @@ def evaluate(
     source = resolve_weights(weights)
     if source.from_scratch:
         raise TrainingError("evaluate needs trained weights (.pt), not a model .yaml", field="WEIGHTS")
-    if source.nc is not None and source.nc != info.nc:
+    class_map = match_classes_by_name(info.names, source.names or {})
+    if class_map is None and source.nc is not None and source.nc != info.nc:
         raise TrainingError(f"has {info.nc} classes but the checkpoint's head has {source.nc}",
-                            path=info.path, field="names")
+                            path=info.path, field="names",
+                            hint="or give a model that knows every class of the data.yaml by name")
     from ultralytics import YOLO
 
     model = YOLO(str(source.path), task="detect")
-    with contextlib_tempdir(out) as save_root, offline_guards():
+    with contextlib_tempdir(out) as save_root, offline_guards(), tempfile.TemporaryDirectory() as tmp:
+        data_path = info.path
+        if class_map is not None:  # same images, labels re-indexed to the model's class order
+            from yolo_tl.training.derived_data import write_derived_dataset
+
+            model_names = [source.names[i] for i in sorted(source.names)]  # type: ignore[index]
+            data_path = write_derived_dataset(
+                info, Path(tmp) / "by_name", model_names,
+                lambda _s, _i, boxes: [(class_map[c], *b) for c, *b in boxes], splits=(split,),
+                aliases=("train", "val"))
         args: dict[str, Any] = {
-            "data": str(info.path), "split": split, "imgsz": imgsz, "batch": batch, "workers": workers,
+            "data": str(data_path), "split": split, "imgsz": imgsz, "batch": batch, "workers": workers,
             "project": str(save_root), "name": "val", "exist_ok": True, "plots": out is not None,
         }
         if dev is not None:
@@ -67,7 +79,24 @@ def evaluate(
         except (RuntimeError, ValueError, FileNotFoundError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise TrainingError(f"Ultralytics validation failed: {first}", path=info.path) from err
-    return EvaluationResult(source.path, info.path, split, DetectionMetrics.from_ultralytics(results))
+    return EvaluationResult(source.path, info.path, split, DetectionMetrics.from_ultralytics(results),
+                            matched_by_name=class_map is not None)
+
+
+def match_classes_by_name(data_names: dict[int, str], model_names: dict[int, str]) -> dict[int, int] | None:
+    """data class -> model class by name, when the two lists differ and the model has every data class.
+
+    ``None`` when the lists are the same (nothing to do) or a data class is unknown to the model.
+    """
+    from yolo_tl.training.derived_data import norm_name
+
+    if not model_names or [norm_name(v) for _, v in sorted(data_names.items())] == [
+            norm_name(v) for _, v in sorted(model_names.items())]:
+        return None
+    lookup = {norm_name(v): k for k, v in model_names.items()}
+    if not all(norm_name(v) in lookup for v in data_names.values()):
+        return None
+    return {k: lookup[norm_name(v)] for k, v in data_names.items()}
 
 
 class contextlib_tempdir:

@@ -58,6 +58,9 @@ def finetune(
     unfreeze_at: int | str | list[int] | None = None,
     unfreeze_lr_factor: float = 0.1,
     lr_factors: str | Mapping[str, float] | None = None,
+    keep_classes: bool = False,
+    pseudo_conf: float = 0.5,
+    distill: bool = False,
     extra: Mapping[str, Any] | None = None,
     callbacks: Mapping[str, Callable[[Any], None]] | None = None,
 ) -> FinetuneResult:
@@ -65,6 +68,9 @@ def finetune(
 
     ``unfreeze_at``: one epoch (two-stage) or several (gradual unfreezing, top layers first);
     ``lr_factors``: per-part learning-rate factors, ``"backbone=0.1,neck=0.5"`` or ``{"0-4": 0.05}``;
+    ``keep_classes``: train on the data's classes plus the start model's, with its pseudo-labels at
+    ``pseudo_conf`` (see ``keep_classes.py``); ``distill``: the start model is also the teacher of
+    Ultralytics' ``distill_model``;
     ``extra`` passes further Ultralytics train arguments (lr0, optimizer, plots, ...);
     ``callbacks`` maps Ultralytics callback events to functions (for progress hooks and tests).
     """
@@ -88,6 +94,11 @@ def finetune(
         raise TrainingError("learning-rate factors run on one device; multi-GPU DDP is not supported",
                             field="--lr-factors")
 
+    if distill and not keep_classes:
+        raise TrainingError("needs --keep-classes (the start model is the teacher)", field="--distill")
+    if (keep_classes or distill) and source.from_scratch:
+        raise TrainingError("needs trained start weights (.pt), not a model .yaml", field="--keep-classes")
+
     from ultralytics.utils.files import increment_path
 
     run_dir = Path(increment_path(project_dir / (name or "train"), exist_ok=False, mkdir=False))
@@ -97,7 +108,8 @@ def finetune(
         "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": dev or "auto", "seed": seed,
         "patience": patience, "workers": workers, "project": str(project_dir), "name": run_dir.name,
         "unfreeze_at": steps or None, "unfreeze_lr_factor": unfreeze_lr_factor,
-        "lr_factors": format_lr_factors(factor_entries) or None, "extra": dict(extra or {}),
+        "lr_factors": format_lr_factors(factor_entries) or None, "keep_classes": keep_classes,
+        "pseudo_conf": pseudo_conf if keep_classes else None, "distill": distill, "extra": dict(extra or {}),
     }
     record: dict[str, Any] = {
         "status": "running",
@@ -113,13 +125,22 @@ def finetune(
         "wall_time_s": 0.0,
         "sessions": 0,
     }
+    train_data = info.path
+    if keep_classes:
+        from yolo_tl.training.keep_classes import build_keep_classes_data
+
+        train_data, record["keep_classes"] = build_keep_classes_data(
+            info, source.path, source.names or {}, run_dir / "keep_classes_data", conf=pseudo_conf,
+            imgsz=imgsz, batch=batch, device=dev)
     args: dict[str, Any] = {
-        "data": str(info.path), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "patience": patience,
+        "data": str(train_data), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "patience": patience,
         "workers": workers, "project": str(project_dir), "name": run_dir.name, "exist_ok": True,
         "freeze": frozen or None,
     }
     if dev is not None:
         args["device"] = dev
+    if distill:
+        args["distill_model"] = str(source.path)
     args.update(extra or {})
 
     from ultralytics import YOLO
@@ -177,14 +198,18 @@ def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, wor
     if ckpt.get("optimizer") is None or int(ckpt.get("epoch", -1)) < 0:
         raise TrainingError("this run already finished; nothing to resume", path=last,
                             hint="start a new run without --resume")
-    head_nc = int((getattr(ckpt_model, "yaml", None) or {}).get("nc") or len(ckpt_model.names))
-    if head_nc != info.nc:
-        raise TrainingError(
-            f"has {info.nc} classes but the checkpoint's head has {head_nc}",
-            path=info.path, field="names", hint=f"resume {run_dir} with the data.yaml it was started with",
-        )
     record_path = run_dir / "run.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    train_info = info
+    derived = (record.get("keep_classes") or {}).get("data_yaml")
+    if derived and Path(derived).is_file():  # --keep-classes trained on its derived dataset
+        train_info = read_data_info(derived)
+    head_nc = int((getattr(ckpt_model, "yaml", None) or {}).get("nc") or len(ckpt_model.names))
+    if head_nc != train_info.nc:
+        raise TrainingError(
+            f"has {train_info.nc} classes but the checkpoint's head has {head_nc}",
+            path=info.path, field="names", hint=f"resume {run_dir} with the data.yaml it was started with",
+        )
     opts = record.get("options", {})
     train_args = ckpt.get("train_args", {})
     frozen = record.get("frozen_layers")
@@ -195,7 +220,7 @@ def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, wor
     record["status"] = "running"
     record["data"] = fingerprint(info)
     record["resumed_from_epoch"] = int(ckpt["epoch"]) + 1
-    args: dict[str, Any] = {"resume": True, "data": str(info.path), "workers": workers}
+    args: dict[str, Any] = {"resume": True, "data": str(train_info.path), "workers": workers}
     if dev is not None:
         args["device"] = dev
 
