@@ -152,3 +152,35 @@ def test_gradual_unfreezing_groups_train_from_their_epoch(tiny_yolo_data, tiny_b
     record = json.loads(result.run_json.read_text())
     assert [s["epochs"] for s in record["stages"]] == [[1, 1], [2, 2], [3, 3]]
     assert [s["frozen_layers"] for s in record["stages"]] == [list(range(10)), list(range(5)), []]
+
+
+def test_lr_factors_hold_through_warmup_decay_and_resume(tiny_yolo_data, tiny_base_weights, tmp_path):
+    """Ultralytics' own per-group lr log (results.csv lr/pgN) keeps backbone = 0.5 x the rest, across a resume."""
+    import csv
+
+    def stop_after_first_epoch(trainer):
+        if trainer.epoch == 0:
+            raise KeyboardInterrupt
+
+    groups = {}
+
+    def grab_groups(trainer):
+        groups["factors"] = [g.get("lr_factor", 1.0) for g in trainer.optimizer.param_groups]
+        groups["tags"] = [g.get("param_group") for g in trainer.optimizer.param_groups]
+
+    kwargs = dict(weights=tiny_base_weights, freeze="none", epochs=3, lr_factors="backbone=0.5", project=tmp_path,
+                  name="resumable", extra={**FAST, "optimizer": "SGD", "lr0": 0.01, "warmup_epochs": 1}, **COMMON)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(tiny_yolo_data, callbacks={"on_fit_epoch_end": stop_after_first_epoch,
+                                            "on_pretrain_routine_end": grab_groups}, **kwargs)
+    finetune(tiny_yolo_data, resume=True, project=tmp_path, name="resumable", workers=0)
+    with open(tmp_path / "resumable" / "results.csv", newline="") as fh:
+        rows = [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    factors, tags = groups["factors"], groups["tags"]
+    assert sorted(set(factors)) == [0.5, 1.0] and len(factors) == 6  # weight / bn / bias, each split in two
+    for row in rows:
+        for tag in ("weight", "bn", "bias"):
+            lr = {f: row[f"lr/pg{i}"] for i, (f, t) in enumerate(zip(factors, tags)) if t == tag}
+            assert lr[0.5] == pytest.approx(0.5 * lr[1.0], rel=1e-6), (row["epoch"], tag, lr)
+    assert rows[2]["lr/pg0"] < rows[1]["lr/pg0"], "the schedule did not decay"
