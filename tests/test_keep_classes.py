@@ -120,3 +120,39 @@ def test_keep_classes_needs_trained_weights(tiny_yolo_data, tmp_path):
         finetune(tiny_yolo_data, weights="yolov8n.yaml", freeze="none", keep_classes=True, project=tmp_path)
     with pytest.raises(TrainingError, match="--distill: needs --keep-classes"):
         finetune(tiny_yolo_data, weights="yolov8n.yaml", freeze="none", distill=True, project=tmp_path)
+
+
+def _remapped_by_hand(tiny_yolo_data: Path, tmp: Path) -> Path:
+    """The tiny data with labels rewritten to the kept model's class order (red 1, green 3, blue 4)."""
+    root = tmp / "by_hand"
+    shutil.copytree(tiny_yolo_data.parent, root)
+    for f in (root / "labels").rglob("*.txt"):
+        lines = [line.split() for line in f.read_text().splitlines() if line.strip()]
+        f.write_text("".join(f"{ {0: 1, 1: 3, 2: 4}[int(p[0])]} {' '.join(p[1:])}\n" for p in lines))
+    for cache in root.rglob("*.cache"):
+        cache.unlink()
+    return write_data_yaml(root, dict(enumerate(MERGED)))
+
+
+def test_evaluate_and_analyze_by_name_equal_ultralytics_on_relabelled_data(kept, tiny_yolo_data, tmp_path):
+    import fiftyone as fo
+    from ultralytics import YOLO
+
+    from yolo_tl.analysis.analyze import analyze
+
+    best = kept["result"].best
+    theirs = YOLO(str(best)).val(data=str(_remapped_by_hand(tiny_yolo_data, tmp_path)), split="val", imgsz=64,
+                                 batch=4, workers=0, plots=False, project=str(tmp_path / "v"), name="v")
+    ours = evaluate(best, tiny_yolo_data, imgsz=64, batch=4, workers=0).metrics
+    assert (ours.map50, ours.map50_95) == (theirs.box.map50, theirs.box.map)
+    rep = analyze(tiny_yolo_data, weights=best, split="val", name="test-keep-by-name", imgsz=64, batch=4)
+    ds = fo.load_dataset(rep.name)
+    gt = {}
+    for labels in ds.values("ground_truth.detections.label"):
+        for lab in labels or []:
+            gt[lab] = gt.get(lab, 0) + 1
+    truth = label_counts(tiny_yolo_data.parent / "labels" / "val")
+    assert gt == {["red", "green", "blue"][c]: n for c, (_, n) in truth.items()}
+    predicted = {lab for labels in ds.values("predictions.detections.label") for lab in labels or []}
+    assert predicted and predicted <= {"red", "green", "blue"}, predicted
+    assert rep.ultralytics_map50_95 == pytest.approx(theirs.box.map)
