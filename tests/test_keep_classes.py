@@ -156,3 +156,17 @@ def test_evaluate_and_analyze_by_name_equal_ultralytics_on_relabelled_data(kept,
     predicted = {lab for labels in ds.values("predictions.detections.label") for lab in labels or []}
     assert predicted and predicted <= {"red", "green", "blue"}, predicted
     assert rep.ultralytics_map50_95 == pytest.approx(theirs.box.map)
+
+
+def test_keep_classes_with_distill_teacher_is_the_start_model(kept, tiny_base_weights, tmp_path):
+    """--distill: Ultralytics' checkpoint names the start model as teacher; frozen layers stay exact."""
+    from tests.train_helpers import backbone_keys, checkpoint_state
+
+    result = finetune(kept["data"], weights=tiny_base_weights, freeze="backbone", epochs=1, keep_classes=True,
+                      distill=True, pseudo_conf=CONF, imgsz=64, batch=4, workers=0, project=tmp_path,
+                      name="distilled", extra=FAST)
+    ckpt = torch.load(result.best, map_location="cpu", weights_only=False)
+    assert Path(ckpt["train_args"]["distill_model"]) == Path(tiny_base_weights).resolve()
+    assert list((ckpt.get("ema") or ckpt["model"]).names.values()) == MERGED
+    start, after = checkpoint_state(tiny_base_weights), checkpoint_state(result.best)
+    assert [k for k in backbone_keys(start) if not torch.equal(start[k], after[k])] == []

@@ -30,6 +30,14 @@ from yolo_tl.training.lr_factors import split_param_groups, zero_factor_prefixes
 log = logging.getLogger(__name__)
 
 
+def detector(model: Any) -> Any:
+    """The detection model itself: unwrapped from DDP / compile, and the student under ``--distill``."""
+    from ultralytics.utils.torch_utils import unwrap_model
+
+    m = unwrap_model(model)
+    return getattr(m, "student_model", m)
+
+
 def unfreeze_groups(frozen: Sequence[int], steps: int) -> list[list[int]]:
     """Split the frozen layers into ``steps`` contiguous groups, the top (highest indices) first."""
     top_down = sorted(frozen, reverse=True)
@@ -91,10 +99,8 @@ class ScheduleHooks:
         trainer.optimizer_step = optimizer_step
 
     def on_pretrain_routine_end(self, trainer: Any) -> None:
-        from ultralytics.utils.torch_utils import unwrap_model
-
         self.device = str(trainer.device)
-        layers = unwrap_model(trainer.model).model
+        layers = detector(trainer.model).model
         self.frozen_actual = [
             i for i in self.frozen if i < len(layers) and all(not p.requires_grad for p in layers[i].parameters())
         ]
@@ -112,13 +118,12 @@ class ScheduleHooks:
         if not (prefixes or self.zero_prefixes) or trainer.ema is None:
             return
         import torch
-        from ultralytics.utils.torch_utils import unwrap_model
 
-        live_model = unwrap_model(trainer.model)
+        live_model = detector(trainer.model)
         live = live_model.state_dict()
         params = {k for k, _ in live_model.named_parameters()}
         with torch.no_grad():
-            for key, value in trainer.ema.ema.state_dict().items():
+            for key, value in detector(trainer.ema.ema).state_dict().items():
                 if key not in live or not value.dtype.is_floating_point:
                     continue
                 if key.startswith(prefixes) or (key in params and key.startswith(self.zero_prefixes)):
@@ -139,11 +144,9 @@ class ScheduleHooks:
                 g["lr"] = float(np.interp(ni, [0, nw], [start * f, g["initial_lr"] * trainer.lf(trainer.epoch)]))
 
     def _unfreeze_next(self, trainer: Any) -> None:
-        from ultralytics.utils.torch_utils import unwrap_model
-
         group = self.groups[self.steps_done]
         prefixes = tuple(f"model.{i}." for i in group)
-        for key, param in unwrap_model(trainer.model).named_parameters():
+        for key, param in detector(trainer.model).named_parameters():
             if key.startswith(prefixes) and param.dtype.is_floating_point and ".dfl" not in key:
                 param.requires_grad_(True)
         trainer.freeze_layer_names = [n for n in trainer.freeze_layer_names if n not in prefixes]
