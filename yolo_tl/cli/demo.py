@@ -97,14 +97,15 @@ def _render_keep(d: dict) -> None:
         return
     src = k.get("source_map50_95") or {}
     t = next(r for r in d["runs"] if r["label"] == "transfer")
-    table = Table(title="Keep what the start model knew (--keep-classes), beside plain transfer")
-    for col in ("run", "sample mAP50", "sample mAP50-95", "source-task mAP50-95", "time"):
+    table = Table(title="Keep what the start model knew (--keep-classes), beside plain transfer",
+                  caption="mAP50-95 on the source task: the start model's classes, matched by name")
+    for col in ("run (backbone frozen)", "sample mAP50", "sample mAP50-95", "source mAP50-95", "time"):
         table.add_column(col, justify="left" if col == "run" else "right")
     if src:
-        table.add_row("start model (source task)", "-", "-", _f(src.get("source model")), "")
-    table.add_row("transfer, backbone frozen", _f(t["map50"]), _f(t["map50_95"]),
+        table.add_row("start model", "-", "-", _f(src.get("source model")), "")
+    table.add_row("transfer", _f(t["map50"]), _f(t["map50_95"]),
                   _f(src.get("transfer")) if src else "-", f"{t['seconds']:.0f}s")
-    table.add_row("transfer + --keep-classes", _f(k["target_map50"]), _f(k["target_map50_95"]),
+    table.add_row("transfer --keep-classes", _f(k["target_map50"]), _f(k["target_map50_95"]),
                   _f(src.get("keep")) if src else "-", f"{k['run']['seconds']:.0f}s")
     console.print(table)
 
