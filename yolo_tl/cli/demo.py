@@ -98,8 +98,8 @@ def _render_keep(d: dict) -> None:
     src = k.get("source_map50_95") or {}
     t = next(r for r in d["runs"] if r["label"] == "transfer")
     table = Table(title="Keep what the start model knew (--keep-classes), beside plain transfer",
-                  caption="mAP50-95 on the source task: the start model's classes, matched by name")
-    for col in ("run (backbone frozen)", "sample mAP50", "sample mAP50-95", "source mAP50-95", "time"):
+                  caption="both runs: backbone frozen; source = the start model's classes, matched by name")
+    for col in ("run", "sample mAP50", "sample mAP50-95", "source mAP50-95", "time"):
         table.add_column(col, justify="left" if col == "run" else "right")
     if src:
         table.add_row("start model", "-", "-", _f(src.get("source model")), "")
