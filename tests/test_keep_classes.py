@@ -170,3 +170,9 @@ def test_keep_classes_with_distill_teacher_is_the_start_model(kept, tiny_base_we
     assert list((ckpt.get("ema") or ckpt["model"]).names.values()) == MERGED
     start, after = checkpoint_state(tiny_base_weights), checkpoint_state(result.best)
     assert [k for k in backbone_keys(start) if not torch.equal(start[k], after[k])] == []
+
+
+def test_evaluate_refuses_an_index_match_of_other_classes(kept, tiny_base_weights):
+    """Same class count, other names: scoring by index would grade red as square; refused in one line."""
+    with pytest.raises(TrainingError, match="differ from these"):
+        evaluate(tiny_base_weights, kept["data"], imgsz=64, batch=4, workers=0)

@@ -55,6 +55,10 @@ def evaluate(
         raise TrainingError(f"has {info.nc} classes but the checkpoint's head has {source.nc}",
                             path=info.path, field="names",
                             hint="or give a model that knows every class of the data.yaml by name")
+    if class_map is None and not _same_names(info.names, source.names):
+        got = [source.names[i] for i in sorted(source.names or {})]
+        raise TrainingError(f"the model's classes {got[:6]} differ from these {list(info.names.values())[:6]}",
+                            path=info.path, field="names", hint="an index match would score the wrong classes")
     from ultralytics import YOLO
 
     model = YOLO(str(source.path), task="detect")
@@ -81,6 +85,16 @@ def evaluate(
             raise TrainingError(f"Ultralytics validation failed: {first}", path=info.path) from err
     return EvaluationResult(source.path, info.path, split, DetectionMetrics.from_ultralytics(results),
                             matched_by_name=class_map is not None)
+
+
+def _same_names(data_names: dict[int, str], model_names: dict[int, str] | None) -> bool:
+    """Same classes in the same order, or a model without real names (Ultralytics' "0", "1", ...)."""
+    from yolo_tl.training.derived_data import norm_name
+
+    if not model_names or all(str(k) == str(v) for k, v in model_names.items()):
+        return True
+    ours = [norm_name(v) for _, v in sorted(data_names.items())]
+    return ours == [norm_name(v) for _, v in sorted(model_names.items())]
 
 
 def match_classes_by_name(data_names: dict[int, str], model_names: dict[int, str]) -> dict[int, int] | None:
