@@ -127,15 +127,17 @@ def finetune(
                     "run_json": str(result.run_json), "frozen_layers": result.frozen_layers,
                     "metrics": result.metrics.to_dict() if result.metrics else None})
         return
+    kept = result.record.get("keep_classes")
     if result.metrics is not None:
-        render_metrics(result.metrics, f"Validation of best.pt ({result.run_dir.name})")
+        where = "; val = your labels + pseudo-labels" if kept else ""
+        render_metrics(result.metrics, f"Validation of best.pt ({result.run_dir.name}{where})")
     frozen = result.frozen_layers
     console.print(f"Frozen layers: {_ranges(frozen) if frozen else 'none'}")
-    kept = result.record.get("keep_classes")
     if kept:
         pseudo = ", ".join(f"{k} {v}" for k, v in (kept["pseudo_labels"].get("train") or {}).items()) or "none"
         console.print(f"Kept classes: {', '.join(kept['head_rows_from_pretrained']) or 'none'}; "
                       f"pseudo-labels (train): {pseudo}")
+        console.print(f"Training data: {kept['data_yaml']}", highlight=False, soft_wrap=True)
     console.print(f"Best weights: [bold]{result.best}[/]")
     console.print(f"Run record:   {result.run_json}")
 
