@@ -184,3 +184,19 @@ def test_lr_factors_hold_through_warmup_decay_and_resume(tiny_yolo_data, tiny_ba
             lr = {f: row[f"lr/pg{i}"] for i, (f, t) in enumerate(zip(factors, tags)) if t == tag}
             assert lr[0.5] == pytest.approx(0.5 * lr[1.0], rel=1e-6), (row["epoch"], tag, lr)
     assert rows[2]["lr/pg0"] < rows[1]["lr/pg0"], "the schedule did not decay"
+
+
+def test_lr_factors_scale_what_optimizer_auto_picks(tiny_yolo_data, tiny_base_weights, tmp_path):
+    """optimizer=auto ignores lr0 and picks its own rate (AdamW, 0.002*5/(4+nc) here): the factor scales that."""
+    seen = {}
+
+    def grab(trainer):
+        seen["auto_lr"] = trainer.args.lr0  # Ultralytics writes its choice back into args
+        seen["groups"] = [(g.get("lr_factor", 1.0), g["initial_lr"]) for g in trainer.optimizer.param_groups]
+        seen["optimizer"] = type(trainer.optimizer).__name__
+
+    finetune(tiny_yolo_data, weights=tiny_base_weights, freeze="none", epochs=1, lr_factors="neck=0.25",
+             project=tmp_path, name="auto", callbacks={"on_train_epoch_end": grab},
+             extra={**FAST, "lr0": 0.5, "val": False}, **COMMON)
+    assert seen["optimizer"] == "AdamW" and seen["auto_lr"] == pytest.approx(round(0.002 * 5 / (4 + 3), 6))
+    assert {f: lr for f, lr in seen["groups"]} == pytest.approx({1.0: seen["auto_lr"], 0.25: 0.25 * seen["auto_lr"]})

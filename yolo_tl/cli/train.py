@@ -18,7 +18,8 @@ from yolo_tl.errors import TrainingError
 # finetune options that a --config file may set (file keys may use - or _)
 _CONFIG_KEYS = (
     "data", "weights", "freeze", "epochs", "imgsz", "batch", "device", "seed", "patience", "workers",
-    "project", "name", "resume", "unfreeze_at", "unfreeze_lr_factor", "lr_factors", "keep_classes", "pseudo_conf", "distill", "json",
+    "project", "name", "resume", "unfreeze_at", "unfreeze_lr_factor", "lr_factors", "keep_classes", "pseudo_conf",
+    "distill", "json",
 )
 
 
