@@ -176,3 +176,25 @@ def test_evaluate_refuses_an_index_match_of_other_classes(kept, tiny_base_weight
     """Same class count, other names: scoring by index would grade red as square; refused in one line."""
     with pytest.raises(TrainingError, match="differ from these"):
         evaluate(tiny_base_weights, kept["data"], imgsz=64, batch=4, workers=0)
+
+
+def test_mixed_target_holds_unlabelled_source_objects(tmp_path):
+    """The keep-classes benchmark's target task: the same pictures as a fully labelled draw, minus the
+    source-class objects in the XML (read with the standard library)."""
+    import xml.etree.ElementTree as ET
+
+    from yolo_tl.demo.sample import SOURCE_CLASSES, TARGET_CLASSES, generate, generate_mixed_target
+
+    mixed = generate_mixed_target(tmp_path / "mixed", n_images=12)
+    full = generate(tmp_path / "full", classes=TARGET_CLASSES + SOURCE_CLASSES, n_images=12, seed=7,
+                    prefix="mixed", coco=False)
+
+    def objects(root: Path) -> dict:
+        return {f.stem: [o.findtext("name") for o in ET.parse(f).getroot().iter("object")]
+                for f in sorted((root / "voc" / "Annotations").glob("*.xml"))}
+
+    m, f = objects(mixed.root), objects(full.root)
+    assert _hashes(mixed.root / "voc" / "JPEGImages") == _hashes(full.root / "voc" / "JPEGImages")
+    assert all(set(names) <= set(TARGET_CLASSES) for names in m.values())
+    assert {k: [n for n in v if n in TARGET_CLASSES] for k, v in f.items()} == m
+    assert sum(n in SOURCE_CLASSES for v in f.values() for n in v) > 5, "no source objects were drawn"
