@@ -53,10 +53,18 @@ def kept(tiny_yolo_data, tiny_base_weights, tmp_path_factory):
         head = unwrap_model(trainer.model).model[-1]
         rows["cls"] = [m[-1].weight.detach().clone() for m in head.cv3]
 
-    result = finetune(data, weights=tiny_base_weights, freeze="backbone", epochs=1, keep_classes=True,
+    fits = []
+
+    def grab_fitness(trainer):
+        if trainer.epoch < trainer.epochs:  # not the final validation of best.pt
+            box = trainer.validator.metrics.box
+            fits.append((trainer.fitness, {int(c): float(a) for c, a in zip(box.ap_class_index, box.ap)},
+                         trainer.best_fitness))
+
+    result = finetune(data, weights=tiny_base_weights, freeze="backbone", epochs=2, keep_classes=True,
                       pseudo_conf=CONF, imgsz=64, batch=4, workers=0, project=tmp / "runs", name="kept",
-                      extra=FAST, callbacks={"on_pretrain_routine_end": grab_head})
-    return {"result": result, "data": data, "root": root, "before": before, "rows": rows}
+                      extra=FAST, callbacks={"on_pretrain_routine_end": grab_head, "on_fit_epoch_end": grab_fitness})
+    return {"result": result, "data": data, "root": root, "before": before, "rows": rows, "fits": fits}
 
 
 def test_keep_classes_class_list_and_head_rows(kept, tiny_base_weights):
@@ -72,6 +80,16 @@ def test_keep_classes_class_list_and_head_rows(kept, tiny_base_weights):
         src = source.cv3[level][-1].weight.float()
         for src_row, dst_row in ((0, 1), (1, 3), (2, 4)):  # red, green, blue by name
             assert torch.equal(dst[dst_row], src[src_row]), f"row {MERGED[dst_row]} not copied at level {level}"
+
+
+def test_keep_classes_best_pt_is_chosen_on_the_labelled_classes(kept):
+    """Ultralytics' per-epoch fitness is replaced by the mAP50-95 of the data's own classes (0-2)."""
+    assert len(kept["fits"]) == 2
+    for fitness, ap, _ in kept["fits"]:
+        assert any(c >= 3 for c in ap), "the val split has no pseudo-labelled class: nothing is checked"
+        labelled = [a for c, a in ap.items() if c < 3]
+        assert fitness == pytest.approx(sum(labelled) / len(labelled))
+    assert kept["fits"][-1][2] == pytest.approx(max(f for f, _, _ in kept["fits"]))
 
 
 def test_keep_classes_pseudo_labels_are_the_start_models_boxes(kept, tiny_base_weights):

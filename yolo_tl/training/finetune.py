@@ -146,7 +146,8 @@ def finetune(
     from ultralytics import YOLO
 
     model = YOLO(str(source.path), task="detect")
-    hooks = ScheduleHooks(frozen, steps, unfreeze_lr_factor, layer_factors)
+    labelled = list(range(info.nc)) if keep_classes else None  # the data's own classes come first
+    hooks = ScheduleHooks(frozen, steps, unfreeze_lr_factor, layer_factors, fitness_classes=labelled)
     return _run(model, args, hooks, record, run_dir, callbacks, t0)
 
 
@@ -228,8 +229,9 @@ def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, wor
 
     model = YOLO(str(last), task="detect")
     factors = {int(i): float(f) for i, f in (record.get("lr_factors") or {}).items()}
+    labelled = list(range(info.nc)) if derived else None
     hooks = ScheduleHooks(frozen, parse_unfreeze_at(opts.get("unfreeze_at")),
-                          float(opts.get("unfreeze_lr_factor") or 0.1), factors)
+                          float(opts.get("unfreeze_lr_factor") or 0.1), factors, fitness_classes=labelled)
     return _run(model, args, hooks, record, run_dir, callbacks, t0)
 
 

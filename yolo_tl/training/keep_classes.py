@@ -9,6 +9,9 @@
 3. The merged labels go into a derived dataset inside the run directory (``keep_classes_data/``:
    the images are links, the user's folder is never written); the per-class pseudo-label counts
    go into run.json.
+4. best.pt (and early stopping) is chosen by the mAP50-95 of the dataset's own classes: the val
+   pseudo-labels are the start model's guesses, so their AP measures agreement with it (see
+   ``ScheduleHooks._select_best_on``). run.json's metrics still cover every class of that val split.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ def build_keep_classes_data(info: DataInfo, weights: Path, source_names: dict[in
         "pseudo_labels": {s: dict(sorted(c.items())) for s, c in counts.items()},
         "pseudo_dropped": dropped,
         "data_yaml": str(data_yaml),
+        "best_by": "mAP50-95 of the dataset's own classes: " + ", ".join(target),
     }
     log.info("keep-classes: %d classes, pseudo-labels %s", len(names), record["pseudo_labels"])
     return data_yaml, record

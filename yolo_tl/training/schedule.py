@@ -50,7 +50,7 @@ class ScheduleHooks:
     """Ultralytics callbacks: record what was frozen, keep frozen EMA exact, unfreeze, scale lrs."""
 
     def __init__(self, frozen: list[int], unfreeze_at: Sequence[int] | int | None, factor: float,
-                 lr_factors: Mapping[int, float] | None = None) -> None:
+                 lr_factors: Mapping[int, float] | None = None, fitness_classes: Sequence[int] | None = None) -> None:
         self.frozen = list(frozen)
         if isinstance(unfreeze_at, int):
             unfreeze_at = [unfreeze_at]
@@ -62,6 +62,7 @@ class ScheduleHooks:
         self.frozen_actual: list[int] | None = None
         self.device: str | None = None
         self.zero_prefixes = zero_factor_prefixes(self.lr_factors)
+        self.fitness_classes = set(fitness_classes or [])
         self._ni = -1
 
     @property
@@ -81,6 +82,8 @@ class ScheduleHooks:
         model.add_callback("on_train_epoch_end", self.on_train_epoch_end)
 
     def on_pretrain_routine_start(self, trainer: Any) -> None:
+        if self.fitness_classes:
+            self._select_best_on(trainer)
         if not self.lr_factors:
             return
         build, step = trainer.build_optimizer, trainer.optimizer_step
@@ -128,6 +131,28 @@ class ScheduleHooks:
                     continue
                 if key.startswith(prefixes) or (key in params and key.startswith(self.zero_prefixes)):
                     value.copy_(live[key])
+
+    def _select_best_on(self, trainer: Any) -> None:
+        """best.pt and early stopping by mAP50-95 over ``fitness_classes`` only (Ultralytics: all classes).
+
+        Used by --keep-classes: the val split's pseudo-labels are the start model's own guesses, often a
+        handful of boxes, so their AP is agreement with the teacher, not truth, and a noisy one; the
+        classes the user labelled choose the checkpoint.
+        """
+        validate = trainer.validate
+
+        def validate_on_labelled() -> Any:
+            best = trainer.best_fitness
+            metrics, fitness = validate()
+            box = getattr(getattr(trainer.validator, "metrics", None), "box", None)
+            if metrics is None or box is None:
+                return metrics, fitness
+            rows = [i for i, c in enumerate(box.ap_class_index) if int(c) in self.fitness_classes]
+            fitness = float(box.ap[rows].mean()) if rows else 0.0
+            trainer.best_fitness = fitness if best is None or best < fitness else best
+            return metrics, fitness
+
+        trainer.validate = validate_on_labelled
 
     def _scale_bias_warmup(self, trainer: Any) -> None:
         """Ultralytics warms biases up from ``warmup_bias_lr`` whatever the group: scale that start too."""
