@@ -80,7 +80,8 @@ def _row(run_dir: Path, record: dict[str, Any]) -> RunRow:
         wall_time_s=float(record.get("wall_time_s") or 0.0),
         map50=metrics.get("map50"), map50_95=metrics.get("map50_95"),
         per_class=[{k: r[k] for k in ("name", "instances", "map50", "map50_95")} for r in metrics.get("per_class", [])],
-        curves=read_curves(run_dir / "results.csv"),
+        # val: false -> Ultralytics writes 0 for every epoch but the last: no curve to show
+        curves={} if (opts.get("extra") or {}).get("val") is False else read_curves(run_dir / "results.csv"),
     )
 
 
@@ -117,7 +118,7 @@ def plot_runs(rows: list[RunRow], out: PathLike) -> Path:
         raise TrainingError("the plot is written as PNG: give a .png file", path=out, field="--plot")
     if not out.parent.is_dir():
         raise TrainingError("folder does not exist", path=out.parent, field="--plot")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     drawn = 0
     for row in rows:
         for ax, key in zip(axes, ("map50", "map50_95")):
@@ -132,7 +133,7 @@ def plot_runs(rows: list[RunRow], out: PathLike) -> Path:
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8, loc="best")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.tight_layout()
     tmp = out.with_name(out.name + ".tmp.png")
     fig.savefig(tmp, dpi=110)
