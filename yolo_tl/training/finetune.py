@@ -96,6 +96,9 @@ def finetune(
 
     if distill and not keep_classes:
         raise TrainingError("needs --keep-classes (the start model is the teacher)", field="--distill")
+    if keep_classes and dev and "," in dev:
+        raise TrainingError("runs on one device: its best.pt rule is an in-process callback, which "
+                            "Ultralytics' DDP subprocesses do not carry", field="--keep-classes")
     if (keep_classes or distill) and source.from_scratch:
         raise TrainingError("needs trained start weights (.pt), not a model .yaml", field="--keep-classes")
 
