@@ -94,8 +94,10 @@ def default_name(data_yaml: PathLike, weights: PathLike, split: str) -> str:
 
 
 def _ultralytics_val(model: Any, data_yaml: Path, split: str, *, conf: float, imgsz: int,
-                     batch: int, device: str | None) -> Any:
+                     batch: int, device: str | None, rename: dict[str, str] | None = None) -> Any:
     with tempfile.TemporaryDirectory(prefix="yolo-tl-val-") as tmp:
+        if rename is not None:  # the model knows more classes: the same labels, re-indexed by name
+            data_yaml = _by_name_data(data_yaml, split, model.names, Path(tmp) / "by_name")
         kwargs: dict[str, Any] = {
             "data": str(data_yaml), "split": split, "conf": conf, "iou": NMS_IOU, "imgsz": imgsz, "batch": batch,
             "plots": False, "save_json": False, "verbose": False, "project": tmp, "name": "val", "exist_ok": True}
@@ -105,6 +107,18 @@ def _ultralytics_val(model: Any, data_yaml: Path, split: str, *, conf: float, im
             return model.val(**kwargs)
         except Exception as err:
             raise YoloTLError(f"Ultralytics validation failed: {err}", path=data_yaml) from err
+
+
+def _by_name_data(data_yaml: Path, split: str, model_names: dict[int, str], out: Path) -> Path:
+    from yolo_tl.training.derived_data import write_derived_dataset
+    from yolo_tl.training.evaluate import match_classes_by_name
+    from yolo_tl.training.ultralytics_compat import read_data_info
+
+    info = read_data_info(data_yaml, need=(split,))
+    class_map = match_classes_by_name(info.names, dict(model_names)) or {i: i for i in info.names}
+    names = [str(model_names[i]) for i in sorted(model_names)]
+    return write_derived_dataset(info, out, names, lambda _s, _i, boxes: [(class_map[c], *b) for c, *b in boxes],
+                                 splits=(split,), aliases=("train", "val"))
 
 
 def _count(values: list[list[str | None]]) -> dict[str, int]:
@@ -147,7 +161,7 @@ def analyze(
     split_data = fio.read_split(data_yaml, split)
     gts = [fio.read_yolo_boxes(lbl, split_data.names) for lbl in split_data.labels]
     model = fio.load_model(weights)
-    fio.check_class_names(model.names, split_data.names, weights)
+    rename = fio.check_class_names(model.names, split_data.names, weights)
     name = name or default_name(data_yaml, weights, split)
     fo = open_fiftyone()
     if fo.dataset_exists(name) and not is_ours(fo.load_dataset(name)):
@@ -166,7 +180,7 @@ def analyze(
             if boxes is None:  # left out, as Ultralytics' validator leaves out an image it cannot read
                 unreadable.append(str(path))
             else:
-                rows.append(SampleRow(str(path), gt, boxes, size))
+                rows.append(SampleRow(str(path), gt, fio.rename_boxes(boxes, rename), size))
         if not rows:
             raise YoloTLError(f"none of the {len(unreadable)} images of split '{split}' could be read",
                               path=data_yaml)
@@ -215,11 +229,15 @@ def analyze(
     if compare_ultralytics:
         t = time.perf_counter()
         ul = _ultralytics_val(model, data_yaml, split, conf=conf, imgsz=imgsz, batch=batch,
-                              device=device)
+                              device=device, rename=rename)
         seconds["ultralytics_val"] = time.perf_counter() - t
     ul_ap: dict[int, float] = {}
     if ul is not None:
-        ul_ap = {int(i): float(a) for i, a in zip(ul.box.ap_class_index, ul.box.ap)}
+        # by class name: the validator's indices are the model's, the table's are the data's
+        model_index = {str(n): int(k) for k, n in model.names.items()}
+        to_data = ({model_index[m]: split_data.names.index(d) for m, d in rename.items()} if rename
+                   else {i: i for i in range(len(split_data.names))})
+        ul_ap = {to_data[int(i)]: float(a) for i, a in zip(ul.box.ap_class_index, ul.box.ap) if int(i) in to_data}
     rows = []
     for i, c in enumerate(split_data.names):
         tp, fp = cp.get(f"{c}|tp", 0), cp.get(f"{c}|fp", 0)

@@ -62,13 +62,30 @@ def load_model(weights: Path) -> Any:
     return load_detector(weights, field="--weights")[0]
 
 
-def check_class_names(model_names: dict[int, str], names: Sequence[str], weights: Path) -> None:
-    """The model must predict the data's classes, in the same order, or the evaluation is noise."""
+def check_class_names(model_names: dict[int, str], names: Sequence[str], weights: Path) -> dict[str, str] | None:
+    """The model must predict the data's classes, or the evaluation is noise.
+
+    ``None`` when it predicts exactly the data's classes in order. When it knows every class of the
+    data by name (stripped, case-insensitive) and more, or in another order (e.g. after
+    ``finetune --keep-classes``), the classes are matched by name: returns model label -> data label;
+    predictions of the other classes are not part of this data and are left out.
+    """
     got = [str(model_names[i]) for i in sorted(model_names)]
-    if got != list(names):
-        raise WeightsError(
-            f"the model's classes {got[:6]}{'...' if len(got) > 6 else ''} differ from data.yaml's "
-            f"{list(names)[:6]}", path=weights, hint="use weights fine-tuned on this data.yaml")
+    if got == list(names):
+        return None
+    by_norm = {g.strip().lower(): g for g in got}
+    if all(str(n).strip().lower() in by_norm for n in names):
+        return {by_norm[str(n).strip().lower()]: str(n) for n in names}
+    raise WeightsError(
+        f"the model's classes {got[:6]}{'...' if len(got) > 6 else ''} differ from data.yaml's "
+        f"{list(names)[:6]}", path=weights, hint="use weights fine-tuned on this data.yaml")
+
+
+def rename_boxes(boxes: list[RawBox], rename: dict[str, str] | None) -> list[RawBox]:
+    """Predictions in the data's class names; other classes dropped (see ``check_class_names``)."""
+    if rename is None:
+        return boxes
+    return [(rename[label], box, score) for label, box, score in boxes if label in rename]
 
 
 def predict_boxes(

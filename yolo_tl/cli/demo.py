@@ -90,6 +90,26 @@ def _f(v: Optional[float]) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def _render_keep(d: dict) -> None:
+    """Plain transfer beside transfer with --keep-classes: the new task, and the old one."""
+    k = d.get("keep_classes")
+    if not k:
+        return
+    src = k.get("source_map50_95") or {}
+    t = next(r for r in d["runs"] if r["label"] == "transfer")
+    table = Table(title="Keep what the start model knew (--keep-classes), beside plain transfer",
+                  caption="both runs: backbone frozen; source = the start model's classes, matched by name")
+    for col in ("run", "sample mAP50", "sample mAP50-95", "source mAP50-95", "time"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    if src:
+        table.add_row("start model", "-", "-", _f(src.get("source model")), "")
+    table.add_row("transfer", _f(t["map50"]), _f(t["map50_95"]),
+                  _f(src.get("transfer")) if src else "-", f"{t['seconds']:.0f}s")
+    table.add_row("transfer --keep-classes", _f(k["target_map50"]), _f(k["target_map50_95"]),
+                  _f(src.get("keep")) if src else "-", f"{k['run']['seconds']:.0f}s")
+    console.print(table)
+
+
 def render_demo(d: dict) -> None:
     """The demo's result: data check, runs side by side, per-class metrics, where things are."""
     console.rule("[bold]yolo-tl demo: results")
@@ -109,6 +129,7 @@ def render_demo(d: dict) -> None:
         runs.add_row(labels.get(r["label"], r["label"]), r["start"], frozen_txt, str(r["epochs"]),
                      _f(r["map50"]), _f(r["map50_95"]), f"{r['seconds']:.0f}s")
     console.print(runs)
+    _render_keep(d)
 
     ev = d["evaluation"]
     per = Table(title="Fine-tuned model, val split (yolo_tl.evaluate, Ultralytics' validator)")
@@ -156,6 +177,8 @@ def demo(
                                 help="Pretrained weights to transfer from, if they can be had."),
     scratch: bool = typer.Option(True, "--scratch/--no-scratch",
                                  help="Also train from scratch for comparison."),
+    keep: bool = typer.Option(True, "--keep-classes/--no-keep-classes",
+                              help="Also run the transfer with --keep-classes, shown beside plain transfer."),
     name: str = typer.Option("yolo-tl-demo", "--name", help="FiftyOne dataset name."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, 0, 0,1 ... (default: auto)."),
     port: int = typer.Option(5151, "--port", help="App port (with --launch)."),
@@ -180,7 +203,7 @@ def demo(
 
     with logs_to_stderr("ultralytics", "fiftyone", enabled=json_out):
         result = run_demo(out, fast=fast, weights=weights, compare_scratch=scratch,
-                          dataset_name=name, device=device, step=step)
+                          compare_keep=keep, dataset_name=name, device=device, step=step)
     d = result.to_dict()
     if json_out:
         print_json(d)

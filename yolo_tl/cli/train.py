@@ -19,7 +19,8 @@ from yolo_tl.errors import TrainingError
 # finetune options that a --config file may set (file keys may use - or _)
 _CONFIG_KEYS = (
     "data", "weights", "freeze", "epochs", "imgsz", "batch", "device", "seed", "patience", "workers",
-    "project", "name", "resume", "unfreeze_at", "unfreeze_lr_factor", "json",
+    "project", "name", "resume", "unfreeze_at", "unfreeze_lr_factor", "lr_factors", "keep_classes", "pseudo_conf",
+    "distill", "json",
 )
 
 
@@ -80,8 +81,12 @@ def finetune(
     project: Path = typer.Option(Path("runs"), "--project", help="Folder of the run directories."),
     name: str | None = typer.Option(None, "--name", help="Run name (default train, train2, ...)."),
     resume: bool = typer.Option(False, "--resume", help="Resume the interrupted run PROJECT/NAME (--name is required)."),
-    unfreeze_at: int | None = typer.Option(None, "--unfreeze-at", help="Two-stage schedule: after this epoch, unfreeze every layer."),
-    unfreeze_lr_factor: float = typer.Option(0.1, "--unfreeze-lr-factor", help="Learning-rate factor for stage 2."),
+    unfreeze_at: str | None = typer.Option(None, "--unfreeze-at", help="Unfreeze after these epochs: 5 (two-stage: all at once) or 5,10 (gradual: frozen layers split into groups, top first)."),
+    unfreeze_lr_factor: float = typer.Option(0.1, "--unfreeze-lr-factor", help="Learning-rate factor from the first unfreeze step on."),
+    lr_factors: str | None = typer.Option(None, "--lr-factors", help="Per-part learning-rate factors: backbone=0.1,neck=0.5,head=1 or layer ranges 0-4=0.05 (later entries win)."),
+    keep_classes: bool = typer.Option(False, "--keep-classes", help="Keep the start model's classes: train on the data's classes plus its, with its pseudo-labels on the images (a derived dataset in the run folder)."),
+    pseudo_conf: float = typer.Option(0.5, "--pseudo-conf", help="--keep-classes: confidence of the start model's boxes kept as pseudo-labels."),
+    distill: bool = typer.Option(False, "--distill", help="--keep-classes: also distil from the start model (Ultralytics distill_model)."),
     config: Path | None = typer.Option(None, "--config", help="YAML file with these options (keys as option names; an 'ultralytics:' mapping passes extra train args). Flags win."),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics and paths as JSON on stdout."),
 ) -> None:
@@ -95,7 +100,8 @@ def finetune(
         "data": data_yaml, "weights": weights, "freeze": freeze, "epochs": epochs, "imgsz": imgsz,
         "batch": batch, "device": device, "seed": seed, "patience": patience, "workers": workers,
         "project": project, "name": name, "resume": resume, "unfreeze_at": unfreeze_at,
-        "unfreeze_lr_factor": unfreeze_lr_factor, "json": as_json,
+        "unfreeze_lr_factor": unfreeze_lr_factor, "lr_factors": lr_factors, "keep_classes": keep_classes,
+        "pseudo_conf": pseudo_conf, "distill": distill, "json": as_json,
     }
     extra = None
     if config is not None:
@@ -114,18 +120,26 @@ def finetune(
             imgsz=int(opts["imgsz"]), batch=int(opts["batch"]), device=opts["device"], seed=int(opts["seed"]),
             patience=int(opts["patience"]), workers=int(opts["workers"]), project=Path(opts["project"]),
             name=opts["name"], resume=bool(opts["resume"]),
-            unfreeze_at=None if opts["unfreeze_at"] is None else int(opts["unfreeze_at"]),
-            unfreeze_lr_factor=float(opts["unfreeze_lr_factor"]), extra=extra,
+            unfreeze_at=opts["unfreeze_at"], unfreeze_lr_factor=float(opts["unfreeze_lr_factor"]),
+            lr_factors=opts["lr_factors"], keep_classes=bool(opts["keep_classes"]),
+            pseudo_conf=float(opts["pseudo_conf"]), distill=bool(opts["distill"]), extra=extra,
         )
     if opts["json"]:
         print_json({"run_dir": str(result.run_dir), "best": str(result.best), "last": str(result.last),
                     "run_json": str(result.run_json), "frozen_layers": result.frozen_layers,
                     "metrics": result.metrics.to_dict() if result.metrics else None})
         return
+    kept = result.record.get("keep_classes")
     if result.metrics is not None:
-        render_metrics(result.metrics, f"Validation of best.pt ({result.run_dir.name})")
+        where = "; val = your labels + pseudo-labels" if kept else ""
+        render_metrics(result.metrics, f"Validation of best.pt ({result.run_dir.name}{where})")
     frozen = result.frozen_layers
     console.print(f"Frozen layers: {_ranges(frozen) if frozen else 'none'}")
+    if kept:
+        pseudo = ", ".join(f"{k} {v}" for k, v in (kept["pseudo_labels"].get("train") or {}).items()) or "none"
+        console.print(f"Kept classes: {', '.join(kept['head_rows_from_pretrained']) or 'none'}; "
+                      f"pseudo-labels (train): {pseudo}")
+        console.print(f"Training data: {kept['data_yaml']}", highlight=False, soft_wrap=True)
     console.print(f"Best weights: [bold]{result.best}[/]")
     console.print(f"Run record:   {result.run_json}")
 

@@ -90,6 +90,7 @@ class DemoResult:
     dataset_name: str = DATASET_NAME
     app_command: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
+    keep_classes: dict[str, Any] | None = None  # the transfer again with --keep-classes, side by side
 
     @property
     def transfer(self) -> RunSummary:
@@ -153,6 +154,39 @@ def _clear_run(project: Path, name: str) -> None:
         shutil.rmtree(run)
 
 
+def _keep_classes_row(train: Callable[..., Any], runs: list[RunSummary], data_yaml: Path, start: str,
+                      source_yaml: str | None, transfer_best: Path, cfg: DemoSettings, device: str | None,
+                      seconds: dict[str, float]) -> dict[str, Any]:
+    """Train ``keep`` (transfer + --keep-classes); score it and plain transfer on both tasks."""
+    import yolo_tl
+
+    res = train("keep", data_yaml, start, "backbone", cfg.epochs, "the same start, --keep-classes",
+                keep_classes=True)
+    row = runs.pop()  # shown in its own table, beside plain transfer, not among the runs
+
+    def score(weights: Any, data: Any) -> float | None:
+        try:
+            return yolo_tl.evaluate(weights, data, imgsz=cfg.imgsz, batch=cfg.batch, device=device,
+                                    workers=cfg.workers).metrics.map50_95
+        except YoloTLError:
+            return None  # the model does not know those classes
+
+    t = time.perf_counter()
+    target = yolo_tl.evaluate(res.best, data_yaml, imgsz=cfg.imgsz, batch=cfg.batch, device=device,
+                              workers=cfg.workers).metrics  # by class name: the model knows more classes
+    out: dict[str, Any] = {
+        "run": row.__dict__, "target_map50": target.map50, "target_map50_95": target.map50_95,
+        "pseudo_labels": (res.record.get("keep_classes") or {}).get("pseudo_labels"),
+        "source_map50_95": None,
+    }
+    if source_yaml is not None:
+        out["source_map50_95"] = {"source model": score(start, source_yaml),
+                                  "transfer": score(transfer_best, source_yaml) or 0.0,
+                                  "keep": score(res.best, source_yaml)}
+    seconds["keep_evaluate"] = round(time.perf_counter() - t, 1)
+    return out
+
+
 def run_demo(
     out: PathLike = "demo_out",
     *,
@@ -160,6 +194,7 @@ def run_demo(
     settings: DemoSettings | None = None,
     weights: str = PRETRAINED,
     compare_scratch: bool = True,
+    compare_keep: bool = True,
     analyze: bool = True,
     dataset_name: str = DATASET_NAME,
     device: str | None = None,
@@ -224,6 +259,7 @@ def run_demo(
         seconds[name] = round(elapsed, 1)
         return res
 
+    source_yaml: str | None = None
     if have:
         start, start_label, start_short = weights, why, f"{weights} (COCO)"
         note = f"Fine-tuning {weights}, pretrained on COCO by Ultralytics: {why}."
@@ -240,7 +276,7 @@ def run_demo(
         res = train("source", src_report.to_dict()["data_yaml"], ARCH, "none", cfg.source_epochs,
                     f"{ARCH}, random init; classes: " + ", ".join(src.classes), t0=t,
                     extra={**_extra(cfg), "val": False})
-        start = str(res.best)
+        start, source_yaml = str(res.best), src_report.to_dict()["data_yaml"]
         start_label = f"the weights pretrained on the synthetic source task ({res.best})"
         start_short = "source-task weights (no COCO)"
 
@@ -248,6 +284,11 @@ def run_demo(
     say(f"3/5 finetune with the backbone frozen: {cfg.epochs} epochs at imgsz {cfg.imgsz}",
         f"starting from {start_label}")
     transfer_best = train("transfer", data_yaml, start, "backbone", cfg.epochs, start_short).best
+    keep = None
+    if compare_keep:
+        say("3/5 the same transfer with --keep-classes",
+            "the start model's classes are kept: its pseudo-labels join the sample's labels")
+        keep = _keep_classes_row(train, runs, data_yaml, start, source_yaml, transfer_best, cfg, device, seconds)
     if compare_scratch:
         say(f"3/5 the same {cfg.epochs} epochs from scratch, for comparison",
             f"{ARCH}, random weights, nothing frozen")
@@ -281,7 +322,7 @@ def run_demo(
         pretrained=weights if have else "synthetic source task", pretrained_note=note, runs=runs,
         evaluation=ev.metrics.to_dict(), analysis=analysis, analysis_error=analysis_error,
         dataset_name=dataset_name,
-        app_command=f"yolo-tl app {dataset_name}" if analysis else "", seconds=seconds,
+        app_command=f"yolo-tl app {dataset_name}" if analysis else "", seconds=seconds, keep_classes=keep,
     )
     (out / "demo.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     return result

@@ -131,10 +131,12 @@ def generate(
     empty_fraction: float = 0.08,
     coco: bool = True,
     overwrite: bool = False,
+    labelled: Sequence[str] | None = None,
 ) -> SampleInfo:
     """Draw ``n_images`` images into ``out``: VOC (voc/Annotations, voc/JPEGImages,
     voc/ImageSets/Main/{train,val}.txt) and, with ``coco``, one COCO JSON (coco/annotations.json)
     whose ``file_name`` values are relative to ``voc/JPEGImages`` (the images are stored once).
+    With ``labelled``, objects of the other classes are drawn but left out of the annotations.
     """
     out = Path(out)
     unknown = [c for c in classes if c not in SHAPES]
@@ -156,13 +158,16 @@ def generate(
     nrng = np.random.RandomState(seed)
     n_empty = max(1, round(n_images * empty_fraction)) if empty_fraction > 0 else 0
     empty_ids = set(rng.sample(range(n_images), n_empty))
-    info = SampleInfo(root=out, classes=tuple(classes), per_class={c: 0 for c in classes},
+    kept = tuple(c for c in classes if labelled is None or c in labelled)
+    info = SampleInfo(root=out, classes=kept, per_class={c: 0 for c in kept},
                       voc_dir=voc, images_dir=voc / "JPEGImages")
     cat_ids = {c: i + 1 for i, c in enumerate(classes)}  # COCO category ids are 1-based
     coco_images, coco_anns, splits = [], [], {"train": [], "val": []}
     for i in range(n_images):
         stem = f"{prefix}_{i:04d}"
         image, objects = draw_image(rng, nrng, classes, empty=i in empty_ids)
+        if labelled is not None:
+            objects = [o for o in objects if o[0] in labelled]
         w, h = image.size
         _write(voc / "JPEGImages" / f"{stem}.jpg", encode_jpeg(image))
         xml = _voc_xml("JPEGImages", f"{stem}.jpg", w, h, objects)
@@ -185,7 +190,7 @@ def generate(
             "info": {"description": "yolo-tl synthetic shapes (python -m yolo_tl.demo.sample)",
                      "version": "1.0"},
             "licenses": [],
-            "categories": [{"id": cat_ids[c], "name": c, "supercategory": "shape"} for c in classes],
+            "categories": [{"id": cat_ids[c], "name": c, "supercategory": "shape"} for c in kept],
             "images": coco_images,
             "annotations": coco_anns,
         }
@@ -213,6 +218,17 @@ def generate_source_task(out: Path, *, n_images: int = 240, seed: int = SOURCE_S
     """
     return generate(out, classes=SOURCE_CLASSES, n_images=n_images, seed=seed, prefix="source",
                     coco=False, overwrite=overwrite)
+
+
+def generate_mixed_target(out: Path, *, n_images: int = 200, seed: int = SAMPLE_SEED + 7,
+                          overwrite: bool = True) -> SampleInfo:
+    """A target task whose images also hold *source* objects, unlabelled (VOC form only).
+
+    The usual case for ``--keep-classes``: a user labels only the new classes, while the objects the
+    pretrained model knows are in the pictures too. Not the committed sample (other seed, prefix).
+    """
+    return generate(out, classes=TARGET_CLASSES + SOURCE_CLASSES, n_images=n_images, seed=seed,
+                    prefix="mixed", coco=False, overwrite=overwrite, labelled=TARGET_CLASSES)
 
 
 def file_hashes(root: Path) -> dict[str, str]:

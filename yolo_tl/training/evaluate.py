@@ -24,10 +24,11 @@ class EvaluationResult:
     data_yaml: Path
     split: str
     metrics: DetectionMetrics
+    matched_by_name: bool = False  # the model knows more (or reordered) classes: labels re-indexed by name
 
     def to_dict(self) -> dict[str, Any]:
         return {"weights": str(self.weights), "data_yaml": str(self.data_yaml), "split": self.split,
-                "metrics": self.metrics.to_dict()}
+                "matched_by_name": self.matched_by_name, "metrics": self.metrics.to_dict()}
 
 
 def evaluate(
@@ -52,13 +53,27 @@ def evaluate(
     info = read_data_info(data_yaml, need=("train", "val", split))
     dev = check_device(device)
     model, source = load_detector(weights)
-    check_names_match(source.names, info.names, path=source.path, data_yaml=info.path)
+    class_map = match_classes_by_name(info.names, source.names or {})
+    if class_map is None and not _same_names(info.names, source.names):
+        # same count, other names, or classes the model does not know: an index match would score
+        # the wrong classes
+        check_names_match(source.names, info.names, path=source.path, data_yaml=info.path)
     if source.imgsz is not None and source.imgsz != (imgsz, imgsz):
         log.warning("%s was exported for %sx%s input: validating at that size, not %s",
                     source.path.name, *source.imgsz, imgsz)
-    with contextlib_tempdir(out) as save_root, offline_guards(), no_autoinstall():
+    with contextlib_tempdir(out) as save_root, offline_guards(), no_autoinstall(), \
+            tempfile.TemporaryDirectory() as tmp:
+        data_path = info.path
+        if class_map is not None:  # same images, labels re-indexed to the model's class order
+            from yolo_tl.training.derived_data import write_derived_dataset
+
+            model_names = [source.names[i] for i in sorted(source.names)]  # type: ignore[index]
+            data_path = write_derived_dataset(
+                info, Path(tmp) / "by_name", model_names,
+                lambda _s, _i, boxes: [(class_map[c], *b) for c, *b in boxes], splits=(split,),
+                aliases=("train", "val"))
         args: dict[str, Any] = {
-            "data": str(info.path), "split": split, "imgsz": imgsz, "batch": batch, "workers": workers,
+            "data": str(data_path), "split": split, "imgsz": imgsz, "batch": batch, "workers": workers,
             "project": str(save_root), "name": "val", "exist_ok": True, "plots": out is not None,
         }
         if dev is not None:
@@ -68,7 +83,34 @@ def evaluate(
         except (RuntimeError, ValueError, FileNotFoundError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise TrainingError(f"Ultralytics validation failed: {first}", path=info.path) from err
-    return EvaluationResult(source.path, info.path, split, DetectionMetrics.from_ultralytics(results))
+    return EvaluationResult(source.path, info.path, split, DetectionMetrics.from_ultralytics(results),
+                            matched_by_name=class_map is not None)
+
+
+def _same_names(data_names: dict[int, str], model_names: dict[int, str] | None) -> bool:
+    """Same classes in the same order, or a model without real names (Ultralytics' "0", "1", ...)."""
+    from yolo_tl.training.derived_data import norm_name
+
+    if not model_names or all(str(k) == str(v) for k, v in model_names.items()):
+        return True
+    ours = [norm_name(v) for _, v in sorted(data_names.items())]
+    return ours == [norm_name(v) for _, v in sorted(model_names.items())]
+
+
+def match_classes_by_name(data_names: dict[int, str], model_names: dict[int, str]) -> dict[int, int] | None:
+    """data class -> model class by name, when the two lists differ and the model has every data class.
+
+    ``None`` when the lists are the same (nothing to do) or a data class is unknown to the model.
+    """
+    from yolo_tl.training.derived_data import norm_name
+
+    if not model_names or [norm_name(v) for _, v in sorted(data_names.items())] == [
+            norm_name(v) for _, v in sorted(model_names.items())]:
+        return None
+    lookup = {norm_name(v): k for k, v in model_names.items()}
+    if not all(norm_name(v) in lookup for v in data_names.values()):
+        return None
+    return {k: lookup[norm_name(v)] for k, v in data_names.items()}
 
 
 class contextlib_tempdir:

@@ -20,6 +20,7 @@ from yolo_tl import __version__
 from yolo_tl.training.ultralytics_compat import check_device, fingerprint, offline_guards, read_data_info
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.freeze import architecture_lengths, freeze_for_weights
+from yolo_tl.training.lr_factors import format_lr_factors, parse_lr_factors, resolve_lr_factors
 from yolo_tl.training.schedule import ScheduleHooks, stages
 from yolo_tl.training.metrics import DetectionMetrics
 from yolo_tl.training.weights import resolve_weights
@@ -54,14 +55,23 @@ def finetune(
     project: PathLike = "runs",
     name: str | None = None,
     resume: bool = False,
-    unfreeze_at: int | None = None,
+    unfreeze_at: int | str | list[int] | None = None,
     unfreeze_lr_factor: float = 0.1,
+    lr_factors: str | Mapping[str, float] | None = None,
+    keep_classes: bool = False,
+    pseudo_conf: float = 0.5,
+    distill: bool = False,
     extra: Mapping[str, Any] | None = None,
     callbacks: Mapping[str, Callable[[Any], None]] | None = None,
 ) -> FinetuneResult:
     """Fine-tune a YOLO detector on ``data_yaml`` with frozen layers; write run.json beside best.pt.
 
     ``freeze='auto'``: the backbone for trained weights, nothing for a model .yaml (random weights);
+    ``unfreeze_at``: one epoch (two-stage) or several (gradual unfreezing, top layers first);
+    ``lr_factors``: per-part learning-rate factors, ``"backbone=0.1,neck=0.5"`` or ``{"0-4": 0.05}``;
+    ``keep_classes``: train on the data's classes plus the start model's, with its pseudo-labels at
+    ``pseudo_conf`` (see ``keep_classes.py``); ``distill``: the start model is also the teacher of
+    Ultralytics' ``distill_model``;
     ``extra`` passes further Ultralytics train arguments (lr0, optimizer, plots, ...);
     ``callbacks`` maps Ultralytics callback events to functions (for progress hooks and tests).
     """
@@ -79,17 +89,20 @@ def finetune(
         raise TrainingError("only detection models can be fine-tuned", field="--weights")
     spec = freeze_for_weights(freeze, from_scratch=source.from_scratch, weights=str(weights))
     frozen = spec.resolve(source.model_yaml)
-    if unfreeze_at is not None:
-        if not frozen:
-            raise TrainingError("needs frozen layers (--freeze is none)", field="--unfreeze-at")
-        if not 1 <= unfreeze_at < epochs:
-            raise TrainingError(f"must be between 1 and epochs-1 ({epochs - 1}), got {unfreeze_at}",
-                                field="--unfreeze-at")
-        if not unfreeze_lr_factor > 0:
-            raise TrainingError(f"must be > 0, got {unfreeze_lr_factor}", field="--unfreeze-lr-factor")
-        if dev and "," in dev:
-            raise TrainingError("the two-stage schedule runs on one device; multi-GPU DDP is not supported",
-                                field="--unfreeze-at")
+    steps = _check_unfreeze(parse_unfreeze_at(unfreeze_at), frozen, epochs, unfreeze_lr_factor, dev)
+    factor_entries = parse_lr_factors(lr_factors)
+    layer_factors = resolve_lr_factors(factor_entries, source.model_yaml)
+    if layer_factors and dev and "," in dev:
+        raise TrainingError("learning-rate factors run on one device; multi-GPU DDP is not supported",
+                            field="--lr-factors")
+
+    if distill and not keep_classes:
+        raise TrainingError("needs --keep-classes (the start model is the teacher)", field="--distill")
+    if keep_classes and dev and "," in dev:
+        raise TrainingError("runs on one device: its best.pt rule is an in-process callback, which "
+                            "Ultralytics' DDP subprocesses do not carry", field="--keep-classes")
+    if (keep_classes or distill) and source.from_scratch:
+        raise TrainingError("needs trained start weights (.pt), not a model .yaml", field="--keep-classes")
 
     from ultralytics.utils.files import increment_path
 
@@ -99,7 +112,9 @@ def finetune(
         "data": str(info.path), "weights": str(weights), "freeze": str(spec),
         "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": dev or "auto", "seed": seed,
         "patience": patience, "workers": workers, "project": str(project_dir), "name": run_dir.name,
-        "unfreeze_at": unfreeze_at, "unfreeze_lr_factor": unfreeze_lr_factor, "extra": dict(extra or {}),
+        "unfreeze_at": steps or None, "unfreeze_lr_factor": unfreeze_lr_factor,
+        "lr_factors": format_lr_factors(factor_entries) or None, "keep_classes": keep_classes,
+        "pseudo_conf": pseudo_conf if keep_classes else None, "distill": distill, "extra": dict(extra or {}),
     }
     record: dict[str, Any] = {
         "status": "running",
@@ -107,27 +122,73 @@ def finetune(
         "frozen_layers": frozen,
         "backbone_layers": n_backbone,
         "model_layers": n_layers,
-        "stages": stages(frozen, epochs, unfreeze_at, unfreeze_lr_factor),
+        "stages": stages(frozen, epochs, steps, unfreeze_lr_factor),
+        "lr_factors": {str(i): f for i, f in layer_factors.items()},
         "weights": source.to_dict(),
         "data": fingerprint(info),
         "versions": _versions(),
         "wall_time_s": 0.0,
         "sessions": 0,
     }
+    train_data = info.path
+    if keep_classes:
+        from yolo_tl.training.keep_classes import build_keep_classes_data
+
+        train_data, record["keep_classes"] = build_keep_classes_data(
+            info, source.path, source.names or {}, run_dir / "keep_classes_data", conf=pseudo_conf,
+            imgsz=imgsz, batch=batch, device=dev)
     args: dict[str, Any] = {
-        "data": str(info.path), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "patience": patience,
+        "data": str(train_data), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "patience": patience,
         "workers": workers, "project": str(project_dir), "name": run_dir.name, "exist_ok": True,
         "freeze": frozen or None,
     }
     if dev is not None:
         args["device"] = dev
+    if distill:
+        args["distill_model"] = str(source.path)
     args.update(extra or {})
 
     from ultralytics import YOLO
 
     model = YOLO(str(source.path), task="detect")
-    hooks = ScheduleHooks(frozen, unfreeze_at, unfreeze_lr_factor)
+    labelled = list(range(info.nc)) if keep_classes else None  # the data's own classes come first
+    hooks = ScheduleHooks(frozen, steps, unfreeze_lr_factor, layer_factors, fitness_classes=labelled)
     return _run(model, args, hooks, record, run_dir, callbacks, t0)
+
+
+def parse_unfreeze_at(value: int | str | list[int] | None) -> list[int]:
+    """``5``, ``"5,10"`` or ``[5, 10]`` -> ``[5, 10]``; ``None`` -> ``[]``."""
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        raise TrainingError(f"expected epochs like 5 or 5,10, got {value!r}", field="--unfreeze-at")
+    items = [value] if isinstance(value, int) else value if isinstance(value, (list, tuple)) else \
+        [p for p in str(value).replace(" ", "").split(",") if p]
+    try:
+        return [int(str(v)) for v in items]
+    except ValueError:
+        raise TrainingError(f"expected epochs like 5 or 5,10, got {value!r}", field="--unfreeze-at") from None
+
+
+def _check_unfreeze(steps: list[int], frozen: list[int], epochs: int, factor: float, dev: str | None) -> list[int]:
+    if not steps:
+        return []
+    field_ = "--unfreeze-at"
+    if not frozen:
+        raise TrainingError("needs frozen layers (--freeze is none)", field=field_)
+    for at in steps:
+        if not 1 <= at < epochs:
+            raise TrainingError(f"must be between 1 and epochs-1 ({epochs - 1}), got {at}", field=field_)
+    if any(b <= a for a, b in zip(steps, steps[1:])):
+        raise TrainingError(f"epochs must increase, got {','.join(map(str, steps))}", field=field_)
+    if len(steps) > len(frozen):
+        raise TrainingError(f"{len(steps)} steps for {len(frozen)} frozen layers", field=field_,
+                            hint="give at most one epoch per frozen layer")
+    if not factor > 0:
+        raise TrainingError(f"must be > 0, got {factor}", field="--unfreeze-lr-factor")
+    if dev and "," in dev:
+        raise TrainingError("the unfreeze schedule runs on one device; multi-GPU DDP is not supported", field=field_)
+    return steps
 
 
 def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, workers: int,
@@ -143,14 +204,18 @@ def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, wor
     if ckpt.get("optimizer") is None or int(ckpt.get("epoch", -1)) < 0:
         raise TrainingError("this run already finished; nothing to resume", path=last,
                             hint="start a new run without --resume")
-    head_nc = int((getattr(ckpt_model, "yaml", None) or {}).get("nc") or len(ckpt_model.names))
-    if head_nc != info.nc:
-        raise TrainingError(
-            f"has {info.nc} classes but the checkpoint's head has {head_nc}",
-            path=info.path, field="names", hint=f"resume {run_dir} with the data.yaml it was started with",
-        )
     record_path = run_dir / "run.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    train_info = info
+    derived = (record.get("keep_classes") or {}).get("data_yaml")
+    if derived and Path(derived).is_file():  # --keep-classes trained on its derived dataset
+        train_info = read_data_info(derived)
+    head_nc = int((getattr(ckpt_model, "yaml", None) or {}).get("nc") or len(ckpt_model.names))
+    if head_nc != train_info.nc:
+        raise TrainingError(
+            f"has {train_info.nc} classes but the checkpoint's head has {head_nc}",
+            path=info.path, field="names", hint=f"resume {run_dir} with the data.yaml it was started with",
+        )
     opts = record.get("options", {})
     train_args = ckpt.get("train_args", {})
     frozen = record.get("frozen_layers")
@@ -161,14 +226,17 @@ def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, wor
     record["status"] = "running"
     record["data"] = fingerprint(info)
     record["resumed_from_epoch"] = int(ckpt["epoch"]) + 1
-    args: dict[str, Any] = {"resume": True, "data": str(info.path), "workers": workers}
+    args: dict[str, Any] = {"resume": True, "data": str(train_info.path), "workers": workers}
     if dev is not None:
         args["device"] = dev
 
     from ultralytics import YOLO
 
     model = YOLO(str(last), task="detect")
-    hooks = ScheduleHooks(frozen, opts.get("unfreeze_at"), float(opts.get("unfreeze_lr_factor") or 0.1))
+    factors = {int(i): float(f) for i, f in (record.get("lr_factors") or {}).items()}
+    labelled = list(range(info.nc)) if derived else None
+    hooks = ScheduleHooks(frozen, parse_unfreeze_at(opts.get("unfreeze_at")),
+                          float(opts.get("unfreeze_lr_factor") or 0.1), factors, fitness_classes=labelled)
     return _run(model, args, hooks, record, run_dir, callbacks, t0)
 
 

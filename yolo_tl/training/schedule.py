@@ -1,86 +1,208 @@
-"""The freeze / unfreeze schedule, as Ultralytics callbacks.
+"""The freeze / unfreeze / learning-rate schedule, as Ultralytics callbacks.
 
-Freezing uses Ultralytics' own ``freeze=[indices]`` train argument. The two-stage schedule
-(``unfreeze_at``) is one Ultralytics run with two callbacks, so both stages share one run
-directory, one results.csv, one best.pt, and ``resume`` works across the stage boundary:
+Freezing uses Ultralytics' own ``freeze=[indices]`` train argument. Unfreezing (``unfreeze_at``,
+one epoch or several) happens inside the same Ultralytics run, so all stages share one run
+directory, one results.csv, one best.pt, and ``resume`` works across every stage boundary:
 
-- ``on_train_epoch_start`` at epoch ``unfreeze_at``: make the frozen parameters trainable, let
-  their BatchNorm layers train again, and scale every parameter group's base learning rate by
-  ``unfreeze_lr_factor`` (the scheduler then follows its usual curve from there);
-- ``on_train_epoch_end`` while frozen: copy the frozen layers from the live model into the EMA
-  copy, which is what best.pt / last.pt store. The live frozen tensors never change, but the EMA
-  update ``v = d*v + (1-d)*v`` is not exact in float arithmetic and can move them by an ulp.
+- gradual unfreezing: the frozen layers are split into as many groups as ``unfreeze_at`` has
+  epochs, from the top (nearest the head) down; after epoch ``unfreeze_at[k]`` group k becomes
+  trainable and its BatchNorm layers train again (their names leave ``trainer.freeze_layer_names``,
+  which Ultralytics' ``_model_train`` reads each epoch). At the first step every parameter group's
+  base learning rate is scaled by ``unfreeze_lr_factor`` (the scheduler follows its usual curve
+  from there); one value of ``unfreeze_at`` is the classic two-stage schedule;
+- discriminative learning rates (``lr_factors``): ``on_pretrain_routine_start`` wraps the trainer's
+  ``build_optimizer`` so that its parameter groups are split per factor before the scheduler
+  exists (see ``lr_factors.py``); the bias warm-up start is scaled in a wrapped ``optimizer_step``;
+- ``on_train_epoch_end``: copy the frozen layers (and the weights of layers with factor 0) from the
+  live model into the EMA copy, which is what best.pt / last.pt store. The live tensors never change,
+  but the EMA update ``v = d*v + (1-d)*v`` is not exact in float arithmetic and can move them by an
+  ulp. BatchNorm buffers of factor-0 layers are left to the EMA: those statistics do move.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from yolo_tl.training.lr_factors import split_param_groups, zero_factor_prefixes
 
 log = logging.getLogger(__name__)
 
 
-class ScheduleHooks:
-    """Ultralytics callbacks: record what was frozen, keep frozen EMA exact, run stage 2."""
+def detector(model: Any) -> Any:
+    """The detection model itself: unwrapped from DDP / compile, and the student under ``--distill``."""
+    from ultralytics.utils.torch_utils import unwrap_model
 
-    def __init__(self, frozen: list[int], unfreeze_at: int | None, factor: float) -> None:
+    m = unwrap_model(model)
+    return getattr(m, "student_model", m)
+
+
+def unfreeze_groups(frozen: Sequence[int], steps: int) -> list[list[int]]:
+    """Split the frozen layers into ``steps`` contiguous groups, the top (highest indices) first."""
+    top_down = sorted(frozen, reverse=True)
+    n, k = len(top_down), max(steps, 1)
+    bounds = [round(i * n / k) for i in range(k + 1)]
+    return [sorted(top_down[bounds[i]:bounds[i + 1]]) for i in range(k)]
+
+
+class ScheduleHooks:
+    """Ultralytics callbacks: record what was frozen, keep frozen EMA exact, unfreeze, scale lrs."""
+
+    def __init__(self, frozen: list[int], unfreeze_at: Sequence[int] | int | None, factor: float,
+                 lr_factors: Mapping[int, float] | None = None, fitness_classes: Sequence[int] | None = None) -> None:
         self.frozen = list(frozen)
-        self.unfreeze_at = unfreeze_at
+        if isinstance(unfreeze_at, int):
+            unfreeze_at = [unfreeze_at]
+        self.unfreeze_at = list(unfreeze_at or [])
         self.factor = factor
-        self.unfrozen = False
+        self.lr_factors = dict(lr_factors or {})
+        self.groups = unfreeze_groups(self.frozen, len(self.unfreeze_at)) if self.unfreeze_at else []
+        self.steps_done = 0
         self.frozen_actual: list[int] | None = None
         self.device: str | None = None
-        self.prefixes = tuple(f"model.{i}." for i in self.frozen)
+        self.zero_prefixes = zero_factor_prefixes(self.lr_factors)
+        self.fitness_classes = set(fitness_classes or [])
+        self._ni = -1
+
+    @property
+    def still_frozen(self) -> list[int]:
+        done = {i for g in self.groups[:self.steps_done] for i in g}
+        return [i for i in self.frozen if i not in done]
+
+    @property
+    def unfrozen(self) -> bool:  # kept for callers of the two-stage schedule
+        return bool(self.groups) and self.steps_done == len(self.groups)
 
     def attach(self, model: Any) -> None:
+        model.add_callback("on_pretrain_routine_start", self.on_pretrain_routine_start)
         model.add_callback("on_pretrain_routine_end", self.on_pretrain_routine_end)
         model.add_callback("on_train_epoch_start", self.on_train_epoch_start)
+        model.add_callback("on_train_batch_start", self.on_train_batch_start)
         model.add_callback("on_train_epoch_end", self.on_train_epoch_end)
 
-    def on_pretrain_routine_end(self, trainer: Any) -> None:
-        from ultralytics.utils.torch_utils import unwrap_model
+    def on_pretrain_routine_start(self, trainer: Any) -> None:
+        if self.fitness_classes:
+            self._select_best_on(trainer)
+        if not self.lr_factors:
+            return
+        build, step = trainer.build_optimizer, trainer.optimizer_step
 
+        def build_optimizer(model: Any, *args: Any, **kwargs: Any) -> Any:
+            optimizer = build(model, *args, **kwargs)
+            split_param_groups(optimizer, model, self.lr_factors)
+            log.info("lr factors: %d parameter groups", len(optimizer.param_groups))
+            return optimizer
+
+        def optimizer_step() -> Any:
+            self._scale_bias_warmup(trainer)
+            return step()
+
+        trainer.build_optimizer = build_optimizer
+        trainer.optimizer_step = optimizer_step
+
+    def on_pretrain_routine_end(self, trainer: Any) -> None:
         self.device = str(trainer.device)
-        layers = unwrap_model(trainer.model).model
+        layers = detector(trainer.model).model
         self.frozen_actual = [
             i for i in self.frozen if i < len(layers) and all(not p.requires_grad for p in layers[i].parameters())
         ]
 
     def on_train_epoch_start(self, trainer: Any) -> None:
-        if self.unfreeze_at is not None and not self.unfrozen and trainer.epoch >= self.unfreeze_at:
-            self._unfreeze(trainer)
+        self._ni = trainer.epoch * len(trainer.train_loader) - 1
+        while self.steps_done < len(self.groups) and trainer.epoch >= self.unfreeze_at[self.steps_done]:
+            self._unfreeze_next(trainer)
+
+    def on_train_batch_start(self, trainer: Any) -> None:
+        self._ni += 1
 
     def on_train_epoch_end(self, trainer: Any) -> None:
-        if self.prefixes and not self.unfrozen and trainer.ema is not None:
-            import torch
-            from ultralytics.utils.torch_utils import unwrap_model
+        prefixes = tuple(f"model.{i}." for i in self.still_frozen)
+        if not (prefixes or self.zero_prefixes) or trainer.ema is None:
+            return
+        import torch
 
-            live = unwrap_model(trainer.model).state_dict()
-            with torch.no_grad():
-                for key, value in trainer.ema.ema.state_dict().items():
-                    if key.startswith(self.prefixes) and value.dtype.is_floating_point:
-                        value.copy_(live[key])
+        live_model = detector(trainer.model)
+        live = live_model.state_dict()
+        params = {k for k, _ in live_model.named_parameters()}
+        with torch.no_grad():
+            for key, value in detector(trainer.ema.ema).state_dict().items():
+                if key not in live or not value.dtype.is_floating_point:
+                    continue
+                if key.startswith(prefixes) or (key in params and key.startswith(self.zero_prefixes)):
+                    value.copy_(live[key])
 
-    def _unfreeze(self, trainer: Any) -> None:
-        from ultralytics.utils.torch_utils import unwrap_model
+    def _select_best_on(self, trainer: Any) -> None:
+        """best.pt and early stopping by mAP50-95 over ``fitness_classes`` only (Ultralytics: all classes).
 
-        for key, param in unwrap_model(trainer.model).named_parameters():
-            if key.startswith(self.prefixes) and param.dtype.is_floating_point and ".dfl" not in key:
+        Used by --keep-classes: the val split's pseudo-labels are the start model's own guesses, often a
+        handful of boxes, so their AP is agreement with the teacher, not truth, and a noisy one; the
+        classes the user labelled choose the checkpoint.
+        """
+        validate = trainer.validate
+
+        def validate_on_labelled() -> Any:
+            best = trainer.best_fitness
+            metrics, fitness = validate()
+            box = getattr(getattr(trainer.validator, "metrics", None), "box", None)
+            if metrics is None or box is None:
+                return metrics, fitness
+            rows = [i for i, c in enumerate(box.ap_class_index) if int(c) in self.fitness_classes]
+            fitness = float(box.ap[rows].mean()) if rows else 0.0
+            trainer.best_fitness = fitness if best is None or best < fitness else best
+            return metrics, fitness
+
+        trainer.validate = validate_on_labelled
+
+    def _scale_bias_warmup(self, trainer: Any) -> None:
+        """Ultralytics warms biases up from ``warmup_bias_lr`` whatever the group: scale that start too."""
+        nw = trainer._get_warmup_iterations(len(trainer.train_loader))
+        ni = self._ni
+        if not nw or ni > nw:
+            return
+        import numpy as np
+
+        start = float(trainer.args.warmup_bias_lr)
+        for g in trainer.optimizer.param_groups:
+            f = g.get("lr_factor", 1.0)
+            if g.get("param_group") == "bias" and f != 1.0:
+                g["lr"] = float(np.interp(ni, [0, nw], [start * f, g["initial_lr"] * trainer.lf(trainer.epoch)]))
+
+    def _unfreeze_next(self, trainer: Any) -> None:
+        group = self.groups[self.steps_done]
+        prefixes = tuple(f"model.{i}." for i in group)
+        for key, param in detector(trainer.model).named_parameters():
+            if key.startswith(prefixes) and param.dtype.is_floating_point and ".dfl" not in key:
                 param.requires_grad_(True)
-        trainer.freeze_layer_names = [n for n in trainer.freeze_layer_names if n not in self.prefixes]
-        # The scheduler was built fresh for this process (also on resume), so base_lrs are stage 1's.
-        base = list(trainer.scheduler.base_lrs)
-        trainer.scheduler.base_lrs = [b * self.factor for b in base]
-        for group, b in zip(trainer.optimizer.param_groups, base):
-            group["initial_lr"] = b * self.factor
-        self.unfrozen = True
-        log.info("stage 2 from epoch %d: all layers trainable, lr x %g", trainer.epoch + 1, self.factor)
+        trainer.freeze_layer_names = [n for n in trainer.freeze_layer_names if n not in prefixes]
+        if self.steps_done == 0:
+            # The scheduler was built fresh for this process (also on resume), so base_lrs are stage 1's.
+            base = list(trainer.scheduler.base_lrs)
+            trainer.scheduler.base_lrs = [b * self.factor for b in base]
+            for g, b in zip(trainer.optimizer.param_groups, base):
+                g["initial_lr"] = b * self.factor
+        self.steps_done += 1
+        log.info("from epoch %d: layers %s trainable%s", trainer.epoch + 1, _span(group),
+                 f", lr x {self.factor:g}" if self.steps_done == 1 else "")
 
 
-def stages(frozen: list[int], epochs: int, unfreeze_at: int | None, factor: float) -> list[dict[str, Any]]:
-    if unfreeze_at is None:
+def stages(frozen: list[int], epochs: int, unfreeze_at: Sequence[int] | int | None,
+           factor: float) -> list[dict[str, Any]]:
+    """The schedule as run.json records it: epochs (1-based, inclusive), frozen layers, lr factor."""
+    if isinstance(unfreeze_at, int):
+        unfreeze_at = [unfreeze_at]
+    if not unfreeze_at:
         return [{"epochs": [1, epochs], "frozen_layers": frozen, "lr_factor": 1.0}]
-    return [
-        {"epochs": [1, unfreeze_at], "frozen_layers": frozen, "lr_factor": 1.0},
-        {"epochs": [unfreeze_at + 1, epochs], "frozen_layers": [], "lr_factor": factor},
-    ]
+    groups = unfreeze_groups(frozen, len(unfreeze_at))
+    bounds = [0, *unfreeze_at, epochs]
+    out, remaining = [], list(frozen)
+    for k in range(len(bounds) - 1):
+        out.append({"epochs": [bounds[k] + 1, bounds[k + 1]], "frozen_layers": list(remaining),
+                    "lr_factor": 1.0 if k == 0 else factor})
+        if k < len(groups):
+            remaining = [i for i in remaining if i not in groups[k]]
+    return out
+
+
+def _span(layers: list[int]) -> str:
+    return f"{layers[0]}-{layers[-1]}" if len(layers) > 1 else str(layers[0]) if layers else "none"

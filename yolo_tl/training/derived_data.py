@@ -1,0 +1,125 @@
+"""A derived YOLO dataset: the user's images (linked, never copied or touched), new label files.
+
+Used by ``--keep-classes`` (the user's labels plus the pretrained model's pseudo-labels, under a
+longer class list) and by ``evaluate`` when a model knows more classes than the data.yaml (labels
+re-indexed to the model's class order). Image *files* are symlinked one by one (Ultralytics swaps the
+last ``/images/`` of the image path it was given for ``/labels/``, so the links' own paths lead to the
+new labels); where links are not allowed they are hard-linked, else copied.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import yaml
+
+from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
+from yolo_tl.errors import TrainingError
+from yolo_tl.training.ultralytics_compat import DataInfo, _label_dir
+
+Box = tuple[int, float, float, float, float]  # cls cx cy w h, normalised
+LabelFn = Callable[[str, Path, list[Box]], list[Box]]  # (split, image, its boxes) -> boxes to write
+
+
+def norm_name(name: object) -> str:
+    """How Ultralytics' ``cls_remap`` compares class names: stripped, case-insensitive."""
+    return str(name).strip().lower()
+
+
+def split_images(info: DataInfo, split: str) -> list[Path]:
+    """The images of one split, as Ultralytics lists them (folders searched recursively, list files read)."""
+    out: list[Path] = []
+    for entry in info.splits.get(split, []):
+        if entry.is_dir():
+            out += sorted(p for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            for line in entry.read_text(encoding="utf-8-sig").splitlines():
+                line = line.strip()
+                if line:
+                    p = Path(line.replace("./", str(entry.parent) + os.sep, 1) if line.startswith("./") else line)
+                    out.append(p if p.is_absolute() else (info.root / p))
+    return out
+
+
+def label_path(image: Path) -> Path:
+    """Ultralytics' label file for an image: last /images/ -> /labels/, suffix -> .txt."""
+    return _label_dir(image.parent) / (image.stem + ".txt")
+
+
+def read_boxes(path: Path) -> list[Box]:
+    if not path.is_file():
+        return []
+    boxes: list[Box] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            boxes.append((int(parts[0]), *(float(v) for v in parts[1:5])))  # type: ignore[arg-type]
+        except (ValueError, IndexError):
+            raise TrainingError(f"line {n}: expected 'class cx cy w h', got {line.strip()!r}", path=path) from None
+    return boxes
+
+
+def write_derived_dataset(info: DataInfo, out: Path, names: list[str], relabel: LabelFn,
+                          splits: tuple[str, ...] = ("train", "val", "test"),
+                          aliases: tuple[str, ...] = ()) -> Path:
+    """Write ``out/images/<split>/`` (links), ``out/labels/<split>/`` and ``out/data.yaml``; return it.
+
+    ``aliases``: split keys that data.yaml needs but that were not written point at the first one.
+    """
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    entries: dict[str, str] = {}
+    for split in splits:
+        if split not in info.splits:
+            continue
+        used: set[str] = set()
+        for image in split_images(info, split):
+            rel = _relative(info, split, image)
+            name = rel if rel not in used else f"{len(used)}_{rel}"
+            used.add(name)
+            link = out / "images" / split / name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            _link(image, link)
+            boxes = relabel(split, image, read_boxes(label_path(image)))
+            lab = out / "labels" / split / Path(name).with_suffix(".txt")
+            lab.parent.mkdir(parents=True, exist_ok=True)
+            lab.write_text("".join(f"{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n" for c, cx, cy, w, h in boxes))
+        entries[split] = f"images/{split}"
+    for alias in aliases:
+        if alias not in entries and entries:
+            entries[alias] = next(iter(entries.values()))
+    data = {"path": str(out.resolve()), **entries, "names": dict(enumerate(names))}
+    (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return out / "data.yaml"
+
+
+def _relative(info: DataInfo, split: str, image: Path) -> str:
+    for entry in info.splits.get(split, []):
+        if entry.is_dir():
+            try:
+                return image.relative_to(entry).as_posix()
+            except ValueError:
+                continue
+    return image.name
+
+
+def _link(src: Path, dst: Path) -> None:
+    for make in (os.symlink, os.link):
+        try:
+            make(src.resolve(), dst)
+            return
+        except OSError:
+            continue
+    shutil.copy2(src, dst)
+
+
+def iter_splits(info: DataInfo, splits: tuple[str, ...]) -> Iterator[tuple[str, list[Path]]]:
+    for split in splits:
+        if split in info.splits:
+            yield split, split_images(info, split)
