@@ -83,6 +83,7 @@ def finetune(
     unfreeze_lr_factor: float = typer.Option(0.1, "--unfreeze-lr-factor", help="Learning-rate factor for stage 2."),
     config: Path | None = typer.Option(None, "--config", help="YAML file with these options (keys as option names; an 'ultralytics:' mapping passes extra train args). Flags win."),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics and paths as JSON on stdout."),
+    on_error: str = typer.Option("fail", "--on-error", help="A bad label line: fail (stop, name file:line) or skip (train without that image; listed in run.json)."),
 ) -> None:
     """Fine-tune a YOLO detector with frozen layers (transfer learning).
 
@@ -114,7 +115,7 @@ def finetune(
             patience=int(opts["patience"]), workers=int(opts["workers"]), project=Path(opts["project"]),
             name=opts["name"], resume=bool(opts["resume"]),
             unfreeze_at=None if opts["unfreeze_at"] is None else int(opts["unfreeze_at"]),
-            unfreeze_lr_factor=float(opts["unfreeze_lr_factor"]), extra=extra,
+            unfreeze_lr_factor=float(opts["unfreeze_lr_factor"]), extra=extra, on_error=on_error,
         )
     if opts["json"]:
         print_json({"run_dir": str(result.run_dir), "best": str(result.best), "last": str(result.last),

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Union
 
 from yolo_tl import __version__
-from yolo_tl.training.ultralytics_compat import check_device, fingerprint, offline_guards, read_data_info
+from yolo_tl.training.ultralytics_compat import (
+    check_device, check_training_data, fingerprint, offline_guards, read_data_info)
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.freeze import FreezeSpec, architecture_lengths
 from yolo_tl.training.schedule import ScheduleHooks, stages
@@ -58,11 +59,14 @@ def finetune(
     unfreeze_lr_factor: float = 0.1,
     extra: Mapping[str, Any] | None = None,
     callbacks: Mapping[str, Callable[[Any], None]] | None = None,
+    on_error: str = "fail",
 ) -> FinetuneResult:
     """Fine-tune a YOLO detector on ``data_yaml`` with frozen layers; write run.json beside best.pt.
 
     ``extra`` passes further Ultralytics train arguments (lr0, optimizer, plots, ...);
     ``callbacks`` maps Ultralytics callback events to functions (for progress hooks and tests).
+    ``on_error``: a bad label line stops before training (``fail``) or its image is left out and listed
+    in run.json under ``label_check`` (``skip``).
     """
     t0 = time.time()
     info = read_data_info(data_yaml)
@@ -92,6 +96,7 @@ def finetune(
     from ultralytics.utils.files import increment_path
 
     run_dir = Path(increment_path(project_dir / (name or "train"), exist_ok=False, mkdir=False))
+    checked = check_training_data(info, on_error=on_error, workdir=run_dir)  # every label line, once
     n_backbone, n_layers = architecture_lengths(source.model_yaml)
     options = {
         "data": str(info.path), "weights": str(weights), "freeze": str(FreezeSpec.parse(freeze)),
@@ -108,13 +113,14 @@ def finetune(
         "stages": stages(frozen, epochs, unfreeze_at, unfreeze_lr_factor),
         "weights": source.to_dict(),
         "data": fingerprint(info),
+        "label_check": checked.record,
         "versions": _versions(),
         "wall_time_s": 0.0,
         "sessions": 0,
     }
     args: dict[str, Any] = {
-        "data": str(info.path), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "patience": patience,
-        "workers": workers, "project": str(project_dir), "name": run_dir.name, "exist_ok": True,
+        "data": str(checked.data_yaml), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed,
+        "patience": patience, "workers": workers, "project": str(project_dir), "name": run_dir.name, "exist_ok": True,
         "freeze": frozen or None,
     }
     if dev is not None:
