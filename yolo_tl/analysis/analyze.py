@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED
+from yolo_tl.analysis.building import building
 from yolo_tl.analysis.datasets import TAG, is_ours, open_fiftyone
 from yolo_tl.analysis.views import save_views
 from yolo_tl.errors import OutputError, YoloTLError
@@ -154,10 +155,9 @@ def analyze(
                           hint="choose another --name")
     seconds: dict[str, float] = {"read": time.perf_counter() - t0}
 
-    # Build under a temporary name; the old dataset is replaced only once the new one is complete.
-    tmp_name = f"{name}-building-{int(time.time() * 1000)}"
-    ds = fo.Dataset(tmp_name, persistent=True)
-    try:
+    # Built under a temporary name and swapped in once complete (building.py): an error or Ctrl-C
+    # leaves the earlier dataset of this name as it was.
+    with building(fo, name, is_ours=is_ours) as ds:
         t = time.perf_counter()
         rows = [SampleRow(str(path), gt, boxes, size) for gt, (path, boxes, size) in zip(
             gts, fio.predict_boxes(model, split_data.images, conf=conf, imgsz=imgsz, batch=batch,
@@ -186,13 +186,6 @@ def analyze(
         ds.info["yolo_tl"] = {"data_yaml": str(data_yaml), "weights": str(weights), "split": split,
                               "conf": conf, "iou": iou, "imgsz": imgsz}
         ds.save()
-        if fo.dataset_exists(name):
-            fo.load_dataset(name).delete()
-        ds.name = name
-    except BaseException:
-        if fo.dataset_exists(tmp_name):
-            fo.load_dataset(tmp_name).delete()
-        raise
 
     # per-class table
     gt_labels = ds.values(f"{GT}.detections.label")
