@@ -182,8 +182,8 @@ def split_images(data: DataYaml, split: str, *, error: Type[YoloTLError] = Layou
         elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
             images.append(entry)
         else:
-            raise error(f"split '{split}' points to {entry}, which does not exist (dataset root "
-                        f"{data.root}: {data.root_from})", path=data.path, field=split)
+            raise error(f"images not found at {entry} (dataset root {data.root}: {data.root_from})",
+                        path=data.path, field=split)
     if not images:
         raise error(f"split '{split}' has no images", path=data.path, field=split)
     return sorted({p.resolve() for p in images})
