@@ -142,6 +142,7 @@ def analyze(
     if not 0.0 <= conf < 1.0 or not 0.0 < iou < 1.0:
         raise YoloTLError("--conf must be in [0, 1) and --iou in (0, 1)", field="conf/iou")
     t0 = time.perf_counter()
+    fo = open_fiftyone()  # first: a database that is down is reported before any slow work
     data_yaml = Path(data_yaml).expanduser().resolve()
     weights = Path(weights).expanduser().resolve()
     split_data = fio.read_split(data_yaml, split)
@@ -149,7 +150,6 @@ def analyze(
     model = fio.load_model(weights)
     fio.check_class_names(model.names, split_data.names, weights)
     name = name or default_name(data_yaml, weights, split)
-    fo = open_fiftyone()
     if fo.dataset_exists(name) and not is_ours(fo.load_dataset(name)):
         raise OutputError(f"FiftyOne dataset '{name}' exists and was not made by yolo-tl",
                           hint="choose another --name")

@@ -11,6 +11,7 @@ Ubuntu 22.04+; FiftyOne 1.22 works with it and only warns that the version is ol
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -106,16 +107,38 @@ def ping_uri(uri: str, timeout_s: float = SELECT_TIMEOUT_S) -> None:
         client.close()
 
 
+def configured_uri() -> Optional[str]:
+    """The MongoDB URI FiftyOne will use (``FIFTYONE_DATABASE_URI``, else ``database_uri`` in
+    FiftyOne's config file), read without importing fiftyone (that import alone takes seconds)."""
+    uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    if uri:
+        return uri
+    cfg = Path(os.environ.get("FIFTYONE_CONFIG_PATH") or Path.home() / ".fiftyone" / "config.json")
+    try:
+        value = json.loads(cfg.read_text(encoding="utf-8")).get("database_uri")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value) if value else None
+
+
+def precheck_database() -> None:
+    """Fail fast, before any heavy import, when the configured MongoDB server cannot be reached."""
+    uri = configured_uri()
+    if uri:
+        ping_uri(uri)
+
+
 def check_database(timeout_s: float = 60.0) -> str:
     """Start (or reach) FiftyOne's database; raise DatabaseError with the fix in one line."""
-    if not os.environ.get("FIFTYONE_DATABASE_URI") and find_mongod() is None:
+    uri = configured_uri()
+    if uri:
+        ping_uri(uri)  # before importing fiftyone: seconds saved when the server is down
+    elif find_mongod() is None:
         raise DatabaseError("FiftyOne's database (mongod) is not installed", hint=FIX_HINT)
     import fiftyone as fo  # importing does not connect
     import fiftyone.core.odm.database as fod
 
-    uri = fo.config.database_uri  # FIFTYONE_DATABASE_URI or ~/.fiftyone/config.json
-    if uri:
-        ping_uri(uri)
+    uri = fo.config.database_uri or uri
     try:
         fod.get_db_conn()
         fod.get_db_client().server_info()
