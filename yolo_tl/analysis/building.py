@@ -140,6 +140,11 @@ def name_lock(name: str, *, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
         coll.delete_one({"_id": name, "pid": me["pid"], "host": me["host"]})
 
 
+def _set_aside(old: Any, aside: str) -> None:
+    """Rename the dataset being replaced (kept whole until the new one holds the name)."""
+    old.name = aside
+
+
 def _swap(fo: Any, ds: Any, name: str, is_ours: Any) -> None:
     """Rename ``ds`` to ``name``; the dataset that held the name is set aside, then deleted."""
     with name_lock(name):
@@ -150,7 +155,7 @@ def _swap(fo: Any, ds: Any, name: str, is_ours: Any) -> None:
                 raise OutputError(f"FiftyOne dataset '{name}' exists and was not made by yolo-tl",
                                   hint="choose another --name")
             aside = temp_name(name, "replaced")
-            old.name = aside
+            _set_aside(old, aside)
         ds.name = name
         if aside is not None:
             fo.load_dataset(aside).delete()
