@@ -18,7 +18,7 @@ from typing import Any, Callable, Union
 
 from yolo_tl import __version__
 from yolo_tl.training.ultralytics_compat import (
-    check_device, check_training_data, fingerprint, offline_guards, read_data_info)
+    check_device, check_training_data, disk_full_guard, fingerprint, offline_guards, read_data_info)
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.freeze import FreezeSpec, architecture_lengths
 from yolo_tl.training.schedule import ScheduleHooks, stages
@@ -194,10 +194,12 @@ def _run(model: Any, args: dict[str, Any], hooks: ScheduleHooks, record: dict[st
             record["frozen_layers"] = hooks.frozen_actual
         _write_json(record_path, record)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save("running")
+    fresh = "resumed_from_epoch" not in record  # a full disk removes a new run's folder, never a resumed one
+    with disk_full_guard(run_dir, fresh=fresh):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save("running")
     try:
-        with offline_guards():
+        with offline_guards(), disk_full_guard(run_dir, fresh=fresh):
             results = model.train(**args)
     except KeyboardInterrupt:
         save("interrupted")

@@ -7,9 +7,11 @@ YoloTLError line instead of a traceback from deep inside the trainer.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from yolo_tl.errors import TrainingError
+from yolo_tl.errors import OutputError, TrainingError
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 from yolo_tl.dataset.formats.yolo import DataYaml, load_data_yaml
 
@@ -124,10 +126,38 @@ def check_training_data(data: DataYaml, *, on_error: str = "fail", workdir: Path
     return TrainingData(out, record)
 
 
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC / EDQUOT, also as torch.save reports it (a RuntimeError from its zip writer)."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("file write failed" in text or "No space left" in text)
+
+
+@contextlib.contextmanager
+def disk_full_guard(run_dir: Path, *, fresh: bool) -> Iterator[None]:
+    """A full disk during training becomes one OutputError line; a run folder this call created is
+    removed (its last.pt may be cut short), a resumed run's folder is kept as it was."""
+    try:
+        yield
+    except (OSError, RuntimeError) as err:
+        if not is_disk_full(err):
+            raise
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise OutputError(f"no space left on the device while writing the run ({err.__class__.__name__})",
+                          path=run_dir, hint="free some space or pass --project on another disk"
+                          + ("; the partial run folder was removed" if fresh else "")) from None
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write ({err.strerror})", path=path) from None
 
 
 def fingerprint(info: DataYaml) -> dict[str, Any]:
