@@ -314,20 +314,28 @@ def files_fingerprint(root: Path) -> dict:
             if p.is_file() and p.suffix != ".cache"}
 
 
-ANALYZE_CASES = ["label_bad_in_val", "yaml_split_folder_missing", "yaml_names_nc_disagree"]
+AFTER_TRAINING_CASES = ["label_bad_in_val", "yaml_split_folder_missing", "yaml_names_nc_disagree",
+                        "label_six_columns"]
 
 
-@pytest.mark.parametrize("case_id", ANALYZE_CASES)
-def test_analyze_refuses_bad_dataset_and_changes_no_dataset(case_id: str, tmp_path: Path,
-                                                             tiny_base_weights: Path) -> None:
+@pytest.mark.parametrize("command", ["analyze", "evaluate"])
+@pytest.mark.parametrize("case_id", AFTER_TRAINING_CASES)
+def test_analyze_and_evaluate_refuse_bad_dataset(case_id: str, command: str, tmp_path: Path,
+                                                 tiny_base_weights: Path) -> None:
+    """Ultralytics' validator would drop the bad image and report a mAP on fewer images: we stop."""
     import fiftyone as fo
 
     case = next(c for c in CASES if c.id == case_id)
     root = make_case(tmp_path, case)
+    if case_id == "label_six_columns":  # the bad line in the split that is evaluated
+        os.replace(root / "labels" / "train" / "train_1.txt", root / "labels" / "val" / "val_1.txt")
     before, datasets = tree_fingerprint(root), sorted(fo.list_datasets())
-    r = RUNNER.invoke(app, ["analyze", str(root / "data.yaml"), "--weights", str(tiny_base_weights),
-                            "--name", f"t-{case_id}", "--imgsz", "64", "--no-ultralytics-val"])
+    data, weights = str(root / "data.yaml"), str(tiny_base_weights)
+    args = (["analyze", data, "--weights", weights, "--name", f"t-{case_id}", "--imgsz", "64", "--no-ultralytics-val"]
+            if command == "analyze" else ["evaluate", weights, data, "--split", "val", "--imgsz", "64"])
+    r = RUNNER.invoke(app, args)
     out = r.stderr.strip()
     assert r.exit_code == 1 and "Traceback" not in r.output and len(out.splitlines()) == 1, r.output
-    assert re.search(case.problem, out) and case.culprit.split(": ")[-1] in out, out
+    culprit = str(root / case.culprit.replace("train_1", "val_1").replace("labels/train", "labels/val"))
+    assert re.search(case.problem, out) and culprit in out and "--on-error" not in out, out
     assert tree_fingerprint(root) == before and sorted(fo.list_datasets()) == datasets

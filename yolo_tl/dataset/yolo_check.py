@@ -132,9 +132,10 @@ def _check_image(path: Path) -> Optional[str]:
 
 
 def check_dataset(data: DataYaml, splits: Sequence[str] = ("train", "val"), *, on_error: str = "fail",
-                  error: type[YoloTLError] = AnnotationError) -> LabelCheck:
+                  error: type[YoloTLError] = AnnotationError, hint: Optional[str] = None) -> LabelCheck:
     """Check every image header and label line of ``splits``; raise on the first bad one unless
-    ``on_error="skip"``, which collects them in ``LabelCheck.bad`` and leaves them out of ``images``."""
+    ``on_error="skip"``, which collects them in ``LabelCheck.bad`` and leaves them out of ``images``.
+    ``hint`` ends the error line (how to get past it in the caller's terms)."""
     if on_error not in ON_ERROR:
         raise YoloTLError(f"must be one of {', '.join(ON_ERROR)}, got {on_error!r}", field="--on-error")
     result = LabelCheck()
@@ -149,8 +150,7 @@ def check_dataset(data: DataYaml, splits: Sequence[str] = ("train", "val"), *, o
                 kept.append(image)
                 continue
             if on_error == "fail":
-                raise error(bad.reason, path=bad.file, field=f"line {bad.line}" if bad.line else None,
-                            hint="or pass --on-error skip to train without this image")
+                raise error(bad.reason, path=bad.file, field=f"line {bad.line}" if bad.line else None, hint=hint)
             result.bad.append(bad)
         if not kept:
             raise error(f"split '{split}' has no usable images left", path=data.path, field=split)

@@ -9,6 +9,7 @@ from typing import Any, Union
 
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.metrics import DetectionMetrics
+from yolo_tl.dataset.yolo_check import check_dataset
 from yolo_tl.training.ultralytics_compat import check_device, offline_guards, read_data_info
 from yolo_tl.training.weights import resolve_weights
 
@@ -45,6 +46,7 @@ def evaluate(
     if split not in ("train", "val", "test"):
         raise TrainingError(f"must be val, test or train, got {split!r}", field="--split")
     info = read_data_info(data_yaml, need=("train", "val", split))
+    check_dataset(info, [split], error=TrainingError)  # Ultralytics' validator would drop a bad image silently
     dev = check_device(device)
     source = resolve_weights(weights)
     if source.from_scratch:

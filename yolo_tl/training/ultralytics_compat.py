@@ -105,7 +105,8 @@ def check_training_data(data: DataYaml, *, on_error: str = "fail", workdir: Path
     """
     from yolo_tl.dataset.yolo_check import check_dataset
 
-    checked = check_dataset(data, splits, on_error=on_error, error=TrainingError)
+    checked = check_dataset(data, splits, on_error=on_error, error=TrainingError,
+                            hint="or pass --on-error skip to train without this image")
     record = {"on_error": on_error, **checked.to_dict(), "data_yaml_used": str(data.path)}
     if not checked.bad and _ultralytics_agrees(data):
         return TrainingData(data.path, record)
