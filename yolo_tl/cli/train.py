@@ -128,6 +128,8 @@ def finetune(
     console.print(f"Frozen layers: {_ranges(frozen) if frozen else 'none'}")
     console.print(f"Best weights: [bold]{result.best}[/]")
     console.print(f"Run record:   {result.run_json}")
+    if skipped := (result.record.get("label_check") or {}).get("skipped"):
+        err_console.print(f"[yellow]{len(skipped)} image(s) with bad labels left out[/] (run.json: label_check.skipped)")
 
 
 @app.command(rich_help_panel="Train")
