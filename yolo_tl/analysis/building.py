@@ -156,9 +156,19 @@ def _swap(fo: Any, ds: Any, name: str, is_ours: Any) -> None:
                                   hint="choose another --name")
             aside = temp_name(name, "replaced")
             _set_aside(old, aside)
-        ds.name = name
-        if aside is not None:
+        try:
+            ds.name = name
+        except BaseException:
+            if aside is not None:  # put the earlier dataset back under its name
+                with contextlib.suppress(Exception):
+                    fo.load_dataset(aside).name = name
+            raise
+    if aside is not None:  # the new dataset holds the name: deleting the old one may fail harmlessly
+        try:
             fo.load_dataset(aside).delete()
+        except Exception as err:  # noqa: BLE001  (a full disk, a lost connection: the next run cleans up)
+            log.warning("could not delete the replaced dataset %s (%s); the next analyze or datasets list "
+                        "removes it", aside, " ".join(str(err).split())[:200])
 
 
 def _delete_quietly(fo: Any, ds_name: str) -> None:
