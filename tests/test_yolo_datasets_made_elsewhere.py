@@ -265,6 +265,13 @@ def test_accepted_dataset_matches_ultralytics(case: Case, tmp_path: Path, monkey
         assert ours[split] == ultralytics_keeps(checked.data_yaml, split), split
     assert checked.record["skipped"] == []
     case.check(_as_check(checked.record))
+    from yolo_tl.analysis.labels import read_split, read_yolo_boxes
+
+    split = read_split(root / "data.yaml", "train")  # analyze reads the same dataset without complaint
+    assert {p.name for p in split.images} == ours["train"]
+    lines = sum(1 for lbl in split.labels if lbl.is_file() for ln in lbl.read_text("utf-8-sig").splitlines()
+                if ln.strip())
+    assert sum(len(read_yolo_boxes(lbl, split.names)) for lbl in split.labels) == lines
 
 
 def checked_images(info, checked) -> dict:

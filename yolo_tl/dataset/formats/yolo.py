@@ -224,8 +224,10 @@ def parse_yolo_labels(text: str, *, source: Path, nc: int) -> List[YoloBox]:
         if not 0 <= cls < nc:
             raise AnnotationError(f"class id {cls} is not in data.yaml names (0..{nc - 1})", path=source,
                                   field=f"line {lineno}")
-        if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in (cx, cy, w, h)):
+        if not all(math.isfinite(v) and -0.01 <= v <= 1.01 for v in (cx, cy, w, h)):
             raise AnnotationError("coordinates outside [0, 1]", path=source, field=f"line {lineno}")
+        # Ultralytics accepts 1% past the edge (yolo_check.py); such a box is clipped to the image
+        cx, cy, w, h = (min(max(v, 0.0), 1.0) for v in (cx, cy, w, h))
         boxes.append((cls, cx, cy, w, h))
     return boxes
 
@@ -233,7 +235,7 @@ def parse_yolo_labels(text: str, *, source: Path, nc: int) -> List[YoloBox]:
 def read_yolo_labels(label_path: Path, *, nc: int) -> List[YoloBox]:
     """Boxes of one label file; a missing file means no boxes (as in Ultralytics)."""
     try:
-        text = Path(label_path).read_text(encoding="utf-8")
+        text = Path(label_path).read_text(encoding="utf-8-sig")  # a BOM, as Ultralytics reads it
     except FileNotFoundError:
         return []
     return parse_yolo_labels(text, source=Path(label_path), nc=nc)
