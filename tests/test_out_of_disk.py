@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+import ultralytics.utils  # noqa: F401  (its log handler binds to stdout now, not to a CliRunner stream closed later)
 
 from tests.builders import make_voc_devkit
 from tests.corpus_builders import tree_fingerprint

@@ -23,6 +23,7 @@ from typing import Callable
 
 import pytest
 from typer.testing import CliRunner
+import ultralytics.utils  # noqa: F401  (its log handler binds to stdout now, not to a CliRunner stream closed later)
 
 from tests.corpus_builders import tree_fingerprint
 from tests.train_helpers import write_tiny_dataset
@@ -197,6 +198,17 @@ CASES = [
     Case("image_truncated_jpeg", image("train", 2, lambda b: b[:-2]), "images/train/train_2.jpg",
          r"truncated.*rewrite this file in place", "train_2.jpg"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _root_log_handlers():
+    """The analyze CLI's logging.basicConfig binds a handler to CliRunner's stream, closed after the
+    call; a later test's log line would then print "--- Logging error ---". Put the handlers back."""
+    import logging
+
+    saved = list(logging.root.handlers)
+    yield
+    logging.root.handlers[:] = saved
 
 
 def _eq(got, want) -> None:
