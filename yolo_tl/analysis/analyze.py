@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED
+from yolo_tl.analysis.building import building
 from yolo_tl.analysis.datasets import TAG, is_ours, open_fiftyone
 from yolo_tl.analysis.views import save_views
 from yolo_tl.errors import OutputError, YoloTLError
@@ -156,6 +157,7 @@ def analyze(
     if not 0.0 <= conf < 1.0 or not 0.0 < iou < 1.0:
         raise YoloTLError("--conf must be in [0, 1) and --iou in (0, 1)", field="conf/iou")
     t0 = time.perf_counter()
+    fo = open_fiftyone()  # first: a database that is down is reported before any slow work
     data_yaml = Path(data_yaml).expanduser().resolve()
     weights = Path(weights).expanduser().resolve()
     split_data = fio.read_split(data_yaml, split)
@@ -163,16 +165,14 @@ def analyze(
     model = fio.load_model(weights)
     rename = fio.check_class_names(model.names, split_data.names, weights)
     name = name or default_name(data_yaml, weights, split)
-    fo = open_fiftyone()
     if fo.dataset_exists(name) and not is_ours(fo.load_dataset(name)):
         raise OutputError(f"FiftyOne dataset '{name}' exists and was not made by yolo-tl",
                           hint="choose another --name")
     seconds: dict[str, float] = {"read": time.perf_counter() - t0}
 
-    # Build under a temporary name; the old dataset is replaced only once the new one is complete.
-    tmp_name = f"{name}-building-{int(time.time() * 1000)}"
-    ds = fo.Dataset(tmp_name, persistent=True)
-    try:
+    # Built under a temporary name and swapped in once complete (building.py): an error or Ctrl-C
+    # leaves the earlier dataset of this name as it was.
+    with building(fo, name, is_ours=is_ours) as ds:
         t = time.perf_counter()
         rows, unreadable = [], []
         for gt, (path, boxes, size) in zip(gts, fio.predict_boxes(
@@ -208,13 +208,6 @@ def analyze(
         ds.info["yolo_tl"] = {"data_yaml": str(data_yaml), "weights": str(weights), "split": split,
                               "conf": conf, "iou": iou, "imgsz": imgsz}
         ds.save()
-        if fo.dataset_exists(name):
-            fo.load_dataset(name).delete()
-        ds.name = name
-    except BaseException:
-        if fo.dataset_exists(tmp_name):
-            fo.load_dataset(tmp_name).delete()
-        raise
 
     # per-class table
     gt_labels = ds.values(f"{GT}.detections.label")

@@ -11,8 +11,10 @@ Ubuntu 22.04+; FiftyOne 1.22 works with it and only warns that the version is ol
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +29,9 @@ FIX_HINT = (
     "set FIFTYONE_DATABASE_URI=mongodb://HOST:27017 to use an existing MongoDB, or "
     f"run: pip install {FALLBACK_DB_PACKAGE}"
 )
+URI_HINT = ("start that MongoDB server or fix FIFTYONE_DATABASE_URI; unset it to use FiftyOne's own "
+            "local database")
+SELECT_TIMEOUT_S = 10.0  # how long to look for the server before saying it is unreachable
 
 
 def find_mongod() -> Optional[Path]:
@@ -67,21 +72,84 @@ def ensure_mongod() -> str:
     return f"installed {FALLBACK_DB_PACKAGE}: {exe}"
 
 
+def redact_uri(uri: str) -> str:
+    """``mongodb://user:secret@host/db`` -> ``mongodb://user:***@host/db``: never print a password."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", uri)
+
+
+def _short(err: BaseException) -> str:
+    """pymongo's server-selection message without its topology dump."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text.split(" (configured timeouts")[0].split(", Timeout:")[0][:200]
+
+
+def ping_uri(uri: str, timeout_s: float = SELECT_TIMEOUT_S) -> None:
+    """Reach the MongoDB server at ``uri`` within ``timeout_s``, or raise DatabaseError in one line.
+
+    FiftyOne itself would wait pymongo's default 30 s per attempt before failing with a traceback.
+    """
+    import pymongo
+    import pymongo.errors
+
+    ms = int(timeout_s * 1000)
+    try:
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, appname="yolo-tl")
+    except (pymongo.errors.PyMongoError, ValueError, TypeError) as err:  # a malformed URI
+        raise DatabaseError(f"invalid FIFTYONE_DATABASE_URI {redact_uri(uri)!r}: {_short(err)}",
+                            field="FIFTYONE_DATABASE_URI", hint=URI_HINT) from None
+    try:
+        client.admin.command("ping")
+    except pymongo.errors.PyMongoError as err:
+        raise DatabaseError(f"the MongoDB server at {redact_uri(uri)} cannot be reached within "
+                            f"{timeout_s:g} s: {_short(err)}", field="FIFTYONE_DATABASE_URI",
+                            hint=URI_HINT) from None
+    finally:
+        client.close()
+
+
+def configured_uri() -> Optional[str]:
+    """The MongoDB URI FiftyOne will use (``FIFTYONE_DATABASE_URI``, else ``database_uri`` in
+    FiftyOne's config file), read without importing fiftyone (that import alone takes seconds)."""
+    uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    if uri:
+        return uri
+    cfg = Path(os.environ.get("FIFTYONE_CONFIG_PATH") or Path.home() / ".fiftyone" / "config.json")
+    try:
+        value = json.loads(cfg.read_text(encoding="utf-8")).get("database_uri")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value) if value else None
+
+
+def precheck_database() -> None:
+    """Fail fast, before any heavy import, when the configured MongoDB server cannot be reached."""
+    uri = configured_uri()
+    if uri:
+        ping_uri(uri)
+
+
 def check_database(timeout_s: float = 60.0) -> str:
     """Start (or reach) FiftyOne's database; raise DatabaseError with the fix in one line."""
-    if not os.environ.get("FIFTYONE_DATABASE_URI") and find_mongod() is None:
+    uri = configured_uri()
+    if uri:
+        ping_uri(uri)  # before importing fiftyone: seconds saved when the server is down
+    elif find_mongod() is None:
         raise DatabaseError("FiftyOne's database (mongod) is not installed", hint=FIX_HINT)
-    try:
-        import fiftyone as fo  # noqa: F401  (importing connects lazily)
-        import fiftyone.core.odm.database as fod
+    import fiftyone as fo  # importing does not connect
+    import fiftyone.core.odm.database as fod
 
+    uri = fo.config.database_uri or uri
+    try:
         fod.get_db_conn()
         fod.get_db_client().server_info()
     except Exception as err:  # fiftyone raises many kinds; all mean "no database"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DatabaseError(f"FiftyOne's database could not be started: {first}",
-                            hint=FIX_HINT) from err
-    return "FiftyOne database is up"
+        first = _short(err)
+        if uri:
+            raise DatabaseError(f"FiftyOne could not use the MongoDB server at {redact_uri(uri)}: {first}",
+                                field="FIFTYONE_DATABASE_URI", hint=URI_HINT) from err
+        raise DatabaseError(f"FiftyOne's database could not be started: {first} "
+                            f"(database dir {fo.config.database_dir})", hint=FIX_HINT) from err
+    return f"FiftyOne database is up ({redact_uri(uri)})" if uri else "FiftyOne database is up"
 
 
 def _main(argv: list[str]) -> int:

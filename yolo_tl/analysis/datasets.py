@@ -1,7 +1,8 @@
 """The FiftyOne datasets yolo-tl makes: open FiftyOne with its database up, list ours, delete ours.
 
 Datasets made here carry the dataset tag ``yolo-tl`` (and ``info["yolo_tl"]``), so
-``list_datasets`` / ``delete_dataset`` only ever touch ours.
+``list_datasets`` / ``delete_dataset`` only ever touch ours. ``list_datasets`` also removes the
+temporary datasets of analyze runs that were killed (see ``building.py``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ def is_ours(dataset: Any) -> bool:
 
 def list_datasets() -> list[dict[str, Any]]:
     """The FiftyOne datasets made by yolo-tl, with what they were made from."""
+    from yolo_tl.analysis.building import clean_leftovers, is_temporary
+
     fo = open_fiftyone()
+    clean_leftovers(fo)  # of runs that are gone (killed); never those of a live run
     rows = []
     for name in fo.list_datasets(tags=TAG):
+        if is_temporary(name):  # a run still building or swapping
+            continue
         ds = fo.load_dataset(name)
         info = dict(ds.info.get("yolo_tl", {}))
         rows.append({"name": name, "samples": len(ds), **info})

@@ -40,9 +40,16 @@ class SplitData:
 
 
 def read_split(data_yaml: Path, split: str) -> SplitData:
-    """Resolve the images of ``split`` the way Ultralytics does (dir, .txt list or list of both)."""
+    """Resolve the images of ``split`` the way Ultralytics does (dir, .txt list or list of both).
+
+    Every label line and image header is checked first (``yolo_check``): the first bad one stops
+    with ``file: line N: problem``, so the analysis never silently evaluates on fewer images.
+    """
+    from yolo_tl.dataset.yolo_check import check_dataset
+
     data = load_data_yaml(Path(data_yaml).expanduser().resolve())
     images = split_images(data, split)
+    check_dataset(data, [split], on_error="fail")
     return SplitData(data.path, split, data.names, images, [label_path_for(p) for p in images])
 
 

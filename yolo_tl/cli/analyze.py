@@ -67,9 +67,17 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _precheck_database() -> None:
+    """A MongoDB server that is down is one line within seconds, before fiftyone is even imported."""
+    from yolo_tl.analysis.database import precheck_database
+
+    precheck_database()
+
+
 def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool) -> None:
     from yolo_tl.analysis.app import launch_app
 
+    _precheck_database()
     with logs_to_stderr("fiftyone"):
         handle = launch_app(name, address=address, port=port, open_browser=open_browser)
     if address not in LOOPBACK:
@@ -124,6 +132,7 @@ def analyze_cmd(
     from yolo_tl.analysis.analyze import analyze
 
     setup_logging()
+    _precheck_database()
     with logs_to_stderr("fiftyone", "ultralytics"):
         report = analyze(data_yaml, weights=weights, split=split, name=name, conf=conf, iou=iou,
                          imgsz=imgsz, batch=batch, high_conf=high_conf, device=device,
@@ -168,6 +177,7 @@ def datasets_list(
     """
     from yolo_tl.analysis.datasets import list_datasets
 
+    _precheck_database()
     with logs_to_stderr("fiftyone"):
         rows = list_datasets()
     if as_json:
@@ -196,6 +206,7 @@ def datasets_delete(
     """
     from yolo_tl.analysis.datasets import delete_dataset
 
+    _precheck_database()
     with logs_to_stderr("fiftyone"):
         delete_dataset(name)
     console.print(f"Deleted {name}")

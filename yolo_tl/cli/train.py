@@ -89,6 +89,7 @@ def finetune(
     distill: bool = typer.Option(False, "--distill", help="--keep-classes: also distil from the start model (Ultralytics distill_model)."),
     config: Path | None = typer.Option(None, "--config", help="YAML file with these options (keys as option names; an 'ultralytics:' mapping passes extra train args). Flags win."),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics and paths as JSON on stdout."),
+    on_error: str = typer.Option("fail", "--on-error", help="A bad label line: fail (stop, name file:line) or skip (train without that image; listed in run.json)."),
 ) -> None:
     """Fine-tune a YOLO detector with frozen layers (transfer learning).
 
@@ -123,6 +124,7 @@ def finetune(
             unfreeze_at=opts["unfreeze_at"], unfreeze_lr_factor=float(opts["unfreeze_lr_factor"]),
             lr_factors=opts["lr_factors"], keep_classes=bool(opts["keep_classes"]),
             pseudo_conf=float(opts["pseudo_conf"]), distill=bool(opts["distill"]), extra=extra,
+            on_error=on_error,
         )
     if opts["json"]:
         print_json({"run_dir": str(result.run_dir), "best": str(result.best), "last": str(result.last),
@@ -142,6 +144,8 @@ def finetune(
         console.print(f"Training data: {kept['data_yaml']}", highlight=False, soft_wrap=True)
     console.print(f"Best weights: [bold]{result.best}[/]")
     console.print(f"Run record:   {result.run_json}")
+    if skipped := (result.record.get("label_check") or {}).get("skipped"):
+        err_console.print(f"[yellow]{len(skipped)} image(s) with bad labels left out[/] (run.json: label_check.skipped)")
 
 
 @app.command(rich_help_panel="Train")

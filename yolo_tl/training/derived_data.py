@@ -16,9 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 from yolo_tl.errors import TrainingError
-from yolo_tl.training.ultralytics_compat import DataInfo, _label_dir
+from yolo_tl.dataset.formats.yolo import DataYaml as DataInfo, label_path_for
 
 Box = tuple[int, float, float, float, float]  # cls cx cy w h, normalised
 LabelFn = Callable[[str, Path, list[Box]], list[Box]]  # (split, image, its boxes) -> boxes to write
@@ -27,26 +26,6 @@ LabelFn = Callable[[str, Path, list[Box]], list[Box]]  # (split, image, its boxe
 def norm_name(name: object) -> str:
     """How Ultralytics' ``cls_remap`` compares class names: stripped, case-insensitive."""
     return str(name).strip().lower()
-
-
-def split_images(info: DataInfo, split: str) -> list[Path]:
-    """The images of one split, as Ultralytics lists them (folders searched recursively, list files read)."""
-    out: list[Path] = []
-    for entry in info.splits.get(split, []):
-        if entry.is_dir():
-            out += sorted(p for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            for line in entry.read_text(encoding="utf-8-sig").splitlines():
-                line = line.strip()
-                if line:
-                    p = Path(line.replace("./", str(entry.parent) + os.sep, 1) if line.startswith("./") else line)
-                    out.append(p if p.is_absolute() else (info.root / p))
-    return out
-
-
-def label_path(image: Path) -> Path:
-    """Ultralytics' label file for an image: last /images/ -> /labels/, suffix -> .txt."""
-    return _label_dir(image.parent) / (image.stem + ".txt")
 
 
 def read_boxes(path: Path) -> list[Box]:
@@ -76,17 +55,17 @@ def write_derived_dataset(info: DataInfo, out: Path, names: list[str], relabel: 
     out.mkdir(parents=True)
     entries: dict[str, str] = {}
     for split in splits:
-        if split not in info.splits:
+        if split not in info.entries:
             continue
         used: set[str] = set()
-        for image in split_images(info, split):
+        for image in info.images(split, error=TrainingError):
             rel = _relative(info, split, image)
             name = rel if rel not in used else f"{len(used)}_{rel}"
             used.add(name)
             link = out / "images" / split / name
             link.parent.mkdir(parents=True, exist_ok=True)
             _link(image, link)
-            boxes = relabel(split, image, read_boxes(label_path(image)))
+            boxes = relabel(split, image, read_boxes(label_path_for(image)))
             lab = out / "labels" / split / Path(name).with_suffix(".txt")
             lab.parent.mkdir(parents=True, exist_ok=True)
             lab.write_text("".join(f"{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n" for c, cx, cy, w, h in boxes))
@@ -100,10 +79,10 @@ def write_derived_dataset(info: DataInfo, out: Path, names: list[str], relabel: 
 
 
 def _relative(info: DataInfo, split: str, image: Path) -> str:
-    for entry in info.splits.get(split, []):
+    for entry in info.entries.get(split, []):
         if entry.is_dir():
             try:
-                return image.relative_to(entry).as_posix()
+                return image.relative_to(entry.resolve()).as_posix()
             except ValueError:
                 continue
     return image.name
@@ -121,5 +100,5 @@ def _link(src: Path, dst: Path) -> None:
 
 def iter_splits(info: DataInfo, splits: tuple[str, ...]) -> Iterator[tuple[str, list[Path]]]:
     for split in splits:
-        if split in info.splits:
-            yield split, split_images(info, split)
+        if split in info.entries:
+            yield split, info.images(split, error=TrainingError)

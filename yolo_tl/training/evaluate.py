@@ -10,6 +10,7 @@ from typing import Any, Union
 
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.metrics import DetectionMetrics
+from yolo_tl.dataset.yolo_check import check_dataset
 from yolo_tl.training.ultralytics_compat import check_device, offline_guards, read_data_info
 from yolo_tl.training.runtime import no_autoinstall
 from yolo_tl.training.weights import check_names_match, load_detector
@@ -51,13 +52,14 @@ def evaluate(
     if split not in ("train", "val", "test"):
         raise TrainingError(f"must be val, test or train, got {split!r}", field="--split")
     info = read_data_info(data_yaml, need=("train", "val", split))
+    check_dataset(info, [split], error=TrainingError)  # Ultralytics' validator would drop a bad image silently
     dev = check_device(device)
     model, source = load_detector(weights)
-    class_map = match_classes_by_name(info.names, source.names or {})
-    if class_map is None and not _same_names(info.names, source.names):
+    class_map = match_classes_by_name(info.names_dict, source.names or {})
+    if class_map is None and not _same_names(info.names_dict, source.names):
         # same count, other names, or classes the model does not know: an index match would score
         # the wrong classes
-        check_names_match(source.names, info.names, path=source.path, data_yaml=info.path)
+        check_names_match(source.names, info.names_dict, path=source.path, data_yaml=info.path)
     if source.imgsz is not None and source.imgsz != (imgsz, imgsz):
         log.warning("%s was exported for %sx%s input: validating at that size, not %s",
                     source.path.name, *source.imgsz, imgsz)

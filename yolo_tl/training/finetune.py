@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Union
 
 from yolo_tl import __version__
-from yolo_tl.training.ultralytics_compat import check_device, fingerprint, offline_guards, read_data_info
+from yolo_tl.training.ultralytics_compat import (
+    check_device, check_training_data, disk_full_guard, fingerprint, offline_guards, read_data_info)
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.freeze import architecture_lengths, freeze_for_weights
 from yolo_tl.training.lr_factors import format_lr_factors, parse_lr_factors, resolve_lr_factors
@@ -63,6 +64,7 @@ def finetune(
     distill: bool = False,
     extra: Mapping[str, Any] | None = None,
     callbacks: Mapping[str, Callable[[Any], None]] | None = None,
+    on_error: str = "fail",
 ) -> FinetuneResult:
     """Fine-tune a YOLO detector on ``data_yaml`` with frozen layers; write run.json beside best.pt.
 
@@ -74,6 +76,8 @@ def finetune(
     Ultralytics' ``distill_model``;
     ``extra`` passes further Ultralytics train arguments (lr0, optimizer, plots, ...);
     ``callbacks`` maps Ultralytics callback events to functions (for progress hooks and tests).
+    ``on_error``: a bad label line stops before training (``fail``) or its image is left out and listed
+    in run.json under ``label_check`` (``skip``).
     """
     t0 = time.time()
     info = read_data_info(data_yaml)
@@ -107,6 +111,7 @@ def finetune(
     from ultralytics.utils.files import increment_path
 
     run_dir = Path(increment_path(project_dir / (name or "train"), exist_ok=False, mkdir=False))
+    checked = check_training_data(info, on_error=on_error, workdir=run_dir)  # every label line, once
     n_backbone, n_layers = architecture_lengths(source.model_yaml)
     options = {
         "data": str(info.path), "weights": str(weights), "freeze": str(spec),
@@ -126,20 +131,22 @@ def finetune(
         "lr_factors": {str(i): f for i, f in layer_factors.items()},
         "weights": source.to_dict(),
         "data": fingerprint(info),
+        "label_check": checked.record,
         "versions": _versions(),
         "wall_time_s": 0.0,
         "sessions": 0,
     }
-    train_data = info.path
+    train_data = checked.data_yaml  # the user's data.yaml, or a resolved copy without skipped images
     if keep_classes:
         from yolo_tl.training.keep_classes import build_keep_classes_data
 
+        base = info if checked.data_yaml == info.path else read_data_info(checked.data_yaml)
         train_data, record["keep_classes"] = build_keep_classes_data(
-            info, source.path, source.names or {}, run_dir / "keep_classes_data", conf=pseudo_conf,
+            base, source.path, source.names or {}, run_dir / "keep_classes_data", conf=pseudo_conf,
             imgsz=imgsz, batch=batch, device=dev)
     args: dict[str, Any] = {
-        "data": str(train_data), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "patience": patience,
-        "workers": workers, "project": str(project_dir), "name": run_dir.name, "exist_ok": True,
+        "data": str(train_data), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed,
+        "patience": patience, "workers": workers, "project": str(project_dir), "name": run_dir.name, "exist_ok": True,
         "freeze": frozen or None,
     }
     if dev is not None:
@@ -258,10 +265,12 @@ def _run(model: Any, args: dict[str, Any], hooks: ScheduleHooks, record: dict[st
             record["frozen_layers"] = hooks.frozen_actual
         _write_json(record_path, record)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save("running")
+    fresh = "resumed_from_epoch" not in record  # a full disk removes a new run's folder, never a resumed one
+    with disk_full_guard(run_dir, fresh=fresh):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save("running")
     try:
-        with offline_guards():
+        with offline_guards(), disk_full_guard(run_dir, fresh=fresh):
             results = model.train(**args)
     except KeyboardInterrupt:
         save("interrupted")

@@ -50,7 +50,7 @@ def build_keep_classes_data(info: DataInfo, weights: Path, source_names: dict[in
     # source class -> merged index, only for classes the user does not label
     to_merged = {c: index[norm_name(n)] for c, n in source_names.items() if norm_name(n) not in target_norm}
     pseudo = _predict(info, weights, conf=conf, imgsz=imgsz, batch=batch, device=device)
-    counts: dict[str, dict[str, int]] = {s: {} for s in PSEUDO_SPLITS if s in info.splits}
+    counts: dict[str, dict[str, int]] = {s: {} for s in PSEUDO_SPLITS if s in info.entries}
     dropped = {"overlap": 0, "shared_class": 0}
 
     def relabel(split: str, image: Path, boxes: list[Box]) -> list[Box]:

@@ -7,65 +7,159 @@ YoloTLError line instead of a traceback from deep inside the trainer.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
+import os
+import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 
-from yolo_tl.errors import TrainingError
+from yolo_tl.errors import OutputError, TrainingError
 from yolo_tl.network import offline
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
-from yolo_tl.dataset.formats.yolo import label_dir_for, load_data_yaml
+from yolo_tl.dataset.formats.yolo import DataYaml, label_dir_for, load_data_yaml
 
 log = logging.getLogger(__name__)
 
+DataInfo = DataYaml  # the one data.yaml model (yolo_tl.dataset.formats.yolo); old name kept for callers
+
+
+def read_data_info(data_yaml: str | Path, *, need: tuple = ("train", "val")) -> DataYaml:
+    """Read data.yaml and check that its classes and the image folders / lists of ``need`` exist.
+
+    Labels are checked separately (``yolo_tl.dataset.yolo_check``), once, before training.
+    """
+    data = load_data_yaml(data_yaml, error=TrainingError)
+    log.info("%s: dataset root %s (%s)", data.path, data.root, data.root_from)
+    for split in need:
+        if split not in data.entries:
+            hint = "Ultralytics needs one; it may point to the same images as train" if split == "val" else None
+            raise TrainingError(f"no '{split}' split", path=data.path, field=split, hint=hint)
+    for split, entries in data.entries.items():
+        for p in entries:
+            if not p.exists():
+                raise TrainingError(f"images not found at {p} (dataset root {data.root}: {data.root_from})",
+                                    path=data.path, field=split)
+            if p.is_dir() and not any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.rglob("*") if f.is_file()):
+                raise TrainingError(f"no images in {p}", path=data.path, field=split)
+    return data
+
+
+def label_dirs(data: DataYaml) -> list[Path]:
+    """The label folders beside the image folders of every split (Ultralytics' images -> labels rule)."""
+    # Ultralytics resolves a split entry (check_det_dataset), then swaps /images/ for /labels/
+    return [label_dir_for(p.resolve()) for entries in data.entries.values() for p in entries if p.is_dir()]
+
+
+def ultralytics_root(data: DataYaml) -> Path:
+    """The dataset root Ultralytics 8.4 would use for this data.yaml (``check_det_dataset``)."""
+    from ultralytics.utils import DATASETS_DIR
+
+    path = Path(str(data.raw.get("path") or "") or data.path.parent)
+    if not path.exists() and not path.is_absolute():
+        path = Path(DATASETS_DIR) / path
+    return path.resolve()
 
 
 @dataclass
-class DataInfo:
-    """What yolo-tl needs to know about a data.yaml before handing it to Ultralytics."""
+class TrainingData:
+    """The data.yaml handed to Ultralytics after the label check, and what the check found."""
 
-    path: Path
-    root: Path
-    names: dict[int, str]
-    splits: dict[str, list[Path]] = field(default_factory=dict)  # split -> dirs / list files
-    label_dirs: list[Path] = field(default_factory=list)
-
-    @property
-    def nc(self) -> int:
-        return len(self.names)
+    data_yaml: Path
+    record: dict[str, Any]
 
 
-def read_data_info(data_yaml: str | Path, *, need: tuple = ("train", "val")) -> DataInfo:
-    """Read data.yaml and check that its classes and image folders exist (not the labels)."""
-    data = load_data_yaml(data_yaml, error=TrainingError)
-    info = DataInfo(path=data.path, root=data.root, names=dict(enumerate(data.names)))
+def _ultralytics_agrees(data: DataYaml) -> bool:
+    """Whether Ultralytics would read the same images as we do from the user's own data.yaml."""
+    if ultralytics_root(data) != data.root:
+        return False
+    for entries in data.entries.values():
+        for p in entries:
+            if p.is_file() and p.suffix == ".txt":
+                lines = (s.strip() for s in p.read_text(encoding="utf-8-sig").splitlines())
+                # Ultralytics reads a relative line without './' against the current folder
+                if any(s and not s.startswith("./") and not Path(s).is_absolute() for s in lines):
+                    return False
+    return True
+
+
+def check_training_data(data: DataYaml, *, on_error: str = "fail", workdir: Path,
+                        splits: tuple = ("train", "val")) -> TrainingData:
+    """Check every label of ``splits`` once (``yolo_tl.dataset.yolo_check``) before training.
+
+    ``on_error="fail"`` stops at the first bad line; ``"skip"`` leaves the bad images out. When
+    images are left out, or Ultralytics would resolve the user's data.yaml differently (a relative
+    ``path:``, relative lines in a .txt list), a resolved data.yaml with absolute .txt image lists
+    is written to ``workdir`` and handed to Ultralytics instead; the user's files are never changed.
+    """
+    from yolo_tl.dataset.yolo_check import check_dataset
+
+    checked = check_dataset(data, splits, on_error=on_error, error=TrainingError,
+                            hint="or pass --on-error skip to train without this image")
+    record = {"on_error": on_error, **checked.to_dict(), "data_yaml_used": str(data.path)}
+    if not checked.bad and _ultralytics_agrees(data):
+        return TrainingData(data.path, record)
+    workdir.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, Any] = {"path": str(data.root)}
     for split in ("train", "val", "test"):
-        if split not in data.entries:
-            if split in need:
-                raise TrainingError(f"no '{split}' split", path=data.path, field=split)
-            continue
-        resolved = []
-        for p in data.entries[split]:
-            if not p.exists():
-                raise TrainingError(f"images not found at {p}", path=data.path, field=split)
-            if p.is_dir():
-                if not any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.rglob("*") if f.is_file()):
-                    raise TrainingError(f"no images in {p}", path=data.path, field=split)
-                info.label_dirs.append(label_dir_for(p.resolve()))  # Ultralytics resolves the entry
-            resolved.append(p.resolve())
-        info.splits[split] = resolved
-    return info
+        if split in checked.images:
+            listing = workdir / f"{split}_images.txt"
+            _write_atomic(listing, "".join(f"{p}\n" for p in checked.images[split]))
+            doc[split] = str(listing)
+        elif split in data.entries:
+            doc[split] = [str(p) for p in data.entries[split]]
+    doc["nc"], doc["names"] = data.nc, data.names_dict
+    out = workdir / "data.yaml"
+    header = f"# {data.path} as yolo-tl handed it to Ultralytics ({len(checked.bad)} image(s) left out)\n"
+    _write_atomic(out, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    record["data_yaml_used"] = str(out)
+    return TrainingData(out, record)
 
 
-def fingerprint(info: DataInfo) -> dict[str, Any]:
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC / EDQUOT, also as torch.save reports it (a RuntimeError from its zip writer)."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("file write failed" in text or "No space left" in text)
+
+
+@contextlib.contextmanager
+def disk_full_guard(run_dir: Path, *, fresh: bool) -> Iterator[None]:
+    """A full disk during training becomes one OutputError line; a run folder this call created is
+    removed (its last.pt may be cut short), a resumed run's folder is kept as it was."""
+    try:
+        yield
+    except (OSError, RuntimeError) as err:
+        if not is_disk_full(err):
+            raise
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise OutputError(f"no space left on the device while writing the run ({err.__class__.__name__})",
+                          path=run_dir, hint="free some space or pass --project on another disk"
+                          + ("; the partial run folder was removed" if fresh else "")) from None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write ({err.strerror})", path=path) from None
+
+
+def fingerprint(info: DataYaml) -> dict[str, Any]:
     """sha256 of data.yaml and of all label files (relative name + content), in a fixed order."""
     digest = hashlib.sha256()
     count = 0
-    for label_dir in sorted(set(info.label_dirs)):
+    for label_dir in sorted(set(label_dirs(info))):
         if not label_dir.is_dir():
             continue
         for f in sorted(label_dir.rglob("*.txt")):
@@ -78,7 +172,9 @@ def fingerprint(info: DataInfo) -> dict[str, Any]:
         "labels_sha256": digest.hexdigest(),
         "label_files": count,
         "nc": info.nc,
-        "names": info.names,
+        "names": info.names_dict,
+        "root": str(info.root),
+        "root_from": info.root_from,
     }
 
 

@@ -12,7 +12,7 @@ import glob
 import math
 import os
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple, Type, Union
 
 import yaml
@@ -52,19 +52,34 @@ def write_text(path: Union[str, Path], text: str) -> None:
 
 @dataclass
 class DataYaml:
-    """A data.yaml, parsed: the one reader that prepare's checks, training and analysis share."""
+    """A data.yaml, parsed: the one model that prepare's checks, training and analysis share.
+
+    ``names`` is always a list (data.yaml may hold a list or a dict); ``names_dict`` is the
+    ``{id: name}`` form Ultralytics and run.json use. Relative split entries are resolved against
+    ``root``; ``root_from`` says in words how the root was chosen, for messages and logs.
+    """
 
     path: Path  # the file itself, absolute
     root: Path  # the dataset root its split entries are relative to
     names: List[str]
     entries: Dict[str, List[Path]]  # split -> absolute dirs / .txt lists / image files, unchecked
+    root_from: str = "the data.yaml's folder"
+    raw: Dict[str, object] = field(default_factory=dict, repr=False)  # the parsed document
 
     @property
     def nc(self) -> int:
         return len(self.names)
 
+    @property
+    def names_dict(self) -> Dict[int, str]:
+        return dict(enumerate(self.names))
 
-def _names(raw, path: Path, error: Type[YoloTLError]) -> List[str]:
+    def images(self, split: str, *, error: Type[YoloTLError] = LayoutError) -> List[Path]:
+        """The images of ``split`` (see ``split_images``)."""
+        return split_images(self, split, error=error)
+
+
+def _names(raw, nc, path: Path, error: Type[YoloTLError]) -> List[str]:
     if isinstance(raw, dict) and raw:
         try:
             keys = sorted(int(k) for k in raw)
@@ -75,21 +90,29 @@ def _names(raw, path: Path, error: Type[YoloTLError]) -> List[str]:
         return [str(raw[k] if k in raw else raw[str(k)]) for k in keys]
     if isinstance(raw, list) and raw:
         return [str(n) for n in raw]
-    raise error("missing or empty class list", path=path, field="names")
+    if raw is None and isinstance(nc, int) and not isinstance(nc, bool) and nc > 0:
+        return [f"class_{i}" for i in range(nc)]  # Ultralytics' own default when only nc is given
+    raise error("missing or empty class list (give names: as a list or as {id: name})", path=path,
+                field="names")
 
 
-def _root(path: Path, value, error: Type[YoloTLError]) -> Path:
+def _root(path: Path, value, error: Type[YoloTLError]) -> Tuple[Path, str]:
+    """The dataset root and how it was chosen. A relative ``path:`` is read against the data.yaml's
+    own folder (what users expect), then the current folder; never Ultralytics' ``datasets_dir``."""
+    here = path.parent.resolve()
     if value in (None, ""):
-        return path.parent.resolve()
+        return here, "the data.yaml's folder (it has no path:)"
     root = Path(str(value)).expanduser()
     if root.is_absolute():
         if not root.is_dir():
             raise error(f"dataset root {root} does not exist", path=path, field="path")
-        return root
-    for base in (Path.cwd(), path.parent):  # Ultralytics resolves a relative root from the cwd
-        if (base / root).is_dir():
-            return (base / root).resolve()
-    raise error(f"dataset root {root} not found", path=path, field="path")
+        return root, "path: in the data.yaml"
+    if (here / root).is_dir():
+        return (here / root).resolve(), f"path: {value} read against the data.yaml's folder"
+    if (Path.cwd() / root).is_dir():
+        return (Path.cwd() / root).resolve(), f"path: {value} read against the current folder"
+    raise error(f"dataset root '{value}' not found: neither {here / root} (beside the data.yaml) nor "
+                f"{Path.cwd() / root} (the current folder) is a folder", path=path, field="path")
 
 
 def load_data_yaml(path, *, error: Type[YoloTLError] = AnnotationError) -> DataYaml:
@@ -101,20 +124,22 @@ def load_data_yaml(path, *, error: Type[YoloTLError] = AnnotationError) -> DataY
     if not path.is_file():
         raise error("data.yaml not found", path=path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise error(f"not valid YAML ({' '.join(str(err).split())})", path=path) from None
+    except OSError as err:
+        raise error(f"cannot read ({err.strerror})", path=path) from None
     if not isinstance(doc, dict):
         raise error("expected a mapping with path, train, val and names", path=path)
-    names = _names(doc.get("names"), path, error)
-    if "nc" in doc:
+    names = _names(doc.get("names"), doc.get("nc"), path, error)
+    if doc.get("nc") is not None:
         try:
-            nc_ok = int(doc["nc"]) == len(names)
+            nc_ok = float(doc["nc"]) == len(names)
         except (TypeError, ValueError):
             nc_ok = False
         if not nc_ok:
             raise error(f"nc is {doc['nc']} but names lists {len(names)} classes", path=path, field="nc")
-    root = _root(path, doc.get("path"), error)
+    root, root_from = _root(path, doc.get("path"), error)
     entries: Dict[str, List[Path]] = {}
     for split in SPLITS:
         value = doc.get(split)
@@ -124,9 +149,24 @@ def load_data_yaml(path, *, error: Type[YoloTLError] = AnnotationError) -> DataY
         resolved = []
         for item in items:
             p = Path(str(item)).expanduser()
-            resolved.append(p if p.is_absolute() else root / p)
+            if not p.is_absolute():
+                p = root / p
+                if not p.exists() and str(item).startswith("../"):  # Ultralytics' own fallback
+                    p = root / str(item)[3:]
+            resolved.append(p)
         entries[split] = resolved
-    return DataYaml(path.resolve(), root, names, entries)
+    return DataYaml(path.resolve(), root, names, entries, root_from, doc)
+
+
+def _list_file_images(entry: Path) -> List[Path]:
+    """Image paths of a .txt split list; relative lines are read against the list's own folder."""
+    images = []
+    for line in entry.read_text(encoding="utf-8-sig").splitlines():
+        line = line.strip()
+        if line:
+            p = Path(line[2:] if line.startswith("./") else line)
+            images.append(p if p.is_absolute() else entry.parent / p)
+    return images
 
 
 def split_images(data: DataYaml, split: str, *, error: Type[YoloTLError] = LayoutError) -> List[Path]:
@@ -147,17 +187,12 @@ def split_images(data: DataYaml, split: str, *, error: Type[YoloTLError] = Layou
             images += [p for p in glob.glob(pattern, recursive=True)
                        if p[p.rfind("."):].lower() in IMAGE_SUFFIXES and os.path.isfile(p)]
         elif entry.is_file() and entry.suffix == ".txt":
-            parent = str(entry.parent) + os.sep
-            for line in entry.read_text(encoding="utf-8-sig").splitlines():
-                line = line.strip()
-                if line:
-                    text = line.replace("./", parent, 1) if line.startswith("./") else line
-                    images.append(text if os.path.isabs(text) else os.path.join(entry.parent, text))
+            images += [str(p) for p in _list_file_images(entry)]
         elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
             images.append(str(entry))
         else:
-            raise error(f"split '{split}' points to {raw_entry}, which does not exist", path=data.path,
-                        field=split)
+            raise error(f"split '{split}' points to {raw_entry}, which does not exist (dataset root {data.root}: "
+                        f"{data.root_from})", path=data.path, field=split)
     if not images:
         raise error(f"split '{split}' has no images", path=data.path, field=split)
     return [Path(p) for p in sorted(set(images))]
@@ -208,8 +243,10 @@ def parse_yolo_labels(text: str, *, source: Path, nc: int) -> List[YoloBox]:
         if not 0 <= cls < nc:
             raise AnnotationError(f"class id {cls} is not in data.yaml names (0..{nc - 1})", path=source,
                                   field=f"line {lineno}")
-        if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in (cx, cy, w, h)):
+        if not all(math.isfinite(v) and -0.01 <= v <= 1.01 for v in (cx, cy, w, h)):
             raise AnnotationError("coordinates outside [0, 1]", path=source, field=f"line {lineno}")
+        # Ultralytics accepts 1% past the edge (yolo_check.py); such a box is clipped to the image
+        cx, cy, w, h = (min(max(v, 0.0), 1.0) for v in (cx, cy, w, h))
         boxes.append((cls, cx, cy, w, h))
     return boxes
 
@@ -217,7 +254,7 @@ def parse_yolo_labels(text: str, *, source: Path, nc: int) -> List[YoloBox]:
 def read_yolo_labels(label_path: Path, *, nc: int) -> List[YoloBox]:
     """Boxes of one label file; a missing file means no boxes (as in Ultralytics)."""
     try:
-        text = Path(label_path).read_text(encoding="utf-8")
+        text = Path(label_path).read_text(encoding="utf-8-sig")  # a BOM, as Ultralytics reads it
     except FileNotFoundError:
         return []
     return parse_yolo_labels(text, source=Path(label_path), nc=nc)
