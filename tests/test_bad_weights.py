@@ -111,8 +111,9 @@ def test_class_names_differ_from_data_yaml(tiny_base_weights, tiny_yolo_data, tm
                                tiny_base_weights, out, before, "class names differ", "1: 'green' vs 'lime'",
                                str(other))
         assert "0:" not in line.split("differ")[1]  # only the differing name is listed
+    # fewer classes that are not a subset of the model's (a subset is matched by name: test_keep_classes)
     fewer = tmp_path / "two.yaml"
-    fewer.write_text(tiny_yolo_data.read_text().replace("  2: blue\n", ""))
+    fewer.write_text(tiny_yolo_data.read_text().replace("  2: blue\n", "").replace("1: green", "1: purple"))
     line = _assert_refused(runner.invoke(app, _argv("evaluate", tiny_base_weights, fewer, tmp_path / "o2")),
                            tiny_base_weights, tmp_path / "o2", before, "predicts 3 classes", "has 2")
 

@@ -116,7 +116,7 @@ def _by_name_data(data_yaml: Path, split: str, model_names: dict[int, str], out:
     from yolo_tl.training.ultralytics_compat import read_data_info
 
     info = read_data_info(data_yaml, need=(split,))
-    class_map = match_classes_by_name(info.names, dict(model_names)) or {i: i for i in info.names}
+    class_map = match_classes_by_name(info.names_dict, dict(model_names)) or {i: i for i in info.names_dict}
     names = [str(model_names[i]) for i in sorted(model_names)]
     return write_derived_dataset(info, out, names, lambda _s, _i, boxes: [(class_map[c], *b) for c, *b in boxes],
                                  splits=(split,), aliases=("train", "val"))

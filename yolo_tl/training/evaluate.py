@@ -52,7 +52,6 @@ def evaluate(
     if split not in ("train", "val", "test"):
         raise TrainingError(f"must be val, test or train, got {split!r}", field="--split")
     info = read_data_info(data_yaml, need=("train", "val", split))
-    check_dataset(info, [split], error=TrainingError)  # Ultralytics' validator would drop a bad image silently
     dev = check_device(device)
     model, source = load_detector(weights)
     class_map = match_classes_by_name(info.names_dict, source.names or {})
@@ -60,6 +59,7 @@ def evaluate(
         # same count, other names, or classes the model does not know: an index match would score
         # the wrong classes
         check_names_match(source.names, info.names_dict, path=source.path, data_yaml=info.path)
+    check_dataset(info, [split], error=TrainingError)  # Ultralytics' validator would drop a bad image silently
     if source.imgsz is not None and source.imgsz != (imgsz, imgsz):
         log.warning("%s was exported for %sx%s input: validating at that size, not %s",
                     source.path.name, *source.imgsz, imgsz)

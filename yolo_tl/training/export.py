@@ -90,7 +90,7 @@ def export(
     info = None
     if data is not None:
         info = read_data_info(data, need=(split,))
-        check_names_match(source.names or {}, info.names, path=source.path, data_yaml=info.path)
+        check_names_match(source.names or {}, info.names_dict, path=source.path, data_yaml=info.path)
     out_dir = Path(out) if out is not None else source.path.parent / f"export_{fmt}"
     out_dir = out_dir.expanduser().resolve()
     created = not out_dir.exists()

@@ -191,8 +191,8 @@ def split_images(data: DataYaml, split: str, *, error: Type[YoloTLError] = Layou
         elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
             images.append(str(entry))
         else:
-            raise error(f"split '{split}' points to {raw_entry}, which does not exist (dataset root {data.root}: "
-                        f"{data.root_from})", path=data.path, field=split)
+            raise error(f"images not found at {raw_entry} (dataset root {data.root}: {data.root_from})",
+                        path=data.path, field=split)
     if not images:
         raise error(f"split '{split}' has no images", path=data.path, field=split)
     return [Path(p) for p in sorted(set(images))]
