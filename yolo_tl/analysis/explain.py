@@ -81,12 +81,12 @@ def explain_maps(acc: Accumulator) -> list[Step]:
     a = acc.arrays()
     coco_tp = a["tp"][:, :len(IOU_THRESHS)]  # area "all" rules, every prediction (no crowds in YOLO labels)
     values = [
-        ("FiftyOne (COCO matching, 101-point, <= 100 predictions per image and class)",
+        ("FiftyOne: COCO rules, <= 100 predictions per image and class",
          mean_ap(acc.pr_curves("all", 100)["precision"])[0]),
-        ("every prediction kept (Ultralytics keeps up to 300 per image)",
+        ("+ every prediction kept (Ultralytics: up to 300 per image)",
          mean_ap(acc.pr_curves("all", None)["precision"])[0]),
-        ("Ultralytics' interpolation (ap_per_class) on the same matches", _ul_map(coco_tp, a)),
-        ("Ultralytics' matching (match_predictions) = Ultralytics' metrics on these predictions",
+        ("+ Ultralytics' interpolation (ap_per_class)", _ul_map(coco_tp, a)),
+        ("+ Ultralytics' matching (match_predictions): its metrics on these boxes",
          _ul_map(a["tp_ul"], a) if len(a["tp_ul"]) == len(a["conf"]) else None),
     ]
     steps, prev = [], None
