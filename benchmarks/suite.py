@@ -374,3 +374,13 @@ COMPARISONS: dict[str, Callable[[Ctx], list[Row]]] = {
     "predict": predict,
 }
 FIFTYONE = {"prepare_voc", "ingest", "evaluate"}
+
+
+def _register_issue13() -> None:  # issue 13's comparisons live in their own module
+    from benchmarks import suite_analyze
+
+    COMPARISONS.update(suite_analyze.COMPARISONS)
+    FIFTYONE.update(suite_analyze.COMPARISONS)
+
+
+_register_issue13()

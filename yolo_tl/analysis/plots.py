@@ -50,7 +50,7 @@ def write_confusion(path: Path, names: list[str], matrix: np.ndarray, *, iou: fl
     ax.set_xticks(range(n), [*names, "missed"], rotation=45, ha="right")
     ax.set_yticks(range(n), [*names, "background"])
     ax.set(xlabel="predicted", ylabel="ground truth")
-    ax.set_title(f"confusion, IoU {iou}, predictions >= {min_conf} (any class may match any)", fontsize=9)
+    ax.set_title(f"confusion, IoU {iou}, predictions >= {min_conf}\n(any class may match any)", fontsize=9)
     if n <= 30:
         hi = matrix.max() if matrix.size else 0
         for i in range(n):

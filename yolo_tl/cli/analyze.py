@@ -28,6 +28,16 @@ def _fmt(v: Optional[float]) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def _fmt4(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def _change(v: Optional[float]) -> str:
+    if v is None:
+        return ""
+    return "0" if abs(v) < 5e-5 else f"{v:+.4f}"
+
+
 def render_report(d: dict) -> None:
     """Per-class table, AP by object size, the measured steps between the two mAPs, views, figures."""
     title = (f"{d['name']}  ({d['split']}: {d['samples']} images, conf >= {d['conf']}, IoU {d['iou']})")
@@ -37,8 +47,8 @@ def render_report(d: dict) -> None:
         title += f"\n[yellow]{d['train_overlap']:.0%} of these images are also in the train split[/]"
     ul = d.get("ultralytics_val_run")
     t = Table(title=title)
-    cols = ["class", "GT", "TP", "FP", "FN", "precision", "recall", "AP (FiftyOne)"]
-    for col in cols + (["AP50-95 (Ultralytics val)"] if ul else []):
+    cols = ["class", "GT", "TP", "FP", "FN", "prec.", "recall", "AP"]
+    for col in cols + (["AP (UL val)"] if ul else []):
         t.add_column(col, justify="left" if col == "class" else "right")
     for r in d["classes"]:
         t.add_row(r["name"], str(r["gt"]), str(r["tp"]), str(r["fp"]), str(r["fn"]),
@@ -49,9 +59,10 @@ def render_report(d: dict) -> None:
               f"{tp / (tp + fp) if tp + fp else 0:.3f}", f"{tp / (tp + fn) if tp + fn else 0:.3f}",
               _fmt(d["fiftyone_map"]), *([_fmt(d["ultralytics_map50_95"])] if ul else []), end_section=True)
     console.print(t)
-    console.print(f"Precision and recall count every prediction with confidence >= {d['conf']}; "
+    console.print(f"AP: AP@[.5:.95] by FiftyOne's COCO rules{'; UL val: by Ultralytics validator' if ul else ''}. "
+                  f"Precision and recall count every prediction with confidence >= {d['conf']}; "
                   f"see view fp_high_conf for false positives >= {d['high_conf']}.")
-    s = Table(title="AP@[.5:.95] by object size", caption="COCO sizes: small < 32x32 px <= medium <= 96x96 px < large")
+    s = Table(title="AP@[.5:.95] by object size")
     for col in ("class", "small", "medium", "large", "all"):
         s.add_column(col, justify="left" if col == "class" else "right")
     for r in d["classes"]:
@@ -60,6 +71,7 @@ def render_report(d: dict) -> None:
     sz = d.get("ap_by_size", {})
     s.add_row("[bold]all[/]", *(_fmt(sz.get(k)) for k in ("small", "medium", "large", "all")))
     console.print(s)
+    console.print("COCO sizes: small < 32x32 px <= medium <= 96x96 px < large.")
     m = Table(title=f"From FiftyOne's mAP to Ultralytics', one rule at a time, on the same {d['predictions']} "
                     "predictions")
     m.add_column("rule", overflow="fold")
@@ -67,19 +79,23 @@ def render_report(d: dict) -> None:
     m.add_column("change", justify="right")
     for step in d.get("map_steps", []):
         ch = step["change"]
-        m.add_row(step["rule"], _fmt(step["map50_95"]), "" if ch is None else f"{ch:+.3f}")
+        m.add_row(step["rule"], _fmt4(step["map50_95"]), _change(ch))
+    steps = d.get("map_steps") or [{}]
     if ul:
-        m.add_row("Ultralytics' own val (its separate inference pass)", _fmt(d["ultralytics_map50_95"]), "")
+        last, own = steps[-1].get("map50_95"), d["ultralytics_map50_95"]
+        m.add_row("Ultralytics' own val (its separate inference pass)", _fmt4(own),
+                  _change(None if last is None or own is None else own - last))
     console.print(m)
     if not ul:
         console.print("[dim]Ultralytics' separate validation pass was not run (add --ultralytics-val).[/]")
-    v = Table(title="Saved views", caption=f"predictions >= {d.get('show_conf')} shown; the App opens on "
-                                           f"{d.get('default_view')}")
+    v = Table(title="Saved views")
     v.add_column("view")
     v.add_column("samples", justify="right")
     for name, n in d["views"].items():
         v.add_row(name, str(n))
     console.print(v)
+    console.print(f"The views show predictions >= {d.get('show_conf')} (--show-conf), boxes coloured by "
+                  f"outcome; the App opens on {d.get('default_view')}.")
     for what, path in d.get("plots", {}).items():
         console.print(f"{what.replace('_', ' ')}: {path}", highlight=False, soft_wrap=True)
 
