@@ -33,7 +33,7 @@ def _root(ctx: Ctx, n: int, dense: bool) -> str:
             path = Path(info["predictions"])
             preds = json.loads(path.read_text())
             w, h = info["size"]
-            for p, boxes in preds.items():
+            for boxes in preds.values():
                 while len(boxes) < DENSE:
                     x1, y1 = rng.uniform(0, w - 4), rng.uniform(0, h - 4)
                     boxes.append([rng.randrange(len(datagen.CLASSES)), round(rng.uniform(0.001, 0.05), 4),

@@ -11,8 +11,8 @@ from typing import Any
 
 from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED
 
-# Okabe-Ito colours (safe for colour-blind eyes): tp bluish green, fp vermillion, fn orange
-OUTCOME_COLORS = {"tp": "#009E73", "fp": "#D55E00", "fn": "#E69F00"}
+# Okabe-Ito colours (told apart by colour-blind eyes too): tp bluish green, fp vermillion, fn blue
+OUTCOME_COLORS = {"tp": "#009E73", "fp": "#D55E00", "fn": "#0072B2"}
 DEFAULT_VIEW = "worst_samples"  # the App opens on it
 
 
