@@ -98,7 +98,8 @@ def _greedy(ious: np.ndarray, thr: np.ndarray, ignore: np.ndarray, reusable: np.
     taken = np.zeros((n_rules, n_gt), dtype=bool)
     rows = np.arange(n_rules)
     keep = ~ignore
-    for j in range(n_pred):
+    # a prediction that overlaps no GT box enough under any rule matches nothing and changes nothing
+    for j in np.flatnonzero(ious.max(axis=1) >= thr.min()):
         row = ious[j]
         ok = (row[None, :] >= thr[:, None]) & (~taken | reusable[None, :])
         if not ok.any():
@@ -199,59 +200,66 @@ def _area_ignore(areas: np.ndarray) -> np.ndarray:
 
 def match_image(img: ImageBoxes, acc: Optional[Accumulator], *, iou: float = 0.5,
                 ul_match: Any = None) -> ImageResult:
-    """Evaluate one image: FiftyOne's per-box fields at ``iou``, and feed ``acc`` (mAP, sizes)."""
+    """Evaluate one image: FiftyOne's per-box fields at ``iou``, and feed ``acc`` (mAP, sizes).
+
+    FiftyOne matches class by class; here all classes go through one greedy pass with the IoU of
+    boxes of different classes set to 0: they can never match, so each class sees exactly its own
+    matching (predictions of a class keep their stable confidence order, GT boxes their stable
+    crowds-last order, ties the same "last GT of highest IoU").
+    """
     n_gt, n_pred = len(img.gt_cls), len(img.pred_cls)
     crowd = img.gt_crowd if img.gt_crowd is not None else np.zeros(n_gt, dtype=bool)
     h, w = img.size if img.size is not None else (1, 1)
     gt_area_ign = _area_ignore(img.gt_xywh[:, 2] * w * img.gt_xywh[:, 3] * h)
     pred_area_ign = _area_ignore(img.pred_xywh[:, 2] * w * img.pred_xywh[:, 3] * h)
-    nt = len(IOU_THRESHS)
-    thr = np.array([min(iou, 1 - 1e-10)] + IOU_THRESHS * len(AREAS))
+    nt, na = len(IOU_THRESHS), len(AREAS)
+    thr = np.array([min(iou, 1 - 1e-10)] + IOU_THRESHS * na)
+    g = np.argsort(crowd, kind="stable")  # crowds last, stable
+    p = np.argsort(-img.pred_conf, kind="stable")  # highest confidence first, stable
+    ious = box_ious(img.pred_xywh[p], img.gt_xywh[g], crowd[g])
+    ious[img.pred_cls[p][:, None] != img.gt_cls[g][None, :]] = 0.0
+    cg = crowd[g]
+    ignore = np.concatenate([cg[None, :], np.repeat(cg[None, :] | gt_area_ign[:, g], nt, axis=0)])
+    m = _greedy(ious, thr, ignore, cg)  # (1 + 40, P): position in g of the matched GT, -1 when none
+    # rank of each prediction within its class, in confidence order (FiftyOne's max_preds cut)
+    rank = np.zeros(n_pred, dtype=np.int64)
+    if n_pred:
+        cls_sorted = img.pred_cls[p]
+        order = np.argsort(cls_sorted, kind="stable")
+        first = np.searchsorted(cls_sorted[order], cls_sorted[order], side="left")
+        rank[p[order]] = np.arange(n_pred) - first
+    # rule 0: the fields FiftyOne writes
     pred_eval, pred_match, pred_iou = ["fp"] * n_pred, [-1] * n_pred, [None] * n_pred
     gt_eval, gt_match, gt_iou = ["fn"] * n_gt, [-1] * n_gt, [None] * n_gt
-    n_rules = nt * len(AREAS)
-    tp_all, ign_all = np.zeros((n_pred, n_rules), dtype=bool), np.zeros((n_pred, n_rules), dtype=bool)
-    rank = np.zeros(n_pred, dtype=np.int64)
-    gt_counted = np.ones((n_rules, n_gt), dtype=bool)
+    m0 = m[0]
+    for jj in np.flatnonzero(m0 >= 0).tolist():
+        k = int(m0[jj])
+        gi, j, v = int(g[k]), int(p[jj]), float(ious[jj, k])
+        if gt_match[gi] < 0:  # a crowd keeps its first (most confident) match
+            gt_eval[gi], gt_match[gi], gt_iou[gi] = "tp", j, v
+        pred_eval[j], pred_match[j], pred_iou[j] = "tp", gi, v
+    # matches in FiftyOne's order: by class (GT labels first seen, then labels only predicted), each
+    # class's predictions by confidence, then its unmatched GT boxes
     matches: list[tuple] = []
-    # FiftyOne's category order: GT labels as they come, then labels only predicted
-    order_cls = list(dict.fromkeys([*img.gt_cls.tolist(), *img.pred_cls.tolist()]))
-    for c in order_cls:
-        g = np.flatnonzero(img.gt_cls == c)
-        g = g[np.argsort(crowd[g], kind="stable")]  # crowds last, stable
-        p = np.flatnonzero(img.pred_cls == c)
-        p = p[np.argsort(-img.pred_conf[p], kind="stable")]  # highest confidence first, stable
-        rank[p] = np.arange(len(p))
-        ious = box_ious(img.pred_xywh[p], img.gt_xywh[g], crowd[g])
-        ignore = np.concatenate([crowd[g][None, :]] + [
-            np.repeat((crowd[g] | gt_area_ign[a][g])[None, :], nt, axis=0) for a in range(len(AREAS))])
-        m = _greedy(ious, thr, ignore, crowd[g])
-        for jj, j in enumerate(p):  # rule 0: the fields FiftyOne writes
-            k = m[0, jj]
-            if k >= 0:
-                gi = int(g[k])
-                v = float(ious[jj, k])
-                if gt_match[gi] < 0:
-                    gt_eval[gi], gt_match[gi], gt_iou[gi] = "tp", int(j), v
-                pred_eval[j], pred_match[j], pred_iou[j] = "tp", gi, v
-                matches.append((gi, int(j), v))
-            else:
-                matches.append((None, int(j), None))
-        matches.extend((int(gi), None, None) for gi in np.flatnonzero(img.gt_cls == c) if gt_match[gi] < 0)
+    for c in dict.fromkeys([*img.gt_cls.tolist(), *img.pred_cls.tolist()]):
+        for jj in np.flatnonzero(img.pred_cls[p] == c).tolist():
+            j = int(p[jj])
+            matches.append((pred_match[j], j, pred_iou[j]) if pred_match[j] >= 0 else (None, j, None))
+        matches.extend((gi, None, None) for gi in np.flatnonzero(img.gt_cls == c).tolist() if gt_match[gi] < 0)
+    tp = n_pred - pred_eval.count("fp")
+    result = ImageResult(pred_eval, pred_match, pred_iou, gt_eval, gt_match, gt_iou,
+                         tp=tp, fp=n_pred - tp, fn=gt_eval.count("fn"), matches=matches)
+    if acc is not None:
         # rules 1..: counted tp, or left out of the curves (matched an ignored GT, or unmatched out of range)
         mm = m[1:]
         hit = mm >= 0
-        hit_ignored = hit & np.take_along_axis(ignore[1:], np.maximum(mm, 0), axis=1) if len(g) else hit
-        area_of_rule = np.repeat(np.arange(len(AREAS)), nt)
-        out_of_range = pred_area_ign[area_of_rule][:, p] if n_pred else np.zeros_like(hit)
+        hit_ignored = hit & np.take_along_axis(ignore[1:], np.maximum(mm, 0), axis=1) if n_gt else hit
+        out_of_range = np.repeat(pred_area_ign[:, p], nt, axis=0)
+        tp_all, ign_all = np.zeros((n_pred, nt * na), dtype=bool), np.zeros((n_pred, nt * na), dtype=bool)
         tp_all[p] = (hit & ~hit_ignored).T
         ign_all[p] = (hit_ignored | (~hit & out_of_range)).T
-        if len(g):
-            gt_counted[:, g] = ~ignore[1:]
-    tp = sum(1 for e in pred_eval if e == "tp")
-    result = ImageResult(pred_eval, pred_match, pred_iou, gt_eval, gt_match, gt_iou,
-                         tp=tp, fp=n_pred - tp, fn=sum(1 for e in gt_eval if e == "fn"), matches=matches)
-    if acc is not None:
+        gt_counted = np.ones((nt * na, n_gt), dtype=bool)
+        gt_counted[:, g] = ~ignore[1:]
         tp_ul = ul_match(img) if ul_match is not None else None
         acc.add(img.pred_conf, img.pred_cls, rank, tp_all, ign_all, tp_ul, gt_counted, img.gt_cls, crowd)
     return result
