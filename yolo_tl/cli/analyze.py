@@ -104,10 +104,10 @@ class _Bars:
     """One rich progress bar per phase on stderr (only on a terminal)."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=err_console, transient=False)
+                                 console=err_console, transient=False)
         self.tasks: dict[str, int] = {}
 
     def __call__(self, phase: str, n: int, total: Optional[int]) -> None:
