@@ -89,28 +89,39 @@ def _greedy(ious: np.ndarray, thr: np.ndarray, ignore: np.ndarray, reusable: np.
 
     ``ious`` (P, G) with predictions by descending confidence and GT in their stable order;
     ``thr`` (R,); ``ignore`` (R, G): GT boxes that match only when no other does (crowds, sizes
-    out of range); ``reusable`` (G,): crowds, which several predictions may match.
+    out of range); ``reusable`` (G,): crowds, which several predictions may match. Per prediction,
+    per rule: the last GT of highest IoU >= threshold among the untaken counted ones, else among
+    the ignored ones (pycocotools' and FiftyOne's loop with its crowds-last ``break``). Plain Python
+    over the one or two GT boxes a prediction overlaps: faster than numpy on arrays this small.
     """
     n_rules, (n_pred, n_gt) = len(thr), ious.shape
     out = np.full((n_rules, n_pred), -1, dtype=np.int64)
-    if n_gt == 0:
+    if n_gt == 0 or n_pred == 0:
         return out
-    taken = np.zeros((n_rules, n_gt), dtype=bool)
-    rows = np.arange(n_rules)
-    keep = ~ignore
-    # a prediction that overlaps no GT box enough under any rule matches nothing and changes nothing
-    for j in np.flatnonzero(ious.max(axis=1) >= thr.min()):
-        row = ious[j]
-        ok = (row[None, :] >= thr[:, None]) & (~taken | reusable[None, :])
-        if not ok.any():
-            continue
-        first = ok & keep
-        use = np.where(first.any(1)[:, None], first, ok & ignore)
-        score = np.where(use, row[None, :], -1.0)
-        k = n_gt - 1 - np.argmax(score[:, ::-1], axis=1)  # the last GT of highest IoU
-        valid = use.any(1)
-        out[valid, j] = k[valid]
-        taken[rows[valid], k[valid]] = True
+    tmin = float(thr.min())
+    cand = np.flatnonzero(ious.max(axis=1) >= tmin)  # the others overlap nothing enough: no match
+    if not len(cand):
+        return out
+    thr_l, ign, reuse = thr.tolist(), ignore.tolist(), reusable.tolist()
+    taken: list[set] = [set() for _ in range(n_rules)]
+    rows = ious[cand]
+    for jj, j in enumerate(cand.tolist()):
+        row = rows[jj]
+        cols = np.flatnonzero(row >= tmin).tolist()
+        vals = row[cols].tolist()
+        for r in range(n_rules):
+            t, tk, ig = thr_l[r], taken[r], ign[r]
+            best, best_iou = -1, t
+            for tier in (False, True):
+                for k, v in zip(cols, vals):
+                    if ig[k] is not tier or (k in tk and not reuse[k]) or v < best_iou:
+                        continue
+                    best, best_iou = k, v
+                if best >= 0:
+                    break
+            if best >= 0:
+                out[r, j] = best
+                tk.add(best)
     return out
 
 
