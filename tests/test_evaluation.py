@@ -196,3 +196,28 @@ def test_confusion_matrix_equals_fiftyone_classwise_false(pair, fo):
     assert mine[:4, 4].tolist() == theirs[:4, 4].tolist()  # missed
     assert mine[:3, :3].sum() - np.trace(mine[:3, :3]) > 0  # the data does confuse classes
     ref.delete_evaluation("cw")
+
+
+def test_unfamiliar_fiftyone_runs_fall_back_to_evaluate_detections(fo, monkeypatch, caplog):
+    """As if FiftyOne stored runs differently: a warning, and FiftyOne's own evaluation (same fields)."""
+    import logging
+
+    import yolo_tl.analysis.build as build
+
+    items = _items(21, seed=7)
+    ref, ref_res = _reference(fo, items)
+    monkeypatch.setattr(build, "can_register", lambda *a: False)
+    ds = fo.Dataset(f"test-eval-fallback-{uuid.uuid4().hex[:8]}")
+    try:
+        b = EvaluatedBuilder(ds, NAMES, explain=False)
+        b.add(items)
+        with caplog.at_level(logging.WARNING, logger="yolo_tl.analysis.build"):
+            res = b.finish()
+        assert b.registered is False and "evaluate_detections instead" in caplog.text
+        assert res.mAP() == pytest.approx(ref_res.mAP(), abs=1e-12)
+        for field in ("predictions", "ground_truth"):
+            assert _by_box(ds, field) == _by_box(ref, field), field
+        assert ds.list_evaluations() == ["eval"]
+    finally:
+        ds.delete()
+        ref.delete()
