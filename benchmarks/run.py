@@ -27,7 +27,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke test)")
-    ap.add_argument("--only", default="", help="comma list of: " + ", ".join(suite.COMPARISONS))
+    ap.add_argument("--only", default="", help="comma list of: " + ", ".join(suite.COMPARISONS)
+                    + "; opt-in (not run by default): " + ", ".join(suite.OPT_IN))
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"),
                     help="where to write the results (default benchmarks/RESULTS.md)")
     ap.add_argument("--workdir", type=Path, default=None, help="work folder (default: a temp dir)")
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = make_config(args)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(suite.COMPARISONS)
-    unknown = [n for n in names if n not in suite.COMPARISONS]
+    known = {**suite.COMPARISONS, **suite.OPT_IN}
+    unknown = [n for n in names if n not in known]
     if unknown:
         print(f"error: unknown comparison(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             log(f"{name} ...")
             try:
-                rows += suite.COMPARISONS[name](ctx)
+                rows += known[name](ctx)
             except (harness.BenchError, OSError, KeyError, ValueError) as err:
                 first = str(err).strip().splitlines()
                 log(f"{name} FAILED: {err}")

@@ -29,6 +29,9 @@ CASES = {
     "ours_ingest": "benchmarks.cases_analyze:ours_ingest",
     "fo_evaluate": "benchmarks.cases_analyze:fo_evaluate",
     "ours_evaluate": "benchmarks.cases_analyze:ours_evaluate",
+    "ours_analyze_steps": "benchmarks.cases_analyze:ours_analyze_steps",  # issue 13
+    "fo_add_evaluate": "benchmarks.cases_analyze:fo_add_evaluate",
+    "fo_evaluate_classes": "benchmarks.cases_analyze:fo_evaluate_classes",
 }
 
 

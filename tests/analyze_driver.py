@@ -18,18 +18,19 @@ import time
 
 def main(argv: list[str]) -> int:
     mode, args = argv[0], argv[argv.index("--") + 1:]
+    import yolo_tl.analysis.build as build
     import yolo_tl.analysis.building as building
-    import yolo_tl.analysis.ingest as ingest
 
     sig = {"sigint": signal.SIGINT, "sigkill": signal.SIGKILL}.get(mode.split("-")[0])
     if mode.endswith("-build"):
-        insert = ingest.add_detection_samples
+        finish = build.EvaluatedBuilder.finish  # every sample inserted and evaluated
 
-        def insert_then_signal(*a, **k):
-            insert(*a, **k)
+        def finish_then_signal(self, *a, **k):
+            out = finish(self, *a, **k)
             os.kill(os.getpid(), sig)
+            return out
 
-        ingest.add_detection_samples = insert_then_signal
+        build.EvaluatedBuilder.finish = finish_then_signal
     elif mode.endswith("-swap"):
         set_aside = building._set_aside
 

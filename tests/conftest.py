@@ -90,9 +90,10 @@ def bccd_detector(bccd_yolo: Path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bccd_analysis(bccd_yolo: Path, bccd_detector: Path):
-    """One full `analyze` of BCCD val (with Ultralytics' validator), shared by the analysis tests."""
+def bccd_analysis(bccd_yolo: Path, bccd_detector: Path, tmp_path_factory):
+    """One full `analyze` of BCCD val (with Ultralytics' validator and the PNGs), shared by the analysis tests."""
     from yolo_tl.analysis.analyze import analyze
 
     return analyze(bccd_yolo, weights=bccd_detector, split="val", name="test-bccd-val",
-                   imgsz=128, batch=16)
+                   imgsz=128, batch=16, compare_ultralytics=True,
+                   plots_dir=tmp_path_factory.mktemp("bccd_analysis_plots"))

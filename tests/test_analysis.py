@@ -227,7 +227,7 @@ def test_app_on_all_interfaces_warns_and_prints_tunnel(monkeypatch):
         def close(self):
             calls["closed"] = True
 
-    def fake_launch(name, *, address, port, open_browser):
+    def fake_launch(name, *, address, port, open_browser, view=None):
         calls.update(name=name, address=address, port=port)
         return FakeHandle()
 

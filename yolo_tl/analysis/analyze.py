@@ -1,11 +1,12 @@
 """Error analysis in FiftyOne: ground truth + predictions, COCO-style evaluation, saved views, App.
 
 ``analyze(data_yaml, weights=...)`` builds a persistent FiftyOne dataset (one sample per image of
-the split), evaluates it, saves views that answer "what went wrong" at a glance and compares
-FiftyOne's COCO-style mAP with Ultralytics' own mAP50-95 for the same weights and split.
-
-Saved views are made in ``views.py``, the App is served by ``app.py``, dataset listing and
-deletion are in ``datasets.py``.
+the split) and evaluates it, batch by batch: predict, match (``evaluation.py``, FiftyOne's rules
+in numpy), insert the samples with their evaluation fields (``build.py``), then register the run
+as FiftyOne's own (``evaluation_run.py``). It saves views that open on the errors, stores a
+colour scheme by outcome (``views.py``), writes PR curves and the confusion matrix as PNGs
+(``plots.py``) and explains the gap between FiftyOne's mAP and Ultralytics' by measurement
+(``explain.py``). The App is served by ``app.py``, datasets are listed / deleted in ``datasets.py``.
 """
 
 from __future__ import annotations
@@ -15,28 +16,23 @@ import logging
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Optional, Union
 
-from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED
 from yolo_tl.analysis.building import building
 from yolo_tl.analysis.datasets import TAG, is_ours, open_fiftyone
-from yolo_tl.analysis.views import save_views
+from yolo_tl.analysis.views import DEFAULT_VIEW, save_views, style_app
 from yolo_tl.errors import OutputError, YoloTLError
 
 log = logging.getLogger(__name__)
 
 NMS_IOU = 0.7  # Ultralytics' validation default; predictions use it too, so both mAPs see the same boxes
-
-WHY_MAPS_DIFFER = (
-    "The two mAPs differ because FiftyOne's COCO-style mAP keeps at most 100 predictions per image, "
-    "matches boxes greedily by confidence and reads precision at 101 recall steps, while "
-    "Ultralytics keeps up to 300 per image, matches by IoU, integrates an interpolated PR curve "
-    "and runs its own rectangular-batch inference; both use the same confidence threshold."
-)
+BATCH = 256  # images per predict -> match -> insert round: memory stays flat as the split grows
 
 PathLike = Union[str, Path]
+Progress = Callable[[str, int, Optional[int]], None]  # (phase, images done in this call, total)
 
 
 @dataclass
@@ -51,7 +47,10 @@ class ClassRow:
     precision: float
     recall: float
     ap: float | None  # FiftyOne COCO-style AP@[.5:.95], None when the class has no GT
-    ultralytics_ap: float | None = None  # Ultralytics AP50-95 for the class
+    ultralytics_ap: float | None = None  # Ultralytics AP50-95 for the class (--ultralytics-val)
+    ap_small: float | None = None  # COCO sizes: area < 32^2, 32^2..96^2, > 96^2 pixels
+    ap_medium: float | None = None
+    ap_large: float | None = None
 
 
 @dataclass
@@ -77,6 +76,16 @@ class AnalysisReport:
     classes: list[ClassRow] = field(default_factory=list)
     views: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    show_conf: float = 0.25
+    default_view: str = DEFAULT_VIEW
+    ap_by_size: dict[str, float | None] = field(default_factory=dict)
+    map_steps: list[dict] = field(default_factory=list)  # explain.Step: FiftyOne's mAP -> Ultralytics'
+    ultralytics_val_run: bool = False
+    confusion: dict[str, Any] = field(default_factory=dict)  # {"labels", "rows", "columns", "matrix"}
+    plots: dict[str, str] = field(default_factory=dict)
+    evaluation: str = "yolo-tl"  # "yolo-tl" (registered as FiftyOne's run) or "fiftyone" (fallback)
+    split_is_train: bool = False  # every image of the split is also a training image
+    train_overlap: float = 0.0  # share of the split's images that are in the train split
     unreadable: list[str] = field(default_factory=list)  # images left out: their pixels do not decode
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,12 +131,33 @@ def _by_name_data(data_yaml: Path, split: str, model_names: dict[int, str], out:
                                  splits=(split,), aliases=("train", "val"))
 
 
-def _count(values: list[list[str | None]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for per_sample in values:
-        for v in per_sample or []:
-            out[v] = out.get(v, 0) + 1
-    return out
+def train_overlap(data_yaml: Path, split: str, images: list[Path]) -> float:
+    """Share of ``images`` that the train split also lists (1.0: "val" is really the training split)."""
+    from yolo_tl.dataset.formats.yolo import load_data_yaml, split_images
+
+    if split == "train" or not images:
+        return 1.0 if split == "train" else 0.0
+    data = load_data_yaml(data_yaml)
+    if "train" not in data.entries:
+        return 0.0
+    try:
+        train = set(split_images(data, "train"))
+    except YoloTLError:
+        return 0.0
+    return sum(1 for p in images if p in train) / len(images)
+
+
+def _timed(it: Iterator, seconds: dict[str, float], key: str) -> Iterator:
+    """Yield from ``it``, adding the time spent inside ``next()`` to ``seconds[key]``."""
+    while True:
+        t = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t
+            return
+        seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t
+        yield item
 
 
 def analyze(
@@ -141,86 +171,98 @@ def analyze(
     imgsz: int = 640,
     batch: int = 16,
     high_conf: float = 0.5,
+    show_conf: float = 0.25,
     worst_k: int = 50,
     device: str | None = None,
-    compare_ultralytics: bool = True,
+    compare_ultralytics: bool = False,
+    plots_dir: PathLike | None = None,
+    progress: Progress | None = None,
 ) -> AnalysisReport:
     """Build (or replace) the FiftyOne dataset ``name`` for ``split`` and evaluate ``weights`` on it.
 
     ``conf`` is the lowest confidence kept (0.001 as Ultralytics validates); ``iou`` is the
     evaluation IoU for tp/fp/fn; ``high_conf`` is the confidence above which a false positive is
-    "confident" (view ``fp_high_conf``).
+    "confident" (view ``fp_high_conf``); ``show_conf`` the lowest confidence the saved views show.
+    ``compare_ultralytics`` also runs Ultralytics' validator (a second inference pass);
+    ``plots_dir``: where PR curves and the confusion matrix go as PNG (None: not written).
     """
     from yolo_tl.analysis import labels as fio
-    from yolo_tl.analysis.ingest import SampleRow, add_detection_samples
+    from yolo_tl.analysis.build import EvaluatedBuilder, Item
+    from yolo_tl.analysis.explain import ap_by_size, explain_maps
 
-    if not 0.0 <= conf < 1.0 or not 0.0 < iou < 1.0:
-        raise YoloTLError("--conf must be in [0, 1) and --iou in (0, 1)", field="conf/iou")
+    if not 0.0 <= conf < 1.0 or not 0.0 < iou < 1.0 or not 0.0 <= show_conf <= 1.0:
+        raise YoloTLError("--conf must be in [0, 1), --iou in (0, 1) and --show-conf in [0, 1]",
+                          field="conf/iou/show-conf")
     t0 = time.perf_counter()
     fo = open_fiftyone()  # first: a database that is down is reported before any slow work
+    step = progress or (lambda phase, n, total: None)
     data_yaml = Path(data_yaml).expanduser().resolve()
     weights = Path(weights).expanduser().resolve()
     split_data = fio.read_split(data_yaml, split)
-    gts = [fio.read_yolo_boxes(lbl, split_data.names) for lbl in split_data.labels]
+    names = list(split_data.names)
+    label_of = dict(zip(split_data.images, split_data.labels))
     model = fio.load_model(weights)
-    rename = fio.check_class_names(model.names, split_data.names, weights)
+    rename = fio.check_class_names(model.names, names, weights)
     name = name or default_name(data_yaml, weights, split)
     if fo.dataset_exists(name) and not is_ours(fo.load_dataset(name)):
         raise OutputError(f"FiftyOne dataset '{name}' exists and was not made by yolo-tl",
                           hint="choose another --name")
+    overlap = train_overlap(data_yaml, split, split_data.images)
     seconds: dict[str, float] = {"read": time.perf_counter() - t0}
+    total = len(split_data.images)
+    state: dict[str, Any] = {}
+
+    def fill(ds: Any) -> Any:
+        builder = EvaluatedBuilder(ds, names, iou=iou, high_conf=high_conf, show_conf=show_conf)
+        state["builder"] = builder
+        preds = _timed(iter(fio.predict_boxes(model, split_data.images, conf=conf, imgsz=imgsz, batch=batch,
+                                              device=device)), seconds, "predict")
+        t_work = 0.0
+        chunk: list[Item] = []
+        for path, boxes, size in preds:
+            step("predict", 1, total)
+            if boxes is None:  # left out, as Ultralytics' validator leaves out an image it cannot read
+                unreadable.append(str(path))
+                continue
+            t = time.perf_counter()
+            gt = fio.read_yolo_boxes(label_of.get(Path(path), fio.label_path_for(Path(path))), names)
+            chunk.append(Item(str(path), gt, fio.rename_boxes(boxes, rename), size))
+            if len(chunk) >= BATCH:
+                builder.add(chunk)
+                step("evaluate + insert", len(chunk), total)
+                chunk = []
+            t_work += time.perf_counter() - t
+        if len(unreadable) == total:
+            raise YoloTLError(f"none of the {total} images of split '{split}' could be read", path=data_yaml)
+        t = time.perf_counter()
+        if chunk:
+            builder.add(chunk)
+            step("evaluate + insert", len(chunk), total)
+        results = builder.finish()
+        seconds["ingest_evaluate"] = t_work + time.perf_counter() - t
+        t = time.perf_counter()
+        step("views", 0, 1)
+        state["views"] = save_views(ds, names, high_conf, worst_k, show_conf)
+        style_app(ds)
+        ds.tags = [TAG]
+        ds.info["yolo_tl"] = {"data_yaml": str(data_yaml), "weights": str(weights), "split": split,
+                              "conf": conf, "iou": iou, "imgsz": imgsz, "show_conf": show_conf,
+                              "default_view": DEFAULT_VIEW, "train_overlap": round(overlap, 4)}
+        ds.save()
+        seconds["views"] = time.perf_counter() - t
+        step("views", 1, 1)
+        return results
 
     # Built under a temporary name and swapped in once complete (building.py): an error or Ctrl-C
     # leaves the earlier dataset of this name as it was.
+    unreadable: list[str] = []
     with building(fo, name, is_ours=is_ours) as ds:
-        t = time.perf_counter()
-        rows, unreadable = [], []
-        for gt, (path, boxes, size) in zip(gts, fio.predict_boxes(
-                model, split_data.images, conf=conf, imgsz=imgsz, batch=batch, device=device)):
-            if boxes is None:  # left out, as Ultralytics' validator leaves out an image it cannot read
-                unreadable.append(str(path))
-            else:
-                rows.append(SampleRow(str(path), gt, fio.rename_boxes(boxes, rename), size))
-        if not rows:
-            raise YoloTLError(f"none of the {len(unreadable)} images of split '{split}' could be read",
-                              path=data_yaml)
-        seconds["predict"] = time.perf_counter() - t
-        t = time.perf_counter()
-        add_detection_samples(ds, rows, gt_field=GT, pred_field=PRED)
-        del rows
-        seconds["add_samples"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        results = ds.evaluate_detections(PRED, gt_field=GT, eval_key=EVAL_KEY, iou=iou,
-                                         compute_mAP=True, classes=split_data.names,
-                                         progress=False)
-        # errors per image = missed objects + confident false positives (low-confidence
-        # false positives are expected at conf=0.001 and would drown the signal)
-        pred_evals = ds.values(f"{PRED}.detections.eval")
-        pred_confs = ds.values(f"{PRED}.detections.confidence")
-        fns = ds.values("eval_fn")
-        errors = [int(fn) + sum(1 for e, c in zip(ev or [], cf or []) if e == "fp" and c >= high_conf)
-                  for fn, ev, cf in zip(fns, pred_evals, pred_confs)]
-        ds.set_values("errors", errors)
-        seconds["evaluate"] = time.perf_counter() - t
-        views = save_views(ds, split_data.names, high_conf, worst_k)
-        ds.tags = [TAG]
-        ds.info["yolo_tl"] = {"data_yaml": str(data_yaml), "weights": str(weights), "split": split,
-                              "conf": conf, "iou": iou, "imgsz": imgsz}
-        ds.save()
-
-    # per-class table
-    gt_labels = ds.values(f"{GT}.detections.label")
-    gt_evals = ds.values(f"{GT}.detections.eval")
-    pred_labels = ds.values(f"{PRED}.detections.label")
-    pairs_gt = [[f"{lab}|{ev}" for lab, ev in zip(ls or [], es or [])]
-                for ls, es in zip(gt_labels, gt_evals)]
-    pairs_pred = [[f"{lab}|{ev}" for lab, ev in zip(ls or [], es or [])]
-                  for ls, es in zip(pred_labels, pred_evals)]
-    cg, cp = _count(pairs_gt), _count(pairs_pred)
+        results = fill(ds)
+    builder = state["builder"]
     ul = None
     if compare_ultralytics:
         t = time.perf_counter()
+        step("ultralytics val", 0, None)
         ul = _ultralytics_val(model, data_yaml, split, conf=conf, imgsz=imgsz, batch=batch,
                               device=device, rename=rename)
         seconds["ultralytics_val"] = time.perf_counter() - t
@@ -228,31 +270,49 @@ def analyze(
     if ul is not None:
         # by class name: the validator's indices are the model's, the table's are the data's
         model_index = {str(n): int(k) for k, n in model.names.items()}
-        to_data = ({model_index[m]: split_data.names.index(d) for m, d in rename.items()} if rename
-                   else {i: i for i in range(len(split_data.names))})
+        to_data = ({model_index[m]: names.index(d) for m, d in rename.items()} if rename
+                   else {i: i for i in range(len(names))})
         ul_ap = {to_data[int(i)]: float(a) for i, a in zip(ul.box.ap_class_index, ul.box.ap) if int(i) in to_data}
+    sizes = ap_by_size(builder.acc)
+    fo_map = float(results.mAP()) if results is not None else -1.0
     rows = []
-    for i, c in enumerate(split_data.names):
-        tp, fp = cp.get(f"{c}|tp", 0), cp.get(f"{c}|fp", 0)
-        fn = cg.get(f"{c}|fn", 0)
-        ngt = sum(v for k, v in cg.items() if k.split("|", 1)[0] == c)
-        ap = float(results.mAP(classes=[c])) if ngt else None
+    for i, c in enumerate(names):
+        tp, fp, fn, ngt = (int(builder.counts[k][i]) for k in ("tp", "fp", "fn", "gt"))
+        ap = float(results.mAP(classes=[c])) if ngt and results is not None else None
         rows.append(ClassRow(
-            c, ngt, tp, fp, fn,
-            precision=tp / (tp + fp) if tp + fp else 0.0,
-            recall=tp / (tp + fn) if tp + fn else 0.0,
-            ap=ap if ap is None or ap >= 0 else None,
-            ultralytics_ap=ul_ap.get(i)))
-    fo_map = float(results.mAP())
+            c, ngt, tp, fp, fn, precision=tp / (tp + fp) if tp + fp else 0.0,
+            recall=tp / (tp + fn) if tp + fn else 0.0, ap=ap if ap is None or ap >= 0 else None,
+            ultralytics_ap=ul_ap.get(i), ap_small=sizes["small"]["per_class"][i],
+            ap_medium=sizes["medium"]["per_class"][i], ap_large=sizes["large"]["per_class"][i]))
+    steps = [s.to_dict() for s in explain_maps(builder.acc)]
+    confusion = {"labels": names, "rows": [*names, "background"], "columns": [*names, "missed"],
+                 "iou": iou, "min_conf": show_conf, "matrix": builder.confusion.tolist()}
+    plots: dict[str, str] = {}
+    if plots_dir is not None:
+        from yolo_tl.analysis.plots import write_confusion, write_pr_curves
+
+        out = Path(plots_dir).expanduser().resolve()
+        curves = builder.acc.pr_curves("all")
+        plots["pr_curves"] = str(write_pr_curves(out / "pr_curves.png", names, curves["precision"],
+                                                 [r.ap for r in rows]))
+        plots["confusion_matrix"] = str(write_confusion(out / "confusion_matrix.png", names, builder.confusion,
+                                                        iou=iou, min_conf=show_conf))
     seconds["total"] = time.perf_counter() - t0
+    why = (f"measured on the same {builder.predictions} stored predictions: "
+           + "; ".join(f"{s['rule']}: {s['map50_95']}" for s in steps)
+           + ("" if ul is not None else "; Ultralytics' own validation pass was not run (--ultralytics-val)"))
     return AnalysisReport(
         name=name, url_path=f"/datasets/{ds.slug}", data_yaml=str(data_yaml), weights=str(weights),
         split=split, conf=conf, iou=iou, high_conf=high_conf, samples=len(ds),
-        gt_boxes=sum(r.gt for r in rows), predictions=sum(len(v or []) for v in pred_labels),
+        gt_boxes=sum(r.gt for r in rows), predictions=builder.predictions,
         tp=sum(r.tp for r in rows), fp=sum(r.fp for r in rows), fn=sum(r.fn for r in rows),
         fiftyone_map=fo_map if fo_map >= 0 else None,
         ultralytics_map50_95=float(ul.box.map) if ul is not None else None,
         ultralytics_map50=float(ul.box.map50) if ul is not None else None,
-        why_maps_differ=WHY_MAPS_DIFFER, classes=rows, views=views,
-        seconds={k: round(v, 3) for k, v in seconds.items()}, unreadable=unreadable,
+        why_maps_differ=why, classes=rows, views=state["views"],
+        seconds={k: round(v, 3) for k, v in seconds.items()}, show_conf=show_conf,
+        ap_by_size={k: v["mAP"] for k, v in sizes.items()}, map_steps=steps, ultralytics_val_run=ul is not None,
+        confusion=confusion, plots=plots, evaluation="yolo-tl" if builder.registered else "fiftyone",
+        split_is_train=overlap >= 1.0 and split != "train", train_overlap=round(overlap, 4),
+        unreadable=unreadable,
     )

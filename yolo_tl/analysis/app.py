@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from yolo_tl.analysis.datasets import open_fiftyone
 from yolo_tl.errors import DatabaseError, OutputError
@@ -27,19 +27,35 @@ class AppHandle:
 
 
 def launch_app(name: str, *, address: str = "127.0.0.1", port: int = 5151,
-               open_browser: bool = False) -> AppHandle:
-    """Serve dataset ``name`` in the FiftyOne App on ``address:port`` (loopback by default)."""
+               open_browser: bool = False, view: Optional[str] = None) -> AppHandle:
+    """Serve dataset ``name`` in the FiftyOne App on ``address:port`` (loopback by default).
+
+    The App opens on saved view ``view``; by default the one analyze recorded (``worst_samples``:
+    the images with the most errors, predictions under the display confidence hidden).
+    """
     fo = open_fiftyone()
     if not fo.dataset_exists(name):
         raise OutputError(f"no FiftyOne dataset named '{name}'", hint="see: yolo-tl datasets list")
     ds = fo.load_dataset(name)
+    view = view or (ds.info or {}).get("yolo_tl", {}).get("default_view")
+    saved = None
+    if view:
+        if view not in ds.list_saved_views():
+            raise OutputError(f"dataset '{name}' has no saved view '{view}'",
+                              hint=f"its views: {', '.join(ds.list_saved_views()) or 'none'}")
+        saved = ds.load_saved_view(view)
     logging.getLogger("fiftyone.core.session").setLevel(logging.WARNING)  # we print our own URL
     try:
-        session = fo.launch_app(ds, address=address, port=port, remote=not open_browser)
+        session = fo.launch_app(ds, view=saved, address=address, port=port, remote=not open_browser)
     except Exception as err:
         if isinstance(err, DatabaseError):
             raise
         raise OutputError(f"could not start the FiftyOne App on {address}:{port}: {err}",
                           hint="try another --port") from err
     host = "localhost" if address in ("127.0.0.1", "localhost") else address
-    return AppHandle(session, f"http://{host}:{port}/datasets/{ds.slug}", address, port)
+    url = f"http://{host}:{port}/datasets/{ds.slug}"
+    if saved is not None:
+        from fiftyone.core.utils import to_slug
+
+        url += f"?view={to_slug(view)}"
+    return AppHandle(session, url, address, port)

@@ -30,26 +30,36 @@ BATCH = 1000  # samples per insert_many: bounded BSON messages, steady memory
 
 
 class SampleRow(NamedTuple):
-    """One image: its path, ground truth and predicted boxes, and its (height, width) if known."""
+    """One image: its path, ground truth and predicted boxes, and its (height, width) if known.
+
+    ``gt_attrs`` / ``pred_attrs``: per box, extra attributes stored on the Detection (an ``_id``
+    ObjectId among them fixes the label id); ``fields``: extra sample fields (evaluation counts).
+    """
 
     filepath: str
     ground_truth: Sequence[RawBox]
     predictions: Optional[Sequence[RawBox]]
     size: Optional[tuple[int, int]]
+    gt_attrs: Optional[Sequence[dict]] = None
+    pred_attrs: Optional[Sequence[dict]] = None
+    fields: Optional[dict] = None
 
 
-def _detection(label: str, box: Sequence[float], score: Optional[float]) -> dict:
+def _detection(label: str, box: Sequence[float], score: Optional[float], attrs: Optional[dict] = None) -> dict:
     from bson import ObjectId
 
-    doc = {"_id": ObjectId(), "_cls": "Detection", "attributes": {}, "tags": [], "label": label,
-           "bounding_box": [float(v) for v in box]}
+    attrs = dict(attrs or {})
+    doc = {"_id": attrs.pop("_id", None) or ObjectId(), "_cls": "Detection", "attributes": {}, "tags": [],
+           "label": label, "bounding_box": [float(v) for v in box]}
     if score is not None:
         doc["confidence"] = float(score)
+    doc.update(attrs)
     return doc
 
 
-def _detections(boxes: Sequence[RawBox]) -> dict:
-    return {"_cls": "Detections", "detections": [_detection(*b) for b in boxes]}
+def _detections(boxes: Sequence[RawBox], attrs: Optional[Sequence[dict]] = None) -> dict:
+    attrs = attrs if attrs is not None else [None] * len(boxes)
+    return {"_cls": "Detections", "detections": [_detection(*b, a) for b, a in zip(boxes, attrs)]}
 
 
 def _metadata(size: Optional[tuple[int, int]]) -> Optional[dict]:
@@ -83,12 +93,27 @@ def _probes_agree(fo: Any) -> bool:
     return all(_shape(a) == _shape(b) and list(a) == list(b) for a, b in zip(theirs, ours))
 
 
+def _api_detections(fo: Any, boxes: Sequence[RawBox], attrs: Optional[Sequence[dict]]) -> Any:
+    if attrs is None:
+        return to_detections(boxes)
+    dets = []
+    for (label, box, score), a in zip(boxes, attrs):
+        a = dict(a)
+        oid = a.pop("_id", None)
+        det = fo.Detection(label=label, bounding_box=list(box), **({} if score is None else {"confidence": score}), **a)
+        if oid is not None:
+            det._id = oid
+        dets.append(det)
+    return fo.Detections(detections=dets)
+
+
 def _api_sample(fo: Any, row: SampleRow, gt_field: str, pred_field: str) -> Any:
-    fields: dict[str, Any] = {gt_field: to_detections(row.ground_truth)}
+    fields: dict[str, Any] = {gt_field: _api_detections(fo, row.ground_truth, row.gt_attrs)}
     if row.predictions is not None:
-        fields[pred_field] = to_detections(row.predictions)
+        fields[pred_field] = _api_detections(fo, row.predictions, row.pred_attrs)
     if row.size is not None:
         fields["metadata"] = fo.ImageMetadata(width=row.size[1], height=row.size[0])
+    fields.update(row.fields or {})
     return fo.Sample(filepath=row.filepath, **fields)
 
 
@@ -107,45 +132,80 @@ def _rand() -> float:
         return random.random() * 0.001 + 0.999
 
 
-def add_detection_samples(ds: Any, rows: Sequence[SampleRow], *, gt_field: str = "ground_truth",
-                          pred_field: str = "predictions") -> str:
-    """Add ``rows`` to the (empty) image dataset ``ds``; returns the path taken: "bulk" or "api".
+class SampleWriter:
+    """Adds rows to an image dataset in batches: the first sample through FiftyOne's API, then, when
+    the stored template and the probes agree with the bulk builders, raw documents in ``insert_many``.
 
-    Every row must have predictions, or none may (a field is either in the schema or not).
+    Every row must have predictions, or none may, and the same extra fields (one schema).
     """
-    import fiftyone as fo
 
-    if not rows:
-        return "api"
-    if len({r.predictions is None for r in rows}) > 1 or len({r.size is None for r in rows}) > 1:
-        raise ValueError("add_detection_samples: rows must all have, or all lack, predictions and sizes")
-    ds.add_samples([_api_sample(fo, rows[0], gt_field, pred_field)], progress=False)
-    rest = rows[1:]
-    if not rest:
-        return "api"
-    template = ds._sample_collection.find_one({"filepath": rows[0].filepath})
-    expected = {"_id", "filepath", "tags", "metadata", "created_at", "last_modified_at", "_media_type",
-                "_rand", "_dataset_id", gt_field} | ({pred_field} if rows[0].predictions is not None else set())
-    if template is None or set(template) != expected or template.get("_media_type") != "image" \
-            or not _probes_agree(fo):
-        log.warning("FiftyOne stores samples differently than yolo-tl's bulk writer expects "
-                    "(fiftyone %s): adding samples one by one, which is slower", fo.__version__)
-        ds.add_samples([_api_sample(fo, r, gt_field, pred_field) for r in rest], progress=False)
-        return "api"
+    def __init__(self, ds: Any, *, gt_field: str = "ground_truth", pred_field: str = "predictions") -> None:
+        self.ds, self.gt_field, self.pred_field = ds, gt_field, pred_field
+        self.path: Optional[str] = None  # "bulk" or "api" once decided
+        self._dataset_id: Any = None
+        self._kind: Optional[tuple] = None
 
-    from bson import ObjectId
+    def add(self, rows: Sequence[SampleRow]) -> None:
+        import fiftyone as fo
 
-    dataset_id = template["_dataset_id"]
-    for start in range(0, len(rest), BATCH):
+        if not rows:
+            return
+        kinds = {(r.predictions is None, r.size is None, tuple(sorted(r.fields or {}))) for r in rows}
+        if self._kind is not None:
+            kinds.add(self._kind)
+        if len(kinds) > 1:
+            raise ValueError("add_detection_samples: rows must all have, or all lack, predictions, sizes and "
+                             "the same extra fields")
+        self._kind = next(iter(kinds))
+        if self.path is None:
+            self.ds.add_samples([_api_sample(fo, rows[0], self.gt_field, self.pred_field)], progress=False)
+            self.path = self._choose(fo, rows[0])
+            rows = rows[1:]
+        if not rows:
+            return
+        if self.path == "api":
+            self.ds.add_samples([_api_sample(fo, r, self.gt_field, self.pred_field) for r in rows], progress=False)
+            return
+        for start in range(0, len(rows), BATCH):
+            self._insert(rows[start:start + BATCH])
+
+    def _choose(self, fo: Any, first: SampleRow) -> str:
+        template = self.ds._sample_collection.find_one({"filepath": first.filepath})
+        expected = {"_id", "filepath", "tags", "metadata", "created_at", "last_modified_at", "_media_type",
+                    "_rand", "_dataset_id", self.gt_field} | set(first.fields or {}) \
+            | ({self.pred_field} if first.predictions is not None else set())
+        if template is None or set(template) != expected or template.get("_media_type") != "image" \
+                or not _probes_agree(fo):
+            log.warning("FiftyOne stores samples differently than yolo-tl's bulk writer expects "
+                        "(fiftyone %s): adding samples one by one, which is slower", fo.__version__)
+            return "api"
+        self._dataset_id = template["_dataset_id"]
+        return "bulk"
+
+    def _insert(self, rows: Sequence[SampleRow]) -> None:
+        from bson import ObjectId
+
         now = _now()
         docs = []
-        for row in rest[start:start + BATCH]:
+        for row in rows:
             doc = {"_id": ObjectId(), "filepath": row.filepath, "tags": [], "metadata": _metadata(row.size),
                    "created_at": now, "last_modified_at": now, "_media_type": "image", "_rand": _rand(),
-                   "_dataset_id": dataset_id, gt_field: _detections(row.ground_truth)}
+                   "_dataset_id": self._dataset_id, self.gt_field: _detections(row.ground_truth, row.gt_attrs)}
             if row.predictions is not None:
-                doc[pred_field] = _detections(row.predictions)
+                doc[self.pred_field] = _detections(row.predictions, row.pred_attrs)
+            doc.update(row.fields or {})
             docs.append(doc)
-        ds._sample_collection.insert_many(docs, ordered=True)
-    ds.reload()
-    return "bulk"
+        self.ds._sample_collection.insert_many(docs, ordered=True)
+
+    def close(self) -> None:
+        if self.path == "bulk":
+            self.ds.reload()
+
+
+def add_detection_samples(ds: Any, rows: Sequence[SampleRow], *, gt_field: str = "ground_truth",
+                          pred_field: str = "predictions") -> str:
+    """Add ``rows`` to the (empty) image dataset ``ds``; returns the path taken: "bulk" or "api"."""
+    writer = SampleWriter(ds, gt_field=gt_field, pred_field=pred_field)
+    writer.add(rows)
+    writer.close()
+    return writer.path if writer.path == "bulk" and len(rows) > 1 else "api"

@@ -1,34 +1,62 @@
-"""Saved views that answer "what went wrong" at a glance, and the sample tags that go with them."""
+"""Saved views that answer "what went wrong" at a glance, their sample tags, and the App's colours.
+
+Every prediction down to ``--conf`` stays in the dataset for the metrics, but the views show a
+person only the predictions at or above ``show_conf`` (300 boxes per image at conf 0.001 hide
+everything), and the dataset's colour scheme paints each box by its ``eval`` outcome.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from yolo_tl.analysis.labels import GT, PRED
+from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED
+
+# Okabe-Ito colours (told apart by colour-blind eyes too): tp bluish green, fp vermillion, fn blue
+OUTCOME_COLORS = {"tp": "#009E73", "fp": "#D55E00", "fn": "#0072B2"}
+DEFAULT_VIEW = "worst_samples"  # the App opens on it
 
 
-def save_views(ds: Any, names: list[str], high_conf: float, worst_k: int) -> dict[str, int]:
+def save_views(ds: Any, names: list[str], high_conf: float, worst_k: int, show_conf: float = 0.0) -> dict[str, int]:
     """Saved views + sample tags. Returns {view name: number of samples}."""
     from fiftyone import ViewField as F
 
-    fp_conf = (F("eval") == "fp") & (F("confidence") >= high_conf)
+    shown = ds.filter_labels(PRED, F("confidence") >= show_conf, only_matches=False)
+    fp_conf = (F("eval") == "fp") & (F("confidence") >= max(high_conf, show_conf))
     views = {
-        "fp_high_conf": ds.filter_labels(PRED, fp_conf).sort_by(
-            F(f"{PRED}.detections").length(), reverse=True),
-        "false_negatives": ds.filter_labels(GT, F("eval") == "fn").sort_by("eval_fn", reverse=True),
-        "worst_samples": ds.match(F("errors") > 0).sort_by("errors", reverse=True).limit(worst_k),
+        DEFAULT_VIEW: shown.match(F("errors") > 0).sort_by("errors", reverse=True).limit(worst_k),
+        "fp_high_conf": ds.filter_labels(PRED, fp_conf).sort_by(F(f"{PRED}.detections").length(), reverse=True),
+        "false_negatives": shown.filter_labels(GT, F("eval") == "fn").sort_by("eval_fn", reverse=True),
+        "shown_predictions": shown,
     }
     if len(names) <= 20:  # one "missed_<class>" view per class that has misses
         for c in names:
-            v = ds.filter_labels(GT, (F("eval") == "fn") & (F("label") == c))
+            v = shown.filter_labels(GT, (F("eval") == "fn") & (F("label") == c))
             if len(v):
                 views[f"missed_{c}"] = v
-    tags = {"fp_high_conf": "fp_high_conf", "false_negatives": "missed", "worst_samples": "worst"}
+    tags = {"fp_high_conf": "fp_high_conf", "false_negatives": "missed", DEFAULT_VIEW: "worst"}
     counts = {}
     for name, view in views.items():
         n = len(view)
         counts[name] = n
-        ds.save_view(name, view, description=f"yolo-tl: {name.replace('_', ' ')}", overwrite=True)
+        desc = f"yolo-tl: {name.replace('_', ' ')}; predictions >= {show_conf} shown"
+        ds.save_view(name, view, description=desc, overwrite=True)
         if name in tags and n:
             view.tag_samples(tags[name])
     return counts
+
+
+def color_scheme() -> Any:
+    """Boxes coloured by their evaluation outcome, in both label fields."""
+    import fiftyone as fo
+
+    def by_outcome(path: str, outcomes: tuple[str, ...]) -> dict:
+        return {"path": path, "colorByAttribute": EVAL_KEY,
+                "valueColors": [{"value": o, "color": OUTCOME_COLORS[o]} for o in outcomes]}
+
+    return fo.ColorScheme(color_by="value", fields=[by_outcome(PRED, ("tp", "fp")), by_outcome(GT, ("tp", "fn"))])
+
+
+def style_app(ds: Any) -> None:
+    """Store the outcome colour scheme with the dataset (the App applies it on open)."""
+    ds.app_config.color_scheme = color_scheme()
+    ds.save()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 from pathlib import Path
@@ -28,34 +29,99 @@ def _fmt(v: Optional[float]) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def _fmt4(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def _change(v: Optional[float]) -> str:
+    if v is None:
+        return ""
+    return "0" if abs(v) < 5e-5 else f"{v:+.4f}"
+
+
 def render_report(d: dict) -> None:
-    """Per-class table, totals, both mAPs with the one-line reason, and the saved views."""
-    t = Table(title=f"{d['name']}  ({d['split']}: {d['samples']} images, conf >= {d['conf']}, "
-                    f"IoU {d['iou']})")
-    for col in ("class", "GT", "TP", "FP", "FN", "precision", "recall", "AP (FiftyOne)",
-                "AP50-95 (Ultralytics)"):
+    """Per-class table, AP by object size, the measured steps between the two mAPs, views, figures."""
+    title = (f"{d['name']}  ({d['split']}: {d['samples']} images, conf >= {d['conf']}, IoU {d['iou']})")
+    if d.get("split_is_train"):
+        title += f"\n[bold yellow]warning: '{d['split']}' is the training split[/] (every image is in train)"
+    elif d.get("train_overlap"):
+        title += f"\n[yellow]{d['train_overlap']:.0%} of these images are also in the train split[/]"
+    ul = d.get("ultralytics_val_run")
+    t = Table(title=title)
+    cols = ["class", "GT", "TP", "FP", "FN", "prec.", "recall", "AP"]
+    for col in cols + (["AP (UL val)"] if ul else []):
         t.add_column(col, justify="left" if col == "class" else "right")
     for r in d["classes"]:
         t.add_row(r["name"], str(r["gt"]), str(r["tp"]), str(r["fp"]), str(r["fn"]),
                   f"{r['precision']:.3f}", f"{r['recall']:.3f}", _fmt(r["ap"]),
-                  _fmt(r["ultralytics_ap"]))
+                  *([_fmt(r["ultralytics_ap"])] if ul else []))
     tp, fp, fn = d["tp"], d["fp"], d["fn"]
     t.add_row("[bold]all[/]", str(d["gt_boxes"]), str(tp), str(fp), str(fn),
               f"{tp / (tp + fp) if tp + fp else 0:.3f}", f"{tp / (tp + fn) if tp + fn else 0:.3f}",
-              _fmt(d["fiftyone_map"]), _fmt(d["ultralytics_map50_95"]), end_section=True)
+              _fmt(d["fiftyone_map"]), *([_fmt(d["ultralytics_map50_95"])] if ul else []), end_section=True)
     console.print(t)
-    console.print(f"Precision and recall count every prediction with confidence >= {d['conf']}; "
+    console.print(f"AP: AP@[.5:.95] by FiftyOne's COCO rules{'; UL val: by Ultralytics validator' if ul else ''}. "
+                  f"Precision and recall count every prediction with confidence >= {d['conf']}; "
                   f"see view fp_high_conf for false positives >= {d['high_conf']}.")
-    console.print(f"mAP@[.5:.95]  FiftyOne (COCO-style): [bold]{_fmt(d['fiftyone_map'])}[/]   "
-                  f"Ultralytics: [bold]{_fmt(d['ultralytics_map50_95'])}[/] "
-                  f"(mAP50 {_fmt(d['ultralytics_map50'])})")
-    console.print(f"[dim]{d['why_maps_differ']}[/]")
-    v = Table(title="Saved views (open them in the App's view bar)")
+    s = Table(title="AP@[.5:.95] by object size")
+    for col in ("class", "small", "medium", "large", "all"):
+        s.add_column(col, justify="left" if col == "class" else "right")
+    for r in d["classes"]:
+        s.add_row(r["name"], _fmt(r.get("ap_small")), _fmt(r.get("ap_medium")), _fmt(r.get("ap_large")),
+                  _fmt(r["ap"]))
+    sz = d.get("ap_by_size", {})
+    s.add_row("[bold]all[/]", *(_fmt(sz.get(k)) for k in ("small", "medium", "large", "all")))
+    console.print(s)
+    console.print("COCO sizes: small < 32x32 px <= medium <= 96x96 px < large.")
+    m = Table(title=f"From FiftyOne's mAP to Ultralytics', one rule at a time, on the same {d['predictions']} "
+                    "predictions")
+    m.add_column("rule", overflow="fold")
+    m.add_column("mAP50-95", justify="right")
+    m.add_column("change", justify="right")
+    for step in d.get("map_steps", []):
+        ch = step["change"]
+        m.add_row(step["rule"], _fmt4(step["map50_95"]), _change(ch))
+    steps = d.get("map_steps") or [{}]
+    if ul:
+        last, own = steps[-1].get("map50_95"), d["ultralytics_map50_95"]
+        m.add_row("Ultralytics' own val (its separate inference pass)", _fmt4(own),
+                  _change(None if last is None or own is None else own - last))
+    console.print(m)
+    if not ul:
+        console.print("[dim]Ultralytics' separate validation pass was not run (add --ultralytics-val).[/]")
+    v = Table(title="Saved views")
     v.add_column("view")
     v.add_column("samples", justify="right")
     for name, n in d["views"].items():
         v.add_row(name, str(n))
     console.print(v)
+    console.print(f"The views show predictions >= {d.get('show_conf')} (--show-conf), boxes coloured by "
+                  f"outcome; the App opens on {d.get('default_view')}.")
+    for what, path in d.get("plots", {}).items():
+        console.print(f"{what.replace('_', ' ')}: {path}", highlight=False, soft_wrap=True)
+
+
+class _Bars:
+    """One rich progress bar per phase on stderr (only on a terminal)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                                 console=err_console, transient=False)
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, phase: str, n: int, total: Optional[int]) -> None:
+        if phase not in self.tasks:
+            self.tasks[phase] = self.progress.add_task(phase, total=total)
+        self.progress.advance(self.tasks[phase], n)
+
+    def __enter__(self) -> _Bars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
 
 
 def _lan_hint(port: int) -> str:
@@ -74,12 +140,13 @@ def _precheck_database() -> None:
     precheck_database()
 
 
-def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool) -> None:
+def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool,
+           view: Optional[str] = None) -> None:
     from yolo_tl.analysis.app import launch_app
 
     _precheck_database()
     with logs_to_stderr("fiftyone"):
-        handle = launch_app(name, address=address, port=port, open_browser=open_browser)
+        handle = launch_app(name, address=address, port=port, open_browser=open_browser, view=view)
     if address not in LOOPBACK:
         err_console.print(f"[bold yellow]warning:[/] the App listens on {address}:{port}; anyone who "
                           "can reach this machine on that port can see the images and labels.")
@@ -115,9 +182,15 @@ def analyze_cmd(
     batch: int = typer.Option(16, "--batch", help="Inference batch size."),
     high_conf: float = typer.Option(0.5, "--high-conf",
                                     help="A false positive at or above this is 'confident'."),
+    show_conf: float = typer.Option(0.25, "--show-conf",
+                                    help="The saved views and the App show predictions at or above this "
+                                         "(all down to --conf count in the metrics)."),
+    out: Path = typer.Option(Path("runs/analyze"), "--out",
+                             help="Folder for the PNG figures (a subfolder per dataset name)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, 0, 0,1 ... (default: auto)."),
-    ultralytics_val: bool = typer.Option(True, "--ultralytics-val/--no-ultralytics-val",
-                                         help="Also run Ultralytics' validator for its mAP."),
+    ultralytics_val: bool = typer.Option(False, "--ultralytics-val/--no-ultralytics-val",
+                                         help="Also run Ultralytics' validator (a second inference pass) "
+                                              "for its own mAP."),
     launch: bool = typer.Option(False, "--launch", help="Open the App when done (Ctrl-C stops)."),
     port: int = typer.Option(5151, "--port", help="App port."),
     address: str = typer.Option("127.0.0.1", "--address",
@@ -129,14 +202,17 @@ def analyze_cmd(
 
     Example: yolo-tl analyze data/data.yaml --weights runs/exp/weights/best.pt --launch
     """
-    from yolo_tl.analysis.analyze import analyze
+    from yolo_tl.analysis.analyze import analyze, default_name
 
     setup_logging()
     _precheck_database()
-    with logs_to_stderr("fiftyone", "ultralytics"):
+    plots_dir = out / (name or default_name(data_yaml, weights, split))
+    bars = _Bars() if err_console.is_terminal else contextlib.nullcontext()
+    with logs_to_stderr("fiftyone", "ultralytics"), bars:
         report = analyze(data_yaml, weights=weights, split=split, name=name, conf=conf, iou=iou,
-                         imgsz=imgsz, batch=batch, high_conf=high_conf, device=device,
-                         compare_ultralytics=ultralytics_val)
+                         imgsz=imgsz, batch=batch, high_conf=high_conf, show_conf=show_conf, device=device,
+                         compare_ultralytics=ultralytics_val, plots_dir=plots_dir,
+                         progress=bars if isinstance(bars, _Bars) else None)
     d = report.to_dict()
     if as_json:
         print_json(d)
@@ -158,12 +234,14 @@ def app_cmd(
     address: str = typer.Option("127.0.0.1", "--address",
                                 help="App address; 0.0.0.0 exposes it to the network."),
     open_browser: bool = typer.Option(False, "--open-browser", help="Also open a browser tab."),
+    view: Optional[str] = typer.Option(None, "--view", help="Saved view to open on (default: the one "
+                                                            "analyze chose, worst_samples)."),
 ) -> None:
     """Reopen an analysis in the FiftyOne App; blocks until Ctrl-C.
 
     Example: yolo-tl app yolo-tl-data-val-exp-best-1a2b3c --port 5151
     """
-    _serve(name, address, port, open_browser, as_json=False)
+    _serve(name, address, port, open_browser, as_json=False, view=view)
 
 
 @datasets_app.command("list")

@@ -1,0 +1,122 @@
+"""Fill a FiftyOne dataset with evaluated samples, one batch at a time, and register the evaluation.
+
+For each batch: match every image (``evaluation.match_image``), give every box its label id,
+``eval`` / ``eval_id`` / ``eval_iou`` and every sample its ``eval_tp`` / ``eval_fp`` / ``eval_fn``
+(and ``errors``) and write them with the samples in one bulk insert (``ingest.SampleWriter``).
+Only small accumulators outlive a batch (plus the match list FiftyOne's results object stores).
+``finish`` registers the run as FiftyOne's own (``evaluation_run``), or, with a FiftyOne that
+stores runs differently, runs ``evaluate_detections`` instead, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+
+from yolo_tl.analysis.evaluation import Accumulator, ImageBoxes, match_image
+from yolo_tl.analysis.evaluation_run import can_register, fiftyone_evaluate, register_evaluation
+from yolo_tl.analysis.explain import confusion_image, ultralytics_matcher
+from yolo_tl.analysis.ingest import SampleRow, SampleWriter
+from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED, RawBox
+
+log = logging.getLogger(__name__)
+
+
+class Item(NamedTuple):
+    """One image to add: path, GT and predicted boxes, (height, width), and which GT boxes are crowds."""
+
+    filepath: str
+    ground_truth: Sequence[RawBox]
+    predictions: Sequence[RawBox]
+    size: Optional[tuple[int, int]]
+    crowd: Optional[Sequence[bool]] = None
+
+
+def _attrs(key: str, oid: Any, outcome: str, other: Any, iou: Optional[float]) -> dict:
+    """A box's evaluation attributes as FiftyOne stores them (an unmatched box has no ``_iou``)."""
+    out = {"_id": oid, key: outcome, f"{key}_id": str(other) if other is not None else ""}
+    if iou is not None:
+        out[f"{key}_iou"] = iou
+    return out
+
+
+class EvaluatedBuilder:
+    """``add(batch)`` as often as needed, then ``finish()``; ``registered`` says which path was taken."""
+
+    def __init__(self, ds: Any, names: list[str], *, iou: float = 0.5, high_conf: float = 0.5,
+                 show_conf: float = 0.25, explain: bool = True, eval_key: str = EVAL_KEY,
+                 gt_field: str = GT, pred_field: str = PRED) -> None:
+        self.ds, self.names, self.iou, self.high_conf, self.show_conf = ds, list(names), iou, high_conf, show_conf
+        self.eval_key, self.gt_field, self.pred_field = eval_key, gt_field, pred_field
+        self.writer = SampleWriter(ds, gt_field=gt_field, pred_field=pred_field)
+        self.acc = Accumulator(self.names)
+        self.matches: list[tuple] = []
+        nc = len(self.names)
+        self.confusion = np.zeros((nc + 1, nc + 1), dtype=np.int64)
+        self.counts = {k: np.zeros(nc, dtype=np.int64) for k in ("gt", "tp", "fp", "fn")}
+        self.predictions = 0
+        self.samples = 0
+        self._ul = ultralytics_matcher() if explain else None
+        self.registered: Optional[bool] = None
+
+    def _row(self, item: Item) -> SampleRow:
+        from bson import ObjectId
+
+        k = self.eval_key
+        img = ImageBoxes.from_lists(item.ground_truth, item.predictions, self.names, item.size, item.crowd)
+        res = match_image(img, self.acc, iou=self.iou, ul_match=self._ul)
+        self.confusion += confusion_image(img, len(self.names), iou=self.iou, min_conf=self.show_conf)
+        gt_ids = [ObjectId() for _ in item.ground_truth]
+        pred_ids = [ObjectId() for _ in item.predictions]
+        gt_attrs = [_attrs(k, gt_ids[i], res.gt_eval[i], pred_ids[res.gt_match[i]] if res.gt_match[i] >= 0 else None,
+                           res.gt_iou[i]) for i in range(len(gt_ids))]
+        if item.crowd is not None:
+            for a, c in zip(gt_attrs, item.crowd):
+                if c:
+                    a["iscrowd"] = True
+        pred_attrs = [_attrs(k, pred_ids[j], res.pred_eval[j],
+                             gt_ids[res.pred_match[j]] if res.pred_match[j] >= 0 else None, res.pred_iou[j])
+                      for j in range(len(pred_ids))]
+        for gi, pj, v in res.matches:
+            gl = self.names[img.gt_cls[gi]] if gi is not None else None
+            pl = self.names[img.pred_cls[pj]] if pj is not None else None
+            self.matches.append((gl, pl, v, float(item.predictions[pj][2]) if pj is not None else None,
+                                 str(gt_ids[gi]) if gi is not None else None,
+                                 str(pred_ids[pj]) if pj is not None else None))
+        np.add.at(self.counts["gt"], img.gt_cls, 1)
+        for j, e in enumerate(res.pred_eval):
+            self.counts["tp" if e == "tp" else "fp"][img.pred_cls[j]] += 1
+        for i, e in enumerate(res.gt_eval):
+            if e == "fn":
+                self.counts["fn"][img.gt_cls[i]] += 1
+        errors = res.fn + sum(1 for j, e in enumerate(res.pred_eval)
+                              if e == "fp" and img.pred_conf[j] >= self.high_conf)
+        self.predictions += len(pred_ids)
+        return SampleRow(item.filepath, item.ground_truth, item.predictions, item.size, gt_attrs, pred_attrs,
+                         {f"{k}_tp": res.tp, f"{k}_fp": res.fp, f"{k}_fn": res.fn, "errors": int(errors)})
+
+    def add(self, batch: Iterable[Item]) -> None:
+        rows = [self._row(item) for item in batch]
+        self.samples += len(rows)
+        self.writer.add(rows)
+
+    def finish(self) -> Any:
+        """Register the run (or evaluate with FiftyOne); returns FiftyOne's results object."""
+        self.writer.close()
+        if self.samples == 0:
+            return None
+        if can_register(self.gt_field, self.pred_field, self.iou):
+            self.registered = True
+            return register_evaluation(self.ds, eval_key=self.eval_key, gt_field=self.gt_field,
+                                       pred_field=self.pred_field, iou=self.iou, classes=self.names,
+                                       matches=self.matches, curves=self.acc.pr_curves("all"))
+        import fiftyone as fo
+
+        log.warning("FiftyOne %s stores evaluation runs differently than yolo-tl expects: evaluating with "
+                    "FiftyOne's evaluate_detections instead, which is slower", fo.__version__)
+        self.registered = False
+        return fiftyone_evaluate(self.ds, eval_key=self.eval_key, gt_field=self.gt_field,
+                                 pred_field=self.pred_field, iou=self.iou, classes=self.names)
