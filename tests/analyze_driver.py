@@ -19,7 +19,7 @@ import time
 def main(argv: list[str]) -> int:
     mode, args = argv[0], argv[argv.index("--") + 1:]
     import yolo_tl.analysis.build as build
-    import yolo_tl.analysis.building as building
+    import yolo_tl.analysis.swap as swap
 
     sig = {"sigint": signal.SIGINT, "sigkill": signal.SIGKILL}.get(mode.split("-")[0])
     if mode.endswith("-build"):
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
 
         build.EvaluatedBuilder.finish = finish_then_signal
     elif mode.endswith("-swap"):
-        set_aside = building._set_aside
+        set_aside = swap._set_aside
 
         def set_aside_then_signal(old, aside):
             set_aside(old, aside)
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
             else:
                 os.kill(os.getpid(), sig)
 
-        building._set_aside = set_aside_then_signal
+        swap._set_aside = set_aside_then_signal
     from yolo_tl.cli import app
 
     try:

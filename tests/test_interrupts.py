@@ -76,7 +76,7 @@ def earlier(tiny_yolo_data: Path, tiny_base_weights: Path):
 
 
 def test_interrupts_concurrency_and_cleanup(earlier: dict, tiny_yolo_data: Path, tiny_base_weights: Path) -> None:
-    from yolo_tl.analysis.building import host_tag
+    from yolo_tl.analysis.swap import host_tag
     from yolo_tl.analysis.datasets import list_datasets
 
     n_val = len(list((tiny_yolo_data.parent / "images" / "val").glob("*.jpg")))

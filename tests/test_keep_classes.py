@@ -163,7 +163,8 @@ def test_evaluate_and_analyze_by_name_equal_ultralytics_on_relabelled_data(kept,
                                  batch=4, workers=0, plots=False, project=str(tmp_path / "v"), name="v")
     ours = evaluate(best, tiny_yolo_data, imgsz=64, batch=4, workers=0).metrics
     assert (ours.map50, ours.map50_95) == (theirs.box.map50, theirs.box.map)
-    rep = analyze(tiny_yolo_data, weights=best, split="val", name="test-keep-by-name", imgsz=64, batch=4)
+    rep = analyze(tiny_yolo_data, weights=best, split="val", name="test-keep-by-name", imgsz=64, batch=4,
+                  compare_ultralytics=True)
     ds = fo.load_dataset(rep.name)
     gt = {}
     for labels in ds.values("ground_truth.detections.label"):

@@ -95,7 +95,7 @@ def test_team_server_holds_the_data(team_server, tiny_yolo_data: Path, tiny_base
     listed = run(["datasets", "list", "--json"], env)
     assert listed.returncode == 0 and '"name": "team-ds"' in listed.stdout, listed.stderr
     url, status, _ = app_url(["app", "team-ds", "--port", str(free_port())], env)
-    assert status == 200 and url.endswith("/datasets/team-ds")
+    assert status == 200 and url.split("?")[0].endswith("/datasets/team-ds")
 
     doc = team["fiftyone"].datasets.find_one({"name": "team-ds"})
     n_val = len(list((tiny_yolo_data.parent / "images" / "val").glob("*.jpg")))

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from yolo_tl.analysis.building import building
+from yolo_tl.analysis.swap import building
 from yolo_tl.analysis.datasets import TAG, is_ours, open_fiftyone
 from yolo_tl.analysis.views import DEFAULT_VIEW, save_views, style_app
 from yolo_tl.errors import OutputError, YoloTLError
@@ -253,7 +253,7 @@ def analyze(
         step("views", 1, 1)
         return results
 
-    # Built under a temporary name and swapped in once complete (building.py): an error or Ctrl-C
+    # Built under a temporary name and swapped in once complete (swap.py): an error or Ctrl-C
     # leaves the earlier dataset of this name as it was.
     unreadable: list[str] = []
     with building(fo, name, is_ours=is_ours) as ds:

@@ -2,7 +2,7 @@
 
 Datasets made here carry the dataset tag ``yolo-tl`` (and ``info["yolo_tl"]``), so
 ``list_datasets`` / ``delete_dataset`` only ever touch ours. ``list_datasets`` also removes the
-temporary datasets of analyze runs that were killed (see ``building.py``).
+temporary datasets of analyze runs that were killed (see ``swap.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def is_ours(dataset: Any) -> bool:
 
 def list_datasets() -> list[dict[str, Any]]:
     """The FiftyOne datasets made by yolo-tl, with what they were made from."""
-    from yolo_tl.analysis.building import clean_leftovers, is_temporary
+    from yolo_tl.analysis.swap import clean_leftovers, is_temporary
 
     fo = open_fiftyone()
     clean_leftovers(fo)  # of runs that are gone (killed); never those of a live run

@@ -148,8 +148,11 @@ def render_demo(d: dict) -> None:
         console.print(f"FiftyOne: dataset [bold]{a['name']}[/], {a['samples']} samples, "
                       f"tp {a['tp']} / fp {a['fp']} / fn {a['fn']} at IoU {a['iou']}, "
                       f"COCO-style mAP {_f(a['fiftyone_map'])} (Ultralytics mAP50-95 "
-                      f"{_f(a['ultralytics_map50_95'])}). Saved views: {views or 'none'}.",
+                      f"{_f(a['ultralytics_map50_95'] or ev['map50_95'])}). Saved views: {views or 'none'}.",
                       highlight=False)
+        if a.get("map_steps"):
+            steps = "; ".join(f"{s['rule']}: {_f(s['map50_95'])}" for s in a["map_steps"])
+            console.print(f"The gap, measured on the same predictions: {steps}.", highlight=False)
     elif d.get("analysis_error"):
         console.print(f"[bold red]FiftyOne analysis failed:[/] {d['analysis_error']} "
                       "(run: yolo-tl doctor)", highlight=False)
