@@ -153,6 +153,9 @@ def render_demo(d: dict) -> None:
         if a.get("map_steps"):
             steps = "; ".join(f"{s['rule']}: {_f(s['map50_95'])}" for s in a["map_steps"])
             console.print(f"The gap, measured on the same predictions: {steps}.", highlight=False)
+            console.print("The rest, to Ultralytics' validator, is its own inference pass: its NMS keeps a box "
+                          "once for every class scoring above --conf (multi_label=True), predictions keep one "
+                          "class per box (see README, 'Why the two mAPs differ').", highlight=False)
     elif d.get("analysis_error"):
         console.print(f"[bold red]FiftyOne analysis failed:[/] {d['analysis_error']} "
                       "(run: yolo-tl doctor)", highlight=False)
