@@ -120,15 +120,13 @@ def _ultralytics_val(model: Any, data_yaml: Path, split: str, *, conf: float, im
 
 
 def _by_name_data(data_yaml: Path, split: str, model_names: dict[int, str], out: Path) -> Path:
-    from yolo_tl.training.derived_data import write_derived_dataset
+    from yolo_tl.training.derived_data import write_by_name_dataset
     from yolo_tl.training.evaluate import match_classes_by_name
     from yolo_tl.training.ultralytics_compat import read_data_info
 
     info = read_data_info(data_yaml, need=(split,))
     class_map = match_classes_by_name(info.names_dict, dict(model_names)) or {i: i for i in info.names_dict}
-    names = [str(model_names[i]) for i in sorted(model_names)]
-    return write_derived_dataset(info, out, names, lambda _s, _i, boxes: [(class_map[c], *b) for c, *b in boxes],
-                                 splits=(split,), aliases=("train", "val"))
+    return write_by_name_dataset(info, out, dict(model_names), split, class_map)
 
 
 def train_overlap(data_yaml: Path, split: str, images: list[Path]) -> float:

@@ -77,12 +77,14 @@ def check_class_names(model_names: dict[int, str], names: Sequence[str], weights
     ``finetune --keep-classes``), the classes are matched by name: returns model label -> data label;
     predictions of the other classes are not part of this data and are left out.
     """
+    from yolo_tl.training.derived_data import norm_name  # Ultralytics' cls_remap comparison, one rule
+
     got = [str(model_names[i]) for i in sorted(model_names)]
     if got == list(names):
         return None
-    by_norm = {g.strip().lower(): g for g in got}
-    if all(str(n).strip().lower() in by_norm for n in names):
-        return {by_norm[str(n).strip().lower()]: str(n) for n in names}
+    by_norm = {norm_name(g): g for g in got}
+    if all(norm_name(n) in by_norm for n in names):
+        return {by_norm[norm_name(n)]: str(n) for n in names}
     raise WeightsError(
         f"the model's classes {got[:6]}{'...' if len(got) > 6 else ''} differ from data.yaml's "
         f"{list(names)[:6]}", path=weights, hint="use weights fine-tuned on this data.yaml")

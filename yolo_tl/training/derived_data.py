@@ -78,6 +78,17 @@ def write_derived_dataset(info: DataInfo, out: Path, names: list[str], relabel: 
     return out / "data.yaml"
 
 
+def write_by_name_dataset(info: DataInfo, out: Path, model_names: dict[int, str], split: str,
+                          class_map: dict[int, int]) -> Path:
+    """``split`` of ``info`` with its labels re-indexed to the model's class order, for Ultralytics' validator.
+
+    ``class_map``: data class id -> model class id (``evaluate.match_classes_by_name``).
+    """
+    names = [str(model_names[i]) for i in sorted(model_names)]
+    return write_derived_dataset(info, out, names, lambda _s, _i, boxes: [(class_map[c], *b) for c, *b in boxes],
+                                 splits=(split,), aliases=("train", "val"))
+
+
 def _relative(info: DataInfo, split: str, image: Path) -> str:
     for entry in info.entries.get(split, []):
         if entry.is_dir():

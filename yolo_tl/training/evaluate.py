@@ -67,13 +67,9 @@ def evaluate(
             tempfile.TemporaryDirectory() as tmp:
         data_path = info.path
         if class_map is not None:  # same images, labels re-indexed to the model's class order
-            from yolo_tl.training.derived_data import write_derived_dataset
+            from yolo_tl.training.derived_data import write_by_name_dataset
 
-            model_names = [source.names[i] for i in sorted(source.names)]  # type: ignore[index]
-            data_path = write_derived_dataset(
-                info, Path(tmp) / "by_name", model_names,
-                lambda _s, _i, boxes: [(class_map[c], *b) for c, *b in boxes], splits=(split,),
-                aliases=("train", "val"))
+            data_path = write_by_name_dataset(info, Path(tmp) / "by_name", source.names or {}, split, class_map)
         args: dict[str, Any] = {
             "data": str(data_path), "split": split, "imgsz": imgsz, "batch": batch, "workers": workers,
             "project": str(save_root), "name": "val", "exist_ok": True, "plots": out is not None,
