@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from yolo_tl.analysis.build import EvaluatedBuilder, Item
+from yolo_tl.analysis.evaluation import Accumulator, ImageBoxes, match_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -221,3 +222,48 @@ def test_unfamiliar_fiftyone_runs_fall_back_to_evaluate_detections(fo, monkeypat
     finally:
         ds.delete()
         ref.delete()
+
+
+def test_stored_results_are_fiftyone_own_byte_for_byte(pair):
+    """The results file streamed from the match store is what FiftyOne's own run wrote: every key,
+    every per-match list in the same order (label ids compared by the box they name)."""
+    import json
+
+    _, ref, _, ours, _, _ = pair
+
+    def stored(ds):
+        docs = list(ds._sample_collection.find({}))
+        box = {str(d["_id"]): (s["filepath"], f, d["label"], tuple(d["bounding_box"]))
+               for s in docs for f in ("ground_truth", "predictions") for d in s[f]["detections"]}
+        ds.reload()
+        d = json.loads(ds._doc.evaluations["eval"].results.read())
+        for k in ("ytrue_ids", "ypred_ids"):
+            d[k] = [box[i] if i is not None else None for i in d[k]]
+        return d
+
+    mine, theirs = stored(ours), stored(ref)
+    assert list(mine) == list(theirs) and len(mine["ytrue"]) > 1000
+    for k in theirs:
+        assert mine[k] == theirs[k], k
+
+
+def test_ultralytics_steps_equal_ap_per_class(fo):
+    """explain's lean per-class, per-column AP equals Ultralytics' ap_per_class on the whole arrays."""
+    from ultralytics.utils.metrics import ap_per_class
+
+    from yolo_tl.analysis.evaluation import _bits
+    from yolo_tl.analysis.explain import _ul_map, ultralytics_matcher
+
+    items = _items(30, seed=11, ties=False)
+    acc = Accumulator(NAMES)
+    ul = ultralytics_matcher()
+    for it in items:
+        match_image(ImageBoxes.from_lists(it.ground_truth, it.predictions, NAMES, it.size, it.crowd), acc,
+                    ul_match=ul)
+    conf, cls = acc.cols["conf"], acc.cols["cls"]
+    target = np.concatenate([np.full(n, c) for c, n in enumerate(acc.gt_per_class)])
+    for ul_matching, packed in ((False, acc.cols["tp"]), (True, acc.cols["tp_ul"])):
+        tp = np.stack([_bits(packed, r) for r in range(10)], axis=1)
+        expected = float(ap_per_class(tp.astype(float), conf, cls, target)[5].mean())
+        assert 0 < expected < 1
+        assert _ul_map(acc, ul_matching) == pytest.approx(expected, abs=1e-12)

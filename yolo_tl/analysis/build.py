@@ -3,7 +3,9 @@
 For each batch: match every image (``evaluation.match_image``), give every box its label id,
 ``eval`` / ``eval_id`` / ``eval_iou`` and every sample its ``eval_tp`` / ``eval_fp`` / ``eval_fn``
 (and ``errors``) and write them with the samples in one bulk insert (``ingest.SampleWriter``).
-Only small accumulators outlive a batch (plus the match list FiftyOne's results object stores).
+Only small accumulators outlive a batch: the matches FiftyOne's results store go to a temporary
+file (``match_store``) and from there into the run's results, and the mAP arrays take a few
+dozen bytes per prediction (``evaluation.Accumulator``).
 ``finish`` registers the run as FiftyOne's own (``evaluation_run``), or, with a FiftyOne that
 stores runs differently, runs ``evaluate_detections`` instead, with a warning.
 """
@@ -21,6 +23,7 @@ from yolo_tl.analysis.evaluation_run import can_register, fiftyone_evaluate, reg
 from yolo_tl.analysis.explain import confusion_image, ultralytics_matcher
 from yolo_tl.analysis.ingest import SampleRow, SampleWriter
 from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED, RawBox
+from yolo_tl.analysis.match_store import MatchStore
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class EvaluatedBuilder:
         self.eval_key, self.gt_field, self.pred_field = eval_key, gt_field, pred_field
         self.writer = SampleWriter(ds, gt_field=gt_field, pred_field=pred_field)
         self.acc = Accumulator(self.names)
-        self.matches: list[tuple] = []
+        self.matches = MatchStore(self.names)
         nc = len(self.names)
         self.confusion = np.zeros((nc + 1, nc + 1), dtype=np.int64)
         self.counts = {k: np.zeros(nc, dtype=np.int64) for k in ("gt", "tp", "fp", "fn")}
@@ -80,12 +83,13 @@ class EvaluatedBuilder:
         pred_attrs = [_attrs(k, pred_ids[j], res.pred_eval[j],
                              gt_ids[res.pred_match[j]] if res.pred_match[j] >= 0 else None, res.pred_iou[j])
                       for j in range(len(pred_ids))]
-        for gi, pj, v in res.matches:
-            gl = self.names[img.gt_cls[gi]] if gi is not None else None
-            pl = self.names[img.pred_cls[pj]] if pj is not None else None
-            self.matches.append((gl, pl, v, float(item.predictions[pj][2]) if pj is not None else None,
-                                 str(gt_ids[gi]) if gi is not None else None,
-                                 str(pred_ids[pj]) if pj is not None else None))
+        if res.matches:
+            gis, pjs, ious = zip(*res.matches)
+            self.matches.add([int(img.gt_cls[i]) if i is not None else -1 for i in gis],
+                             [int(img.pred_cls[j]) if j is not None else -1 for j in pjs], ious,
+                             [item.predictions[j][2] if j is not None else None for j in pjs],
+                             [gt_ids[i] if i is not None else None for i in gis],
+                             [pred_ids[j] if j is not None else None for j in pjs])
         np.add.at(self.counts["gt"], img.gt_cls, 1)
         for j, e in enumerate(res.pred_eval):
             self.counts["tp" if e == "tp" else "fp"][img.pred_cls[j]] += 1
@@ -104,15 +108,19 @@ class EvaluatedBuilder:
         self.writer.add(rows)
 
     def finish(self) -> Any:
-        """Register the run (or evaluate with FiftyOne); returns FiftyOne's results object."""
+        """Register the run (or evaluate with FiftyOne); returns FiftyOne's results object (registered:
+        without its per-match lists, which ``load_evaluation_results`` reads from the database)."""
         self.writer.close()
-        if self.samples == 0:
-            return None
-        if can_register(self.gt_field, self.pred_field, self.iou):
-            self.registered = True
-            return register_evaluation(self.ds, eval_key=self.eval_key, gt_field=self.gt_field,
-                                       pred_field=self.pred_field, iou=self.iou, classes=self.names,
-                                       matches=self.matches, curves=self.acc.pr_curves("all"))
+        try:
+            if self.samples == 0:
+                return None
+            if can_register(self.gt_field, self.pred_field, self.iou):
+                self.registered = True
+                return register_evaluation(self.ds, eval_key=self.eval_key, gt_field=self.gt_field,
+                                           pred_field=self.pred_field, iou=self.iou, classes=self.names,
+                                           matches=self.matches, curves=self.acc.pr_curves("all"))
+        finally:
+            self.matches.close()
         import fiftyone as fo
 
         log.warning("FiftyOne %s stores evaluation runs differently than yolo-tl expects: evaluating with "

@@ -50,7 +50,7 @@ class ImageBoxes:
             np.array([index[b[0]] for b in gt], dtype=np.int64),
             np.array([b[1] for b in preds], dtype=np.float64).reshape(-1, 4),
             np.array([index[b[0]] for b in preds], dtype=np.int64),
-            np.array([b[2] if b[2] else -1.0 for b in preds], dtype=np.float64),
+            np.array([b[2] if b[2] is not None else -1.0 for b in preds], dtype=np.float64),
             size, None if crowd is None else np.array(crowd, dtype=bool))
 
 
@@ -125,61 +125,87 @@ def _greedy(ious: np.ndarray, thr: np.ndarray, ignore: np.ndarray, reusable: np.
     return out
 
 
+def _bits(packed: np.ndarray, r: int) -> np.ndarray:
+    """Column ``r`` of a bool matrix stored with ``np.packbits(..., axis=1, bitorder="little")``."""
+    return ((packed[:, r >> 3] >> (r & 7)) & 1).astype(bool)
+
+
+class _Columns:
+    """Arrays that grow by batches: appended as chunks, joined once when read (one column at a time)."""
+
+    def __init__(self, **empty: np.ndarray) -> None:
+        self._empty = empty
+        self._parts: dict[str, list[np.ndarray]] = {k: [] for k in empty}
+        self._joined: dict[str, np.ndarray] = dict(empty)
+
+    def append(self, **cols: np.ndarray) -> None:
+        for k, v in cols.items():
+            self._parts[k].append(v)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if self._parts[key]:
+            self._joined[key] = np.concatenate([self._joined[key], *self._parts[key]])
+            self._parts[key] = []
+        return self._joined[key]
+
+
 class Accumulator:
-    """Per-prediction and per-GT arrays of a whole split, a few dozen bytes per box."""
+    """Per-prediction arrays of a whole split in 28 bytes a prediction: confidence, class, rank in
+    its image and class, and three bit sets (``np.packbits``): counted tp and left out for each of
+    the 40 rules (10 IoU thresholds x 4 COCO sizes), Ultralytics' matching at its 10 thresholds."""
 
     def __init__(self, names: list[str]) -> None:
         self.names = list(names)
         self.n_rules = len(IOU_THRESHS) * len(AREAS)  # rule r = area index * 10 + threshold index
-        self._conf: list[np.ndarray] = []
-        self._cls: list[np.ndarray] = []
-        self._rank: list[np.ndarray] = []
-        self._tp: list[np.ndarray] = []  # (P, n_rules) matched to a counted GT
-        self._ign: list[np.ndarray] = []  # (P, n_rules) left out (matched a crowd / size out of range)
-        self._tp_ul: list[np.ndarray] = []  # (P, 10) Ultralytics' matching (explain.py)
+        nb, nb_ul = -(-self.n_rules // 8), -(-len(IOU_THRESHS) // 8)
+        self.cols = _Columns(conf=np.zeros(0), cls=np.zeros(0, np.int32), rank=np.zeros(0, np.int32),
+                             tp=np.zeros((0, nb), np.uint8), ign=np.zeros((0, nb), np.uint8),
+                             tp_ul=np.zeros((0, nb_ul), np.uint8))
+        self.has_ul = True  # every image went through Ultralytics' matching too
         self.num_gt = np.zeros((self.n_rules, len(names)), dtype=np.int64)
-        self.target_cls: list[np.ndarray] = []  # every non-crowd GT's class (Ultralytics' target_cls)
+        self.gt_per_class = np.zeros(len(names), dtype=np.int64)  # non-crowd GT (Ultralytics' target_cls)
 
     def add(self, conf: np.ndarray, cls: np.ndarray, rank: np.ndarray, tp: np.ndarray, ign: np.ndarray,
             tp_ul: Optional[np.ndarray], gt_counted: np.ndarray, gt_cls: np.ndarray, gt_crowd: np.ndarray) -> None:
-        self._conf.append(conf.astype(np.float64))
-        self._cls.append(cls.astype(np.int32))
-        self._rank.append(rank.astype(np.int32))
-        self._tp.append(tp)
-        self._ign.append(ign)
-        if tp_ul is not None:
-            self._tp_ul.append(tp_ul)
+        def pack(bits: np.ndarray) -> np.ndarray:
+            return np.packbits(bits.astype(bool), axis=1, bitorder="little")
+
+        if tp_ul is None:
+            self.has_ul = False
+            tp_ul = np.zeros((len(conf), len(IOU_THRESHS)), dtype=bool)
+        self.cols.append(conf=conf.astype(np.float64), cls=cls.astype(np.int32), rank=rank.astype(np.int32),
+                         tp=pack(tp), ign=pack(ign), tp_ul=pack(tp_ul))
         for r in range(self.n_rules):
             np.add.at(self.num_gt[r], gt_cls[gt_counted[r]], 1)
-        self.target_cls.append(gt_cls[~gt_crowd])
+        np.add.at(self.gt_per_class, gt_cls[~gt_crowd], 1)
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        def cat(parts: list, shape: tuple) -> np.ndarray:
-            return np.concatenate(parts) if parts else np.zeros(shape)
+    @property
+    def predictions(self) -> int:
+        return len(self.cols["conf"])
 
-        return {"conf": cat(self._conf, (0,)), "cls": cat(self._cls, (0,)).astype(np.int64),
-                "rank": cat(self._rank, (0,)), "tp": cat(self._tp, (0, self.n_rules)).astype(bool),
-                "ign": cat(self._ign, (0, self.n_rules)).astype(bool),
-                "tp_ul": cat(self._tp_ul, (0, len(IOU_THRESHS))).astype(bool),
-                "target_cls": cat(self.target_cls, (0,)).astype(np.int64)}
+    def by_class(self, max_preds: Optional[int] = None) -> Any:
+        """Yield ``(c, conf, tp, ign, tp_ul)`` per class: that class's predictions (the first
+        ``max_preds`` of each image), one class at a time, so memory holds one class's copy only."""
+        cls, rank = self.cols["cls"], self.cols["rank"]
+        for c in range(len(self.names)):
+            idx = np.flatnonzero((cls == c) & (rank < max_preds) if max_preds is not None else cls == c)
+            yield (c, self.cols["conf"][idx], self.cols["tp"][idx], self.cols["ign"][idx],
+                   self.cols["tp_ul"][idx])
 
     def pr_curves(self, area: str = "all", max_preds: Optional[int] = MAX_PREDS) -> dict[str, np.ndarray]:
         """FiftyOne's ``_compute_pr_curves``: precision / thresholds (10, nc, 101), recall_sweep (10, nc)."""
-        a = self.arrays()
         base = list(AREAS).index(area) * len(IOU_THRESHS)
         nt, nc = len(IOU_THRESHS), len(self.names)
         precision, thresholds = -np.ones((nt, nc, 101)), -np.ones((nt, nc, 101))
         recall_sweep = -np.ones((nt, nc))
-        capped = a["rank"] < max_preds if max_preds is not None else np.ones(len(a["rank"]), dtype=bool)
-        for c in range(nc):
-            in_class = (a["cls"] == c) & capped
+        for c, conf_c, tp_c, ign_c, _ in self.by_class(max_preds):
             for t in range(nt):
                 r = base + t
                 num_gt = self.num_gt[r, c]
                 if num_gt == 0:
                     continue
-                sel = in_class & ~a["ign"][:, r]
-                tp, confs = a["tp"][sel, r], a["conf"][sel]
+                sel = ~_bits(ign_c, r)
+                tp, confs = _bits(tp_c, r)[sel], conf_c[sel]
                 order = np.lexsort((~tp, -confs))  # by confidence, tps first on ties (FiftyOne's list order)
                 tp_fp, confs = tp[order].astype(int), confs[order]
                 tp_sum = np.cumsum(tp_fp).astype(dtype=float)

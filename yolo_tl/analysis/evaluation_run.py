@@ -6,9 +6,14 @@ method, as if ``evaluate_detections`` had made it.
 The steps are those of ``fiftyone.utils.eval.detection.evaluate_detections`` with its per-sample
 loop and its IoU sweep left out (``evaluation.py`` computed both, and the per-box fields went in
 with the samples): build the config, ``register_run``, ``register_samples`` (the schema),
-``COCODetectionResults`` from our precision arrays, ``save_run_results``, the sidebar group.
-``can_register`` checks the pieces exist with the expected shape; when not, analyze falls back to
-``evaluate_detections`` with a warning.
+``COCODetectionResults`` from our precision arrays, the results file, the sidebar group.
+
+The results file is what ``save_run_results`` writes (``json_util.dumps`` of
+``results.serialize()`` into the run's GridFS file), except that the per-match lists are
+streamed from a ``MatchStore`` a chunk at a time instead of built in memory first: the file's
+bytes are the same, and memory no longer grows with the split. ``can_register`` checks the
+pieces exist with the expected shape; when not, analyze falls back to ``evaluate_detections``
+with a warning.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 from typing import Any, Optional
 
 from yolo_tl.analysis.evaluation import IOU_THRESHS, MAX_PREDS
+from yolo_tl.analysis.match_store import FIELDS, MatchStore
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,7 @@ def can_register(gt_field: str = "ground_truth", pred_field: str = "predictions"
         config = _config(gt_field, pred_field, iou)
         params = list(inspect.signature(fouc.COCODetectionResults.__init__).parameters)
         method = config.build()
+        fields = list(_empty_results(None, config, "eval", [], list(IOU_THRESHS)).serialize())
     except Exception as err:  # a FiftyOne that moved or renamed any of it
         log.debug("cannot register the evaluation as FiftyOne's: %s", err)
         return False
@@ -44,25 +51,67 @@ def can_register(gt_field: str = "ground_truth", pred_field: str = "predictions"
             and [round(t, 2) for t in config.iou_threshs] == IOU_THRESHS and config.iscrowd == "iscrowd"
             and params[:10] == ["self", "samples", "config", "eval_key", "matches", "precision", "recall",
                                 "iou_threshs", "classes", "recall_sweep"]
-            and all(hasattr(method, m) for m in ("register_run", "register_samples", "save_run_results",
-                                                 "add_fields_to_sidebar_group")))
+            and set(FIELDS) <= set(fields) and "missing" in fields
+            and all(hasattr(method, m) for m in ("register_run", "register_samples", "_get_run_doc",
+                                                 "_results_cache_field", "add_fields_to_sidebar_group")))
+
+
+def _empty_results(ds: Any, config: Any, eval_key: str, classes: list[str], iou_threshs: list[float],
+                   curves: Optional[dict] = None, method: Any = None) -> Any:
+    """FiftyOne's results object without matches (its mAP reads the precision arrays only)."""
+    import fiftyone.utils.eval.coco as fouc
+    import numpy as np
+
+    nt, nc = len(iou_threshs), len(classes)
+    c = curves or {"precision": -np.ones((nt, nc, 101)), "recall": np.linspace(0, 1, 101),
+                   "recall_sweep": -np.ones((nt, nc)), "thresholds": -np.ones((nt, nc, 101))}
+    return fouc.COCODetectionResults(ds, config, eval_key, [], c["precision"], c["recall"], iou_threshs, classes,
+                                     recall_sweep=c["recall_sweep"], thresholds=c["thresholds"], missing=None,
+                                     backend=method)
+
+
+def _save_results(ds: Any, method: Any, eval_key: str, results: Any, matches: MatchStore) -> None:
+    """``save_run_results(ds, eval_key, results)`` with ``matches`` streamed into the per-match lists."""
+    from bson import json_util
+
+    doc = results.serialize()
+    marks = {f: f"\0yolo-tl:{f}\0" for f in FIELDS}
+    for f, mark in marks.items():
+        doc[f] = mark
+    text = json_util.dumps(doc)
+    matches.labels[-1] = results.missing  # FiftyOne's label for "no box" (its default "(none)")
+    run_doc = method._get_run_doc(ds, eval_key)
+    if run_doc.results:
+        run_doc.results.delete()
+    run_doc.results.new_file(content_type="application/json")
+    for f, mark in sorted(marks.items(), key=lambda fm: text.index(json_util.dumps(fm[1]))):
+        head, text = text.split(json_util.dumps(mark), 1)
+        run_doc.results.write(head.encode())
+        for piece in matches.json_lists(f):
+            run_doc.results.write(piece.encode())
+    run_doc.results.write(text.encode())
+    run_doc.results.close()
+    run_doc.results_meta = dict(results.get_meta() or {})
+    # this results object has no matches: never let load_evaluation_results hand it out
+    getattr(ds._root_dataset, method._results_cache_field()).pop(eval_key, None)
+    run_doc.save()
 
 
 def register_evaluation(ds: Any, *, eval_key: str, gt_field: str, pred_field: str, iou: float,
-                        classes: list[str], matches: list[tuple], curves: dict) -> Any:
-    """Record run ``eval_key`` on ``ds`` with our matches and PR arrays; returns FiftyOne's results object."""
-    import fiftyone.utils.eval.coco as fouc
+                        classes: list[str], matches: MatchStore, curves: dict) -> Any:
+    """Record run ``eval_key`` on ``ds`` with our matches and PR arrays.
 
+    Returns FiftyOne's results object without the per-match lists (``mAP`` works;
+    ``ds.load_evaluation_results(eval_key)`` reads the whole run back from the database).
+    """
     config = _config(gt_field, pred_field, iou)
     method = config.build()
     method.ensure_requirements()
     method.register_run(ds, eval_key)
     method.register_samples(ds, eval_key, dynamic=True)
-    results = fouc.COCODetectionResults(
-        ds, config, eval_key, matches, curves["precision"], curves["recall"], config.iou_threshs, classes,
-        recall_sweep=curves["recall_sweep"], thresholds=curves["thresholds"], missing=None, backend=method)
+    results = _empty_results(ds, config, eval_key, classes, config.iou_threshs, curves, method)
     method.compute_custom_metrics(ds, eval_key, results)
-    method.save_run_results(ds, eval_key, results)
+    _save_results(ds, method, eval_key, results, matches)
     method.add_fields_to_sidebar_group(ds, eval_key, omit_fields=(pred_field, gt_field))
     return results
 

@@ -25,7 +25,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from yolo_tl.analysis.evaluation import AREAS, IOU_THRESHS, Accumulator, ImageBoxes, _greedy, box_ious, mean_ap
+from yolo_tl.analysis.evaluation import (AREAS, IOU_THRESHS, Accumulator, ImageBoxes, _bits, _greedy, box_ious,
+                                         mean_ap)
 
 
 @dataclass
@@ -67,27 +68,48 @@ def ultralytics_matcher() -> Callable[[ImageBoxes], np.ndarray]:
     return match
 
 
-def _ul_map(tp: np.ndarray, acc_arrays: dict) -> Optional[float]:
-    from ultralytics.utils.metrics import ap_per_class
+def ultralytics_ap(conf: np.ndarray, tp: np.ndarray, n_labels: int) -> np.ndarray:
+    """One class's AP at each of ``tp``'s columns: ``ultralytics.utils.metrics.ap_per_class``'s steps
+    for that class (cumulative tp / fp by confidence, recall and precision, its ``compute_ap`` per
+    column), one column at a time instead of (N, 10) float arrays at once."""
+    from ultralytics.utils.metrics import compute_ap
 
-    if not len(acc_arrays["target_cls"]):
-        return None
-    ap = ap_per_class(tp.astype(float), acc_arrays["conf"], acc_arrays["cls"], acc_arrays["target_cls"])[5]
-    return float(ap.mean()) if ap.size else None
+    ap = np.zeros(tp.shape[1])
+    if not len(conf) or not n_labels:
+        return ap
+    order = np.argsort(-conf, kind="stable")
+    for j in range(tp.shape[1]):
+        col = tp[order, j].astype(np.float64)
+        tpc = col.cumsum()
+        fpc = (1 - col).cumsum()
+        ap[j] = compute_ap(tpc / (n_labels + 1e-16), tpc / (tpc + fpc))[0]
+    return ap
+
+
+def _ul_map(acc: Accumulator, ultralytics_matching: bool) -> Optional[float]:
+    """Ultralytics' mAP50-95 (``ap_per_class``: mean over the classes with labels) of the stored
+    predictions, matched by FiftyOne's rules or by Ultralytics' ``match_predictions``."""
+    nt = len(IOU_THRESHS)
+    aps = []
+    for c, conf, tp_bits, _, ul_bits in acc.by_class():
+        if acc.gt_per_class[c] == 0:
+            continue
+        packed = ul_bits if ultralytics_matching else tp_bits  # tp_bits' rules 0-9: area "all"
+        tp = np.stack([_bits(packed, r) for r in range(nt)], axis=1) if len(conf) else np.zeros((0, nt), bool)
+        aps.append(ultralytics_ap(conf, tp, int(acc.gt_per_class[c])))
+    return float(np.mean(aps)) if aps else None
 
 
 def explain_maps(acc: Accumulator) -> list[Step]:
     """The four measured steps from FiftyOne's mAP to Ultralytics' (see the module docstring)."""
-    a = acc.arrays()
-    coco_tp = a["tp"][:, :len(IOU_THRESHS)]  # area "all" rules, every prediction (no crowds in YOLO labels)
     values = [
         ("FiftyOne: COCO rules, <= 100 predictions per image and class",
          mean_ap(acc.pr_curves("all", 100)["precision"])[0]),
         ("+ every prediction kept (Ultralytics: up to 300 per image)",
          mean_ap(acc.pr_curves("all", None)["precision"])[0]),
-        ("+ Ultralytics' interpolation (ap_per_class)", _ul_map(coco_tp, a)),
+        ("+ Ultralytics' interpolation (ap_per_class)", _ul_map(acc, False)),  # no crowds in YOLO labels
         ("+ Ultralytics' matching (match_predictions): its metrics on these boxes",
-         _ul_map(a["tp_ul"], a) if len(a["tp_ul"]) == len(a["conf"]) else None),
+         _ul_map(acc, True) if acc.has_ul else None),
     ]
     steps, prev = [], None
     for rule, v in values:
