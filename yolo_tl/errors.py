@@ -6,6 +6,7 @@ file (and the field) so the user can go straight to the problem.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Optional, Union
 
@@ -69,3 +70,11 @@ class TrainingError(YoloTLError):
 
 class DatabaseError(YoloTLError):
     """FiftyOne's database cannot be started or reached."""
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC / EDQUOT, also as torch.save reports it (a RuntimeError from its zip writer)."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("file write failed" in text or "No space left" in text)

@@ -21,10 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from yolo_tl.analysis.database import database_location
+from yolo_tl.analysis.db_space import SpaceGuard
 from yolo_tl.analysis.swap import building
 from yolo_tl.analysis.datasets import TAG, is_ours, open_fiftyone
 from yolo_tl.analysis.views import DEFAULT_VIEW, save_views, style_app
-from yolo_tl.errors import OutputError, YoloTLError
+from yolo_tl.errors import OutputError, YoloTLError, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +215,8 @@ def analyze(
     def fill(ds: Any) -> Any:
         builder = EvaluatedBuilder(ds, names, iou=iou, high_conf=high_conf, show_conf=show_conf)
         state["builder"] = builder
+        space = SpaceGuard(ds, total, where=database_location(fo))
+        space.check(0)
         preds = _timed(iter(fio.predict_boxes(model, split_data.images, conf=conf, imgsz=imgsz, batch=batch,
                                               device=device)), seconds, "predict")
         t_work = 0.0
@@ -228,6 +232,7 @@ def analyze(
             if len(chunk) >= BATCH:
                 builder.add(chunk)
                 step("evaluate + insert", len(chunk), total)
+                space.check(builder.samples)
                 chunk = []
             t_work += time.perf_counter() - t
         if len(unreadable) == total:
@@ -238,6 +243,14 @@ def analyze(
             step("evaluate + insert", len(chunk), total)
         results = builder.finish()
         seconds["ingest_evaluate"] = t_work + time.perf_counter() - t
+        if plots_dir is not None:  # before the swap: a figure that cannot be written leaves the old dataset
+            from yolo_tl.analysis.evaluation import mean_ap
+            from yolo_tl.analysis.plots import write_figures
+
+            curves = builder.acc.pr_curves("all")
+            aps = [a if n else None for a, n in zip(mean_ap(curves["precision"])[1], builder.counts["gt"])]
+            state["plots"] = write_figures(Path(plots_dir).expanduser().resolve(), names, curves, aps,
+                                           builder.confusion, iou=iou, min_conf=show_conf)
         t = time.perf_counter()
         step("views", 0, 1)
         state["views"] = save_views(ds, names, high_conf, worst_k, show_conf)
@@ -254,8 +267,16 @@ def analyze(
     # Built under a temporary name and swapped in once complete (swap.py): an error or Ctrl-C
     # leaves the earlier dataset of this name as it was.
     unreadable: list[str] = []
-    with building(fo, name, is_ours=is_ours) as ds:
-        results = fill(ds)
+    try:
+        with building(fo, name, is_ours=is_ours) as ds:
+            results = fill(ds)
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        where = err.filename or f"a temporary file in {tempfile.gettempdir()}"
+        raise OutputError(f"no space left on the device while writing {where}",
+                          hint="free some space (or set TMPDIR / --out to another disk); the earlier dataset "
+                               "of this name is unchanged") from None
     builder = state["builder"]
     ul = None
     if compare_ultralytics:
@@ -285,16 +306,7 @@ def analyze(
     steps = [s.to_dict() for s in explain_maps(builder.acc)]
     confusion = {"labels": names, "rows": [*names, "background"], "columns": [*names, "missed"],
                  "iou": iou, "min_conf": show_conf, "matrix": builder.confusion.tolist()}
-    plots: dict[str, str] = {}
-    if plots_dir is not None:
-        from yolo_tl.analysis.plots import write_confusion, write_pr_curves
-
-        out = Path(plots_dir).expanduser().resolve()
-        curves = builder.acc.pr_curves("all")
-        plots["pr_curves"] = str(write_pr_curves(out / "pr_curves.png", names, curves["precision"],
-                                                 [r.ap for r in rows]))
-        plots["confusion_matrix"] = str(write_confusion(out / "confusion_matrix.png", names, builder.confusion,
-                                                        iou=iou, min_conf=show_conf))
+    plots: dict[str, str] = state.get("plots", {})
     seconds["total"] = time.perf_counter() - t0
     why = (f"measured on the same {builder.predictions} stored predictions: "
            + "; ".join(f"{s['rule']}: {s['map50_95']}" for s in steps)

@@ -18,7 +18,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from yolo_tl.errors import DatabaseError
 
@@ -119,6 +119,12 @@ def configured_uri() -> Optional[str]:
     except (OSError, ValueError, AttributeError):
         return None
     return str(value) if value else None
+
+
+def database_location(fo: Any) -> str:
+    """Where FiftyOne's data lives, for messages: the server (password hidden) or the local folder."""
+    uri = configured_uri()
+    return redact_uri(uri) if uri else str(fo.config.database_dir)
 
 
 def precheck_database() -> None:

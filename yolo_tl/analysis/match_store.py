@@ -44,11 +44,19 @@ class MatchStore:
         for key, ids in (("gt_id", gt_id), ("pred_id", pred_id)):
             rec[key] = np.frombuffer(b"".join(b"\0" * 12 if v is None else v.binary for v in ids),
                                      dtype=np.uint8).reshape(n, 12)
-        self._file.write(rec.tobytes())
+        try:
+            self._file.write(rec.tobytes())
+        except OSError as err:
+            err.filename = err.filename or f"a temporary file in {tempfile.gettempdir()}"
+            raise
         self.count += n
 
     def _chunks(self) -> Iterator[np.ndarray]:
-        self._file.flush()
+        try:
+            self._file.flush()
+        except OSError as err:
+            err.filename = err.filename or f"a temporary file in {tempfile.gettempdir()}"
+            raise
         self._file.seek(0)
         while True:
             rec = np.fromfile(self._file, dtype=RECORD, count=CHUNK)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,7 @@ def write_pr_curves(path: Path, names: list[str], precision: np.ndarray, aps: li
     if any(a is not None for a in aps):
         ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def write_confusion(path: Path, names: list[str], matrix: np.ndarray, *, iou: float, min_conf: float) -> Path:
@@ -59,7 +57,42 @@ def write_confusion(path: Path, names: list[str], matrix: np.ndarray, *, iou: fl
                     ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
                             color="white" if np.log1p(matrix[i, j]) > 0.6 * np.log1p(hi) else "black")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    """Write the PNG beside ``path`` and rename it into place: never a cut-short figure."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.filename is None:
+            err.filename = str(path)
+        raise
+    finally:
+        plt.close(fig)
     return path
+
+
+def write_figures(out: Path, names: list[str], curves: dict, aps: list, confusion: np.ndarray, *,
+                  iou: float, min_conf: float) -> dict[str, str]:
+    """``pr_curves.png`` and ``confusion_matrix.png`` in ``out``; on any error neither this call's
+    figures nor the folders it made are left behind."""
+    made = [p for p in (out, *out.parents) if not p.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    try:
+        written.append(write_pr_curves(out / "pr_curves.png", names, curves["precision"], aps))
+        written.append(write_confusion(out / "confusion_matrix.png", names, confusion, iou=iou, min_conf=min_conf))
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        for d in made:  # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
+    return {"pr_curves": str(written[0]), "confusion_matrix": str(written[1])}

@@ -163,7 +163,11 @@ def results_by_path(model: Any, images: Sequence[Path], *, chunk: int = 256,
                 bad = next(k for k in keys if "\n" in k or "\r" in k)
                 raise ImageError("a file name with a line break cannot be given to Ultralytics", path=bad)
             # a BOM: Ultralytics then reads the list as UTF-8 whatever the locale
-            listing.write_text("\ufeff" + "".join(f"{key}\n" for key in keys), encoding="utf-8")
+            try:
+                listing.write_text("\ufeff" + "".join(f"{key}\n" for key in keys), encoding="utf-8")
+            except OSError as err:  # a full temporary folder: say which file
+                err.filename = err.filename or str(listing)
+                raise
             seen = set()
             for result in model.predict(source=str(listing), stream=True, **kwargs):
                 image = keys.get(str(Path(result.path).absolute()))

@@ -7,7 +7,6 @@ YoloTLError line instead of a traceback from deep inside the trainer.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import logging
 import os
@@ -19,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from yolo_tl.errors import OutputError, TrainingError
+from yolo_tl.errors import OutputError, TrainingError, is_disk_full
 from yolo_tl.network import offline
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 from yolo_tl.dataset.formats.yolo import DataYaml, label_dir_for, load_data_yaml
@@ -119,14 +118,6 @@ def check_training_data(data: DataYaml, *, on_error: str = "fail", workdir: Path
     _write_atomic(out, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     record["data_yaml_used"] = str(out)
     return TrainingData(out, record)
-
-
-def is_disk_full(err: BaseException) -> bool:
-    """ENOSPC / EDQUOT, also as torch.save reports it (a RuntimeError from its zip writer)."""
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    text = str(err)
-    return isinstance(err, RuntimeError) and ("file write failed" in text or "No space left" in text)
 
 
 @contextlib.contextmanager
