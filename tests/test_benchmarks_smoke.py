@@ -64,3 +64,28 @@ def test_quick_run_writes_results(tmp_path: Path) -> None:
     assert all(("**pass**" in r) or ("**FAIL**" in r) for r in rows)
     assert "## GPU run" in text
     assert not (tmp_path / "work").exists()  # the work folder is removed unless --keep
+
+
+def test_scale_benchmark_data_and_run(tmp_path: Path) -> None:
+    """benchmarks/cases_scale.py: its labels name the rectangle drawn there (the last one drawn in each
+    image, read back with Pillow), its model is as dense as it says, and a tiny run writes the table."""
+    from PIL import Image
+
+    from benchmarks import cases_scale
+
+    data, made = cases_scale.make_dataset(tmp_path / "split", 12)
+    assert made and not cases_scale.make_dataset(tmp_path / "split", 12)[1]  # reused
+    for label in sorted((tmp_path / "split" / "labels" / "val").glob("*.txt")):
+        c, cx, cy, _, _ = label.read_text().splitlines()[-1].split()
+        with Image.open(tmp_path / "split" / "images" / "val" / f"{label.stem}.jpg") as im:
+            px = im.convert("RGB").getpixel((int(float(cx) * 96), int(float(cy) * 96)))
+        assert max(abs(a - b) for a, b in zip(px, cases_scale.COLOURS[int(c)])) < 40, (label, px)
+    out = tmp_path / "RESULTS_scale.md"
+    r = subprocess.run([sys.executable, "-m", "benchmarks.cases_scale", "--images", "6,12", "--no-wait",
+                        "--work", str(tmp_path / "work"), "--out", str(out)], cwd=REPO, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [row.split("|")[1].strip() for row in rows] == ["6", "12"]
+    assert all(int(row.split("|")[3]) > 100 for row in rows)  # predictions per image: a dense model
+    assert "Verdict: peak RSS 12 / 6 images" in out.read_text()
