@@ -277,6 +277,9 @@ def analyze(
         raise OutputError(f"no space left on the device while writing {where}",
                           hint="free some space (or set TMPDIR / --out to another disk); the earlier dataset "
                                "of this name is unchanged") from None
+    finally:
+        if "builder" in state:  # its temporary file, also when the build failed
+            state["builder"].matches.close()
     builder = state["builder"]
     ul = None
     if compare_ultralytics:

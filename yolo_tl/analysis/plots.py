@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ def write_confusion(path: Path, names: list[str], matrix: np.ndarray, *, iou: fl
 
 def _save(plt, fig, path: Path) -> Path:
     """Write the PNG beside ``path`` and rename it into place: never a cut-short figure."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")  # two runs may share --out
     try:
         fig.savefig(tmp, format="png")
         os.replace(tmp, path)
