@@ -170,7 +170,7 @@ def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool
 @handle_errors
 def analyze_cmd(
     data_yaml: Path = typer.Argument(..., help="data.yaml of the prepared dataset."),
-    weights: Path = typer.Option(..., "--weights", "-w", help="Detection checkpoint (.pt)."),
+    weights: Path = typer.Option(..., "--weights", "-w", help="Detection checkpoint (.pt), or a model from yolo-tl export (best.onnx, best_openvino_model/)."),
     split: str = typer.Option("val", "--split", help="Split to analyse: train, val or test."),
     name: Optional[str] = typer.Option(
         None, "--name", help="FiftyOne dataset name (default: derived from data + weights, "
