@@ -22,6 +22,9 @@ def main(argv: list[str]) -> int:
     import yolo_tl.analysis.swap as swap
 
     sig = {"sigint": signal.SIGINT, "sigkill": signal.SIGKILL}.get(mode.split("-")[0])
+    # Ctrl-C as a terminal delivers it: a process started in the background by a non-interactive
+    # shell (nohup ... &) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if mode.endswith("-build"):
         finish = build.EvaluatedBuilder.finish  # every sample inserted and evaluated
 
