@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -119,7 +120,7 @@ def worker(spec: dict) -> dict:
 def run_one(spec: dict) -> dict:
     env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
     p = subprocess.Popen([sys.executable, "-m", "benchmarks.cases_scale", "--worker", json.dumps(spec)], cwd=REPO,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     samples: list[tuple[float, int]] = []
     t0 = time.monotonic()
 
@@ -187,6 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(ENV)
     work = args.work or Path(tempfile.mkdtemp(prefix="yolo-tl-scale-"))
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(args, work)
+    finally:
+        if args.work is None:  # a folder of our own: 20,000 images must not stay in /tmp
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
     weights = make_model(work / "dense.pt")
     sizes = [int(v) for v in args.images.split(",")]
     made = False
