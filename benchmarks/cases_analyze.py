@@ -141,6 +141,14 @@ def _bulk_dataset(root: str, limit: int | None = None):
     return ds
 
 
+def _fiftyone_result(t0: float, ds, results) -> dict:
+    """The figures of a FiftyOne evaluation timed from ``t0``; the dataset is deleted afterwards."""
+    seconds, done_at = time.perf_counter() - t0, time.time()
+    out = {"seconds": seconds, "samples": len(ds), "mAP": results.mAP(), "done_at": done_at}
+    ds.delete()
+    return out
+
+
 def fo_evaluate(root: str, limit: int | None = None) -> dict:
     """FiftyOne's ``evaluate_detections(compute_mAP=True)`` alone (COCO-style, defaults)."""
     ds = _bulk_dataset(root, limit)
@@ -148,10 +156,7 @@ def fo_evaluate(root: str, limit: int | None = None) -> dict:
     with region():
         results = ds.evaluate_detections("predictions", gt_field="ground_truth",
                                          eval_key="eval", compute_mAP=True, progress=False)
-    seconds, done_at = time.perf_counter() - t0, time.time()
-    out = {"seconds": seconds, "samples": len(ds), "mAP": results.mAP(), "done_at": done_at}
-    ds.delete()
-    return out
+    return _fiftyone_result(t0, ds, results)
 
 
 def ours_evaluate(root: str, limit: int | None = None) -> dict:
@@ -222,10 +227,7 @@ def fo_add_evaluate(root: str, limit: int | None = None) -> dict:
                                                   for lab, c, box in preds[p]])) for p in paths], progress=False)
         results = ds.evaluate_detections("predictions", gt_field="ground_truth", eval_key="eval", iou=0.5,
                                          compute_mAP=True, classes=names, progress=False)
-    seconds, done_at = time.perf_counter() - t0, time.time()
-    out = {"seconds": seconds, "samples": len(ds), "mAP": results.mAP(), "done_at": done_at}
-    ds.delete()
-    return out
+    return _fiftyone_result(t0, ds, results)
 
 
 def fo_evaluate_classes(root: str, limit: int | None = None) -> dict:
@@ -236,7 +238,4 @@ def fo_evaluate_classes(root: str, limit: int | None = None) -> dict:
     with region():
         results = ds.evaluate_detections("predictions", gt_field="ground_truth", eval_key="eval", iou=0.5,
                                          compute_mAP=True, classes=names, progress=False)
-    seconds, done_at = time.perf_counter() - t0, time.time()
-    out = {"seconds": seconds, "samples": len(ds), "mAP": results.mAP(), "done_at": done_at}
-    ds.delete()
-    return out
+    return _fiftyone_result(t0, ds, results)

@@ -87,7 +87,6 @@ def _fill(disk: Path, leave_bytes: int) -> None:
     st = os.statvfs(disk)
     free = st.f_bavail * st.f_frsize
     with open(disk / "filler", "wb") as f:
-        f.truncate(0)
         left = max(free - leave_bytes, 0)
         block = b"\0" * 2**20
         while left > 0:

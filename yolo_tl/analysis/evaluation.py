@@ -134,7 +134,6 @@ class _Columns:
     """Arrays that grow by batches: appended as chunks, joined once when read (one column at a time)."""
 
     def __init__(self, **empty: np.ndarray) -> None:
-        self._empty = empty
         self._parts: dict[str, list[np.ndarray]] = {k: [] for k in empty}
         self._joined: dict[str, np.ndarray] = dict(empty)
 
@@ -164,6 +163,7 @@ class Accumulator:
         self.has_ul = True  # every image went through Ultralytics' matching too
         self.num_gt = np.zeros((self.n_rules, len(names)), dtype=np.int64)
         self.gt_per_class = np.zeros(len(names), dtype=np.int64)  # non-crowd GT (Ultralytics' target_cls)
+        self._curves: dict[tuple, dict] = {}  # pr_curves by (area, max_preds) since the last add
 
     def add(self, conf: np.ndarray, cls: np.ndarray, rank: np.ndarray, tp: np.ndarray, ign: np.ndarray,
             tp_ul: Optional[np.ndarray], gt_counted: np.ndarray, gt_cls: np.ndarray, gt_crowd: np.ndarray) -> None:
@@ -173,15 +173,12 @@ class Accumulator:
         if tp_ul is None:
             self.has_ul = False
             tp_ul = np.zeros((len(conf), len(IOU_THRESHS)), dtype=bool)
+        self._curves.clear()
         self.cols.append(conf=conf.astype(np.float64), cls=cls.astype(np.int32), rank=rank.astype(np.int32),
                          tp=pack(tp), ign=pack(ign), tp_ul=pack(tp_ul))
         for r in range(self.n_rules):
             np.add.at(self.num_gt[r], gt_cls[gt_counted[r]], 1)
         np.add.at(self.gt_per_class, gt_cls[~gt_crowd], 1)
-
-    @property
-    def predictions(self) -> int:
-        return len(self.cols["conf"])
 
     def by_class(self, max_preds: Optional[int] = None) -> Any:
         """Yield ``(c, conf, tp, ign, tp_ul)`` per class: that class's predictions (the first
@@ -193,7 +190,16 @@ class Accumulator:
                    self.cols["tp_ul"][idx])
 
     def pr_curves(self, area: str = "all", max_preds: Optional[int] = MAX_PREDS) -> dict[str, np.ndarray]:
-        """FiftyOne's ``_compute_pr_curves``: precision / thresholds (10, nc, 101), recall_sweep (10, nc)."""
+        """FiftyOne's ``_compute_pr_curves``: precision / thresholds (10, nc, 101), recall_sweep (10, nc).
+
+        Computed once per (area, max_preds) until the next ``add``: the run's registration, the
+        figures, the AP by size and the mAP steps all read the area "all" curves."""
+        key = (area, max_preds)
+        if key not in self._curves:
+            self._curves[key] = self._pr_curves(area, max_preds)
+        return self._curves[key]
+
+    def _pr_curves(self, area: str, max_preds: Optional[int]) -> dict[str, np.ndarray]:
         base = list(AREAS).index(area) * len(IOU_THRESHS)
         nt, nc = len(IOU_THRESHS), len(self.names)
         precision, thresholds = -np.ones((nt, nc, 101)), -np.ones((nt, nc, 101))

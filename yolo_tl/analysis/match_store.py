@@ -11,6 +11,7 @@ run's results file (``evaluation_run.register_evaluation``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -24,13 +25,22 @@ FIELDS = ("ytrue", "ypred", "confs", "ytrue_ids", "ypred_ids", "ious")  # FiftyO
 CHUNK = 65536
 
 
+@contextlib.contextmanager
+def _named_on_error() -> Iterator[None]:
+    """An OSError of the (nameless) temporary file says where it is (a full disk's message names it)."""
+    try:
+        yield
+    except OSError as err:
+        err.filename = err.filename or f"a temporary file in {tempfile.gettempdir()}"
+        raise
+
+
 class MatchStore:
     """Append matches (class indices, -1 for none; ids as ``bson.ObjectId``); read them back as JSON lists."""
 
     def __init__(self, names: Sequence[str], missing: str = "(none)") -> None:
         self.labels = np.array([*names, missing], dtype=object)  # index -1: FiftyOne's "missing" label
         self._file = tempfile.TemporaryFile(prefix="yolo-tl-matches-")
-        self.count = 0
 
     def add(self, gt: Sequence[int], pred: Sequence[int], iou: Sequence[Optional[float]],
             conf: Sequence[Optional[float]], gt_id: Sequence[Any], pred_id: Sequence[Any]) -> None:
@@ -44,19 +54,12 @@ class MatchStore:
         for key, ids in (("gt_id", gt_id), ("pred_id", pred_id)):
             rec[key] = np.frombuffer(b"".join(b"\0" * 12 if v is None else v.binary for v in ids),
                                      dtype=np.uint8).reshape(n, 12)
-        try:
+        with _named_on_error():
             self._file.write(rec.tobytes())
-        except OSError as err:
-            err.filename = err.filename or f"a temporary file in {tempfile.gettempdir()}"
-            raise
-        self.count += n
 
     def _chunks(self) -> Iterator[np.ndarray]:
-        try:
+        with _named_on_error():
             self._file.flush()
-        except OSError as err:
-            err.filename = err.filename or f"a temporary file in {tempfile.gettempdir()}"
-            raise
         self._file.seek(0)
         while True:
             rec = np.fromfile(self._file, dtype=RECORD, count=CHUNK)
