@@ -105,8 +105,8 @@ def ours_ingest(root: str, limit: int | None = None) -> dict:
     Phases: building the documents vs writing them is not separable here; all counts as write."""
     import fiftyone as fo
 
-    from yolo_tl.analysis.labels import GT, PRED
-    from yolo_tl.analysis.ingest import SampleRow, add_detection_samples
+    from yolo_tl.analysis.collect import GT, PRED
+    from yolo_tl.analysis.store.sample_insert import SampleRow, add_detection_samples
 
     paths, _, gt, preds, (w, h) = load_ingest(root, limit)
     rows = [SampleRow(p, [(lab, tuple(box), None) for lab, box in gt[p]],
@@ -171,7 +171,7 @@ def ours_evaluate(root: str, limit: int | None = None) -> dict:
 
 # --- issue 13: everything analyze does beyond inference, vs FiftyOne's evaluation ---------------
 def _rows_for_builder(root: str, limit: int | None):
-    from yolo_tl.analysis.build import Item
+    from yolo_tl.analysis.store.evaluated_samples import Item
 
     paths, names, gt, preds, (w, h) = load_ingest(root, limit)
     items = [Item(p, [(lab, tuple(box), None) for lab, box in gt[p]],
@@ -185,8 +185,8 @@ def ours_analyze_steps(root: str, limit: int | None = None, views: bool = True) 
     and insert (``EvaluatedBuilder``), then register the run, save the views, store the colours."""
     import fiftyone as fo
 
-    from yolo_tl.analysis.build import EvaluatedBuilder
-    from yolo_tl.analysis.views import save_views, style_app
+    from yolo_tl.analysis.store.evaluated_samples import EvaluatedBuilder
+    from yolo_tl.analysis.app.views import save_views, style_app
 
     items, names, boxes, n_pred = _rows_for_builder(root, limit)
     # analyze has Ultralytics and torch loaded for inference by now: their import is not this step's cost

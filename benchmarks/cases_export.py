@@ -30,7 +30,7 @@ FORMATS = ("onnx", "openvino")
 
 def worker(spec: dict) -> dict:
     """One export with parity, in this process; the figures export.json records."""
-    from yolo_tl.training.export import export
+    from yolo_tl.deploy.export import export
 
     t0 = time.perf_counter()
     report = export(spec["weights"], format=spec["format"], data=spec["data"], imgsz=spec["imgsz"],

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from yolo_tl.analysis import labels as fio
+from yolo_tl.analysis import collect as fio
 from yolo_tl.analysis.analyze import analyze
-from yolo_tl.analysis.datasets import TAG, delete_dataset, list_datasets
+from yolo_tl.analysis.store.our_datasets import TAG, delete_dataset, list_datasets
 from yolo_tl.cli import app
 from yolo_tl.errors import DatabaseError, LayoutError, OutputError, WeightsError
 
@@ -179,7 +179,7 @@ def test_bad_inputs_are_one_line_errors(bccd_yolo, bccd_detector, tmp_path):
         analyze(bccd_yolo, weights=bccd_detector, split="nope")
     other = tmp_path / "data.yaml"
     other.write_text(bccd_yolo.read_text().replace("RBC", "cat"))
-    with pytest.raises(WeightsError, match="differ from data.yaml"):
+    with pytest.raises(WeightsError, match="class names differ"):
         analyze(other, weights=bccd_detector)
     # a dataset yolo-tl did not make is never overwritten nor deleted
     fo.Dataset("someone-elses", persistent=True, overwrite=True)
@@ -195,7 +195,7 @@ def test_bad_inputs_are_one_line_errors(bccd_yolo, bccd_detector, tmp_path):
 
 
 def test_database_failure_is_one_line_with_the_fix(monkeypatch):
-    import yolo_tl.analysis.database as db
+    import yolo_tl.analysis.store.mongod as db
 
     monkeypatch.delenv("FIFTYONE_DATABASE_URI", raising=False)
     monkeypatch.setattr(db, "find_mongod", lambda: None)
@@ -214,7 +214,7 @@ def test_help_has_examples():
 
 def test_app_on_all_interfaces_warns_and_prints_tunnel(monkeypatch):
     """--address 0.0.0.0: a warning and an ssh tunnel command; Ctrl-C closes the App (fake handle)."""
-    import yolo_tl.analysis.app as analysis
+    import yolo_tl.analysis.app.launch as analysis
 
     calls = {}
 

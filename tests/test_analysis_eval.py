@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from yolo_tl.analysis.analyze import train_overlap
-from yolo_tl.analysis.labels import read_split
+from yolo_tl.analysis.collect import read_split
 from yolo_tl.cli import app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -70,7 +70,7 @@ def test_views_show_predictions_above_show_conf_and_colour_by_outcome(bccd_yolo,
     far-off boxes at 0.1, 0.2, 0.3, 0.6; the views keep exactly those >= show_conf, the dataset all."""
     import fiftyone as fo
 
-    from yolo_tl.analysis import labels as fio
+    from yolo_tl.analysis import collect as fio
     from yolo_tl.analysis.analyze import analyze
 
     split = read_split(bccd_yolo, "val")

@@ -75,7 +75,7 @@ def _outcome_pixels(png: Path) -> dict:
     import numpy as np
     from PIL import Image
 
-    from yolo_tl.analysis.views import OUTCOME_COLORS
+    from yolo_tl.analysis.app.views import OUTCOME_COLORS
 
     grid = np.asarray(Image.open(png).convert("RGB")).astype(int)[150:, 300:]  # right of the sidebar
     out = {}
@@ -101,7 +101,7 @@ def app_dataset(bccd_yolo, bccd_detector, monkeypatch):
     the first is missed), plus six thin boxes at conf 0.01 per image (fps under the display threshold)."""
     import fiftyone as fo
 
-    from yolo_tl.analysis import labels as fio
+    from yolo_tl.analysis import collect as fio
     from yolo_tl.analysis.analyze import analyze
 
     split = fio.read_split(bccd_yolo, "val")

@@ -119,7 +119,7 @@ def test_class_names_differ_from_data_yaml(tiny_base_weights, tiny_yolo_data, tm
 
 
 def test_exported_model_given_to_finetune(tiny_base_weights, tiny_yolo_data, tmp_path):
-    from yolo_tl.training.export import export
+    from yolo_tl.deploy.export import export
 
     for fmt in ("torchscript", "onnx"):
         report = export(tiny_base_weights, format=fmt, imgsz=64, out=tmp_path / fmt)
@@ -130,7 +130,7 @@ def test_exported_model_given_to_finetune(tiny_base_weights, tiny_yolo_data, tmp
 
 
 def test_damaged_export_is_refused_by_predict(tiny_base_weights, tiny_yolo_data, tmp_path):
-    from yolo_tl.training.export import export
+    from yolo_tl.deploy.export import export
 
     report = export(tiny_base_weights, format="onnx", imgsz=64, out=tmp_path / "onnx")
     data = report.model.read_bytes()

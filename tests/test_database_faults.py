@@ -87,7 +87,7 @@ def test_malformed_uri_is_named() -> None:
 
 def test_missing_mongod_names_the_fix(monkeypatch) -> None:
     """No URI and no mongod binary (an offline install whose MongoDB download failed)."""
-    from yolo_tl.analysis import database
+    from yolo_tl.analysis.store import mongod as database
     from yolo_tl.errors import DatabaseError
 
     monkeypatch.delenv("FIFTYONE_DATABASE_URI", raising=False)
@@ -103,6 +103,6 @@ def test_missing_mongod_names_the_fix(monkeypatch) -> None:
     ("mongodb://db.example:27017", "mongodb://db.example:27017"),
 ])
 def test_passwords_never_printed(uri: str, shown: str) -> None:
-    from yolo_tl.analysis.database import redact_uri
+    from yolo_tl.analysis.store.mongod import redact_uri
 
     assert redact_uri(uri) == shown

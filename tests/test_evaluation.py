@@ -14,8 +14,8 @@ import uuid
 import numpy as np
 import pytest
 
-from yolo_tl.analysis.build import EvaluatedBuilder, Item
-from yolo_tl.analysis.evaluation import Accumulator, ImageBoxes, match_image
+from yolo_tl.analysis.store.evaluated_samples import EvaluatedBuilder, Item
+from yolo_tl.analysis.metrics.evaluation import Accumulator, ImageBoxes, match_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -173,7 +173,7 @@ def test_map_equals_pycocotools(fo):
         ev.accumulate()
         ev.summarize()
         assert res.mAP() == pytest.approx(ev.stats[0], abs=1e-3)
-        from yolo_tl.analysis.explain import ap_by_size
+        from yolo_tl.analysis.metrics.map_steps import ap_by_size
 
         sizes = ap_by_size(builder.acc)
         for k, area in ((3, "small"), (4, "medium"), (5, "large")):
@@ -203,7 +203,7 @@ def test_unfamiliar_fiftyone_runs_fall_back_to_evaluate_detections(fo, monkeypat
     """As if FiftyOne stored runs differently: a warning, and FiftyOne's own evaluation (same fields)."""
     import logging
 
-    import yolo_tl.analysis.build as build
+    import yolo_tl.analysis.store.evaluated_samples as build
 
     items = _items(21, seed=7)
     ref, ref_res = _reference(fo, items)
@@ -212,7 +212,7 @@ def test_unfamiliar_fiftyone_runs_fall_back_to_evaluate_detections(fo, monkeypat
     try:
         b = EvaluatedBuilder(ds, NAMES, explain=False)
         b.add(items)
-        with caplog.at_level(logging.WARNING, logger="yolo_tl.analysis.build"):
+        with caplog.at_level(logging.WARNING, logger="yolo_tl.analysis.store.evaluated_samples"):
             res = b.finish()
         assert b.registered is False and "evaluate_detections instead" in caplog.text
         assert res.mAP() == pytest.approx(ref_res.mAP(), abs=1e-12)
@@ -251,8 +251,8 @@ def test_ultralytics_steps_equal_ap_per_class(fo):
     """explain's lean per-class, per-column AP equals Ultralytics' ap_per_class on the whole arrays."""
     from ultralytics.utils.metrics import ap_per_class
 
-    from yolo_tl.analysis.evaluation import _bits
-    from yolo_tl.analysis.explain import _ul_map, ultralytics_matcher
+    from yolo_tl.analysis.metrics.evaluation import _bits
+    from yolo_tl.analysis.metrics.map_steps import _ul_map, ultralytics_matcher
 
     items = _items(30, seed=11, ties=False)
     acc = Accumulator(NAMES)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from yolo_tl.cli import app
 from yolo_tl.errors import OutputError, WeightsError
-from yolo_tl.training.export import export
+from yolo_tl.deploy.export import export
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -280,7 +280,7 @@ def test_ultralytics_never_pip_installs(monkeypatch):
 
     from ultralytics.utils import checks
 
-    from yolo_tl.training.runtime import no_autoinstall
+    from yolo_tl.model.runtime import no_autoinstall
 
     def no_subprocess(*args, **kwargs):
         raise AssertionError(f"a subprocess was started: {args}")

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from yolo_tl.analysis import ingest as fb
+from yolo_tl.analysis.store import sample_insert as fb
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -119,7 +119,7 @@ def test_unfamiliar_fiftyone_storage_falls_back_to_add_samples(fo, monkeypatch, 
     ds = fo.Dataset(f"test-bulk-{uuid.uuid4().hex[:8]}")
     api = _api_dataset(fo, rows)
     try:
-        with caplog.at_level(logging.WARNING, logger="yolo_tl.analysis.ingest"):
+        with caplog.at_level(logging.WARNING, logger="yolo_tl.analysis.store.sample_insert"):
             assert fb.add_detection_samples(ds, rows) == "api"
         assert "one by one" in caplog.text
         assert _stored(ds) == _stored(api)

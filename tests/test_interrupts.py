@@ -76,8 +76,8 @@ def earlier(tiny_yolo_data: Path, tiny_base_weights: Path):
 
 
 def test_interrupts_concurrency_and_cleanup(earlier: dict, tiny_yolo_data: Path, tiny_base_weights: Path) -> None:
-    from yolo_tl.analysis.swap import host_tag
-    from yolo_tl.analysis.datasets import list_datasets
+    from yolo_tl.analysis.store.dataset_swap import host_tag
+    from yolo_tl.analysis.store.our_datasets import list_datasets
 
     n_val = len(list((tiny_yolo_data.parent / "images" / "val").glob("*.jpg")))
     # a leftover of a live run on this host and one of another host: never touched

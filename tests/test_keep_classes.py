@@ -19,7 +19,7 @@ import torch
 
 from tests.train_helpers import FAST, label_counts, write_data_yaml
 from yolo_tl.errors import TrainingError, WeightsError
-from yolo_tl.training.evaluate import evaluate
+from yolo_tl.model.evaluate import evaluate
 from yolo_tl.training.finetune import finetune
 
 TARGET = {0: "square", 1: "red", 2: "lime"}

@@ -1,4 +1,4 @@
-"""The package layout (issue 11): layering between the workflow folders, module size, the public API.
+"""The package layout: layering between the workflow folders, module size, the public API.
 
 Imports are read from the source with ``ast`` (every ``import`` / ``from ... import`` anywhere in a
 module, including the lazy ones inside functions), so a forbidden import fails here even when no
@@ -17,18 +17,34 @@ import yolo_tl
 
 PACKAGE = Path(yolo_tl.__file__).parent
 
-# folder -> folders it must never import from (dataset <- training <- analysis <- cli)
+# The layers, bottom to top: _upstream <- dataset <- model <- training, deploy, analysis <- demo <- cli.
+# A folder imports only from the folders below it. training, deploy and analysis sit side by side on
+# the model layer and import none of each other (analysis needs a model, never a trainer); inside
+# analysis, metrics/ is pure numpy (no store/, app/, FiftyOne).
+FOLDERS = ("_upstream", "dataset", "model", "training", "deploy", "analysis", "demo", "cli")
 FORBIDDEN = {
-    "dataset": ("training", "analysis", "cli", "demo"),
-    "training": ("analysis", "cli", "demo"),
-    "analysis": ("cli", "demo"),
+    "_upstream": FOLDERS[1:],
+    "dataset": ("model", "training", "deploy", "analysis", "demo", "cli"),
+    "model": ("training", "deploy", "analysis", "demo", "cli"),
+    "training": ("deploy", "analysis", "demo", "cli"),
+    "deploy": ("training", "analysis", "demo", "cli"),
+    "analysis": ("training", "deploy", "demo", "cli"),
+    "demo": ("cli",),
+}
+# sub-folders with their own rule: (folder, sub-folder) -> module prefixes it must never import
+FORBIDDEN_INSIDE = {
+    ("analysis", "metrics"): ("yolo_tl.analysis.store", "yolo_tl.analysis.app", "yolo_tl.analysis.analyze",
+                              "yolo_tl.analysis.collect", "fiftyone"),
+    ("analysis", "store"): ("yolo_tl.analysis.app", "yolo_tl.analysis.analyze"),
 }
 MAX_LINES = 400
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, absolute module name) of every import in ``path``; relative imports resolved."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+def _imports(path: Path, source: str | None = None) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in ``path`` (or in ``source``, read as if it were
+    ``path``); relative imports resolved."""
+    text = path.read_text(encoding="utf-8") if source is None else source
+    tree = ast.parse(text, filename=str(path))
     package = ".".join(("yolo_tl",) + path.relative_to(PACKAGE).parent.parts)
     found = []
     for node in ast.walk(tree):
@@ -50,28 +66,47 @@ def _modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
-def test_the_import_reader_sees_lazy_and_relative_imports(tmp_path):
-    """The checker itself must be able to fail: a lazy and a relative forbidden import are both seen."""
+def _violations(rel: Path, imports: list[tuple[int, str]]) -> list[str]:
+    """The imports of module ``rel`` (relative to the package) that its layer forbids."""
+    banned = [f"yolo_tl.{b}" for b in FORBIDDEN.get(rel.parts[0], ())] if len(rel.parts) >= 2 else []
+    if len(rel.parts) >= 3:
+        banned += FORBIDDEN_INSIDE.get(rel.parts[:2], ())
+    return [f"yolo_tl/{rel}:{line} imports {module}" for line, module in imports
+            for b in banned if module == b or module.startswith(f"{b}.")]
+
+
+def test_the_import_reader_sees_lazy_and_relative_imports():
+    """The checker itself must be able to fail: a lazy and a relative forbidden import are both seen,
+    in a module that is only read (nothing is written into the source tree)."""
     probe = PACKAGE / "dataset" / "_layering_probe.py"
-    probe.write_text("def f():\n    from yolo_tl.training import finetune\n\nfrom ..cli import app\n")
-    try:
-        names = [m for _, m in _imports(probe)]
-    finally:
-        probe.unlink()
+    source = "def f():\n    from yolo_tl.training import finetune\n\nfrom ..cli import app\n"
+    names = [m for _, m in _imports(probe, source)]
     assert "yolo_tl.training" in names and "yolo_tl.training.finetune" in names
     assert "yolo_tl.cli" in names
+    assert not probe.exists()
+
+
+def test_the_layer_rules_catch_upward_and_sideways_imports():
+    """Each rule can fail: analysis -> training, model -> training, deploy <-> training, metrics -> store."""
+    cases = {
+        "analysis/collect.py": "from yolo_tl.training.finetune import finetune\n",
+        "model/weights.py": "def f():\n    import yolo_tl.training.freeze\n",
+        "deploy/export.py": "from yolo_tl.training import runs\n",
+        "training/finetune.py": "from yolo_tl.deploy.export import export\n",
+        "analysis/metrics/plots.py": "from yolo_tl.analysis.store import mongod\n",
+        "analysis/metrics/evaluation.py": "import fiftyone as fo\n",
+        "_upstream/ultralytics.py": "from yolo_tl.dataset import prepare\n",
+    }
+    for rel, source in cases.items():
+        assert _violations(Path(rel), _imports(PACKAGE / rel, source)), rel
+    assert not _violations(Path("analysis/collect.py"), _imports(PACKAGE / "analysis/collect.py",
+                                                                  "from yolo_tl.model.predict import predict\n"))
 
 
 def test_each_folder_imports_only_from_the_folders_below_it():
     violations = []
     for path in _modules():
-        rel = path.relative_to(PACKAGE)
-        if len(rel.parts) < 2 or rel.parts[0] not in FORBIDDEN:
-            continue
-        for line, module in _imports(path):
-            for banned in FORBIDDEN[rel.parts[0]]:
-                if module == f"yolo_tl.{banned}" or module.startswith(f"yolo_tl.{banned}."):
-                    violations.append(f"yolo_tl/{rel}:{line} imports {module}")
+        violations += _violations(path.relative_to(PACKAGE), _imports(path))
     assert not violations, "\n".join(violations)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from yolo_tl import doctor, network
 from yolo_tl.errors import WeightsError
-from yolo_tl.training.weights import resolve_weights
+from yolo_tl.model.weights import resolve_weights
 
 VALUES = ["true", "TRUE", " True ", "1", "yes", "on", "y", "t", "false", "0", "no", "", "off", "2", "truthy"]
 
@@ -36,7 +36,7 @@ def _no_network(*args, **kwargs):
 def test_weights_and_doctor_agree_without_touching_the_network(monkeypatch, tmp_path, value):
     monkeypatch.setenv("YOLO_OFFLINE", value)
     monkeypatch.setattr(socket, "create_connection", _no_network)
-    monkeypatch.setattr("yolo_tl.training.weights.weights_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr("yolo_tl.model.weights.weights_cache_dir", lambda: tmp_path)
     with pytest.raises(WeightsError, match="network is unavailable"):
         resolve_weights("yolov8s.pt")
     reachable, why = doctor.can_download()

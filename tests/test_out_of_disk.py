@@ -110,7 +110,7 @@ def test_analyze_stops_before_the_database_disk_fills(small_disk, tiny_yolo_data
     import pymongo
 
     from tests.test_shared_mongod import free_port, run
-    from yolo_tl.analysis.database import find_mongod
+    from yolo_tl.analysis.store.mongod import find_mongod
 
     exe = find_mongod()
     if exe is None:
@@ -182,7 +182,7 @@ def test_analyze_figures_on_a_full_disk(small_disk, earlier_analysis, tiny_yolo_
 
 def test_analyze_temporary_folder_on_a_full_disk(small_disk, earlier_analysis, tiny_yolo_data: Path,
                                                  tiny_base_weights: Path, monkeypatch) -> None:
-    """The matches go to a temporary file (analysis/match_store.py): a full TMPDIR is one line too."""
+    """The matches go to a temporary file (analysis/store/match_store.py): a full TMPDIR is one line too."""
     import tempfile
 
     fo, name = earlier_analysis
@@ -203,7 +203,7 @@ def test_analyze_temporary_folder_on_a_full_disk(small_disk, earlier_analysis, t
 
 def test_space_guard_projects_the_rest_of_the_split() -> None:
     """After a batch the guard needs the reserve plus, per image still to come, what each image took."""
-    from yolo_tl.analysis.db_space import SpaceGuard
+    from yolo_tl.analysis.store.disk_guard import SpaceGuard
     from yolo_tl.errors import OutputError
 
     class FakeDb:

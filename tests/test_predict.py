@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from yolo_tl.cli import app
 from yolo_tl.errors import ImageError
-from yolo_tl.training.predict import predict
+from yolo_tl.model.predict import predict
 
 CONF = 0.002  # a one-epoch model is unsure of everything; keep its few top boxes
 

@@ -30,7 +30,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def team_server(tmp_path: Path):
-    from yolo_tl.analysis.database import find_mongod
+    from yolo_tl.analysis.store.mongod import find_mongod
 
     exe = find_mongod()
     if exe is None:

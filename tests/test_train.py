@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from tests.train_helpers import FAST, backbone_keys, checkpoint_state, label_counts, write_data_yaml
 from yolo_tl.cli import app
 from yolo_tl.errors import TrainingError
-from yolo_tl.training.evaluate import evaluate
+from yolo_tl.model.evaluate import evaluate
 from yolo_tl.training.finetune import finetune
 
 COMMON = {"imgsz": 64, "batch": 4, "workers": 0}

@@ -62,7 +62,7 @@ def test_offline_guards_really_replace_and_restore_the_functions():
     import ultralytics.engine.trainer as trainer_mod
     from ultralytics.utils import checks, plotting
 
-    from yolo_tl.training.ultralytics_compat import offline_guards
+    from yolo_tl._upstream.ultralytics import offline_guards
 
     before = (checks.check_font, data_utils.check_font, plotting.check_font, trainer_mod.check_amp)
     with offline_guards():

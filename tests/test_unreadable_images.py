@@ -147,7 +147,7 @@ def test_analyze_pairs_predictions_by_path(yolo_with_broken, tiny_base_weights):
 
 
 def test_predict_pairs_by_path(yolo_with_broken, tiny_base_weights, tmp_path):
-    from yolo_tl.training.predict import predict
+    from yolo_tl.model.predict import predict
 
     folder = yolo_with_broken.parent / "images" / "val"
     report = predict(tiny_base_weights, folder, out=tmp_path / "out", conf=CONF, imgsz=64, save_images=False)

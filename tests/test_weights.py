@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from yolo_tl.cli import app
 from yolo_tl.errors import WeightsError
-from yolo_tl.training.weights import resolve_weights, weights_cache_dir
+from yolo_tl.model.weights import resolve_weights, weights_cache_dir
 
 
 def test_weights_offline_not_cached_gives_one_clear_message(monkeypatch, tmp_path):
     monkeypatch.setenv("YOLO_OFFLINE", "true")
-    monkeypatch.setattr("yolo_tl.training.weights.weights_cache_dir", lambda: tmp_path / "empty_cache")
+    monkeypatch.setattr("yolo_tl.model.weights.weights_cache_dir", lambda: tmp_path / "empty_cache")
     def no_network(*args, **kwargs):  # deciding offline-ness must not wait on the network
         raise AssertionError("the network was probed although YOLO_OFFLINE=true")
 
@@ -33,7 +33,7 @@ def test_weights_offline_not_cached_gives_one_clear_message(monkeypatch, tmp_pat
 
 def test_weights_offline_cli_exit_1_without_traceback(monkeypatch, tmp_path, tiny_yolo_data):
     monkeypatch.setenv("YOLO_OFFLINE", "true")
-    monkeypatch.setattr("yolo_tl.training.weights.weights_cache_dir", lambda: tmp_path / "empty_cache")
+    monkeypatch.setattr("yolo_tl.model.weights.weights_cache_dir", lambda: tmp_path / "empty_cache")
     result = CliRunner().invoke(app, ["finetune", str(tiny_yolo_data), "--weights", "yolo11s.pt",
                                       "--project", str(tmp_path / "runs")])
     assert result.exit_code == 1
@@ -47,7 +47,7 @@ def test_weights_cached_name_is_found(monkeypatch, tmp_path, tiny_base_weights):
     cache = tmp_path / "cache"
     cache.mkdir()
     shutil.copy(tiny_base_weights, cache / "yolov8n.pt")
-    monkeypatch.setattr("yolo_tl.training.weights.weights_cache_dir", lambda: cache)
+    monkeypatch.setattr("yolo_tl.model.weights.weights_cache_dir", lambda: cache)
     resolved = resolve_weights("yolov8n.pt")
     assert resolved.source == "cache"
     assert resolved.path == cache / "yolov8n.pt"
@@ -73,7 +73,7 @@ def test_weights_bad_names(spec, match):
 
 
 def test_weights_yaml_warns_training_from_scratch(caplog):
-    with caplog.at_level(logging.WARNING, logger="yolo_tl.training.weights"):
+    with caplog.at_level(logging.WARNING, logger="yolo_tl.model.weights"):
         resolved = resolve_weights("yolov8n.yaml")
     assert resolved.source == "scratch"
     assert "training from scratch, not transfer learning" in caplog.text

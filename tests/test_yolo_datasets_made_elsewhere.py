@@ -261,7 +261,7 @@ def test_bad_dataset_fails_in_one_line(case: Case, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.error], ids=lambda c: c.id)
 def test_accepted_dataset_matches_ultralytics(case: Case, tmp_path: Path, monkeypatch) -> None:
-    from yolo_tl.training.ultralytics_compat import check_training_data, read_data_info
+    from yolo_tl.dataset.handoff import check_training_data, read_data_info
 
     root = make_case(tmp_path, case)
     elsewhere = tmp_path / "elsewhere"
@@ -277,7 +277,7 @@ def test_accepted_dataset_matches_ultralytics(case: Case, tmp_path: Path, monkey
         assert ours[split] == ultralytics_keeps(checked.data_yaml, split), split
     assert checked.record["skipped"] == []
     case.check(_as_check(checked.record))
-    from yolo_tl.analysis.labels import read_split, read_yolo_boxes
+    from yolo_tl.analysis.collect import read_split, read_yolo_boxes
 
     split = read_split(root / "data.yaml", "train")  # analyze reads the same dataset without complaint
     assert {p.name for p in split.images} == ours["train"]

@@ -170,7 +170,7 @@ def check_weights(name: str = PRETRAINED, *, online: bool = True) -> Check:
 
 
 def check_fiftyone() -> Check:
-    from yolo_tl.analysis.database import check_database
+    from yolo_tl.analysis.store.mongod import check_database
     from yolo_tl.errors import DatabaseError
 
     try:

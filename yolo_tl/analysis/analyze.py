@@ -21,11 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from yolo_tl.analysis.database import database_location
-from yolo_tl.analysis.db_space import SpaceGuard
-from yolo_tl.analysis.swap import building
-from yolo_tl.analysis.datasets import TAG, is_ours, open_fiftyone
-from yolo_tl.analysis.views import DEFAULT_VIEW, save_views, style_app
+from yolo_tl.analysis.store.mongod import database_location
+from yolo_tl.analysis.store.disk_guard import SpaceGuard
+from yolo_tl.analysis.store.dataset_swap import building
+from yolo_tl.analysis.store.our_datasets import TAG, is_ours, open_fiftyone
+from yolo_tl.analysis.app.views import DEFAULT_VIEW, save_views, style_app
+from yolo_tl.model.class_names import ClassMatch, label_renames, match_classes
 from yolo_tl.errors import OutputError, YoloTLError, is_disk_full
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,10 @@ def default_name(data_yaml: PathLike, weights: PathLike, split: str) -> str:
 
 
 def _ultralytics_val(model: Any, data_yaml: Path, split: str, *, conf: float, imgsz: int,
-                     batch: int, device: str | None, rename: dict[str, str] | None = None) -> Any:
+                     batch: int, device: str | None, match: ClassMatch) -> Any:
     with tempfile.TemporaryDirectory(prefix="yolo-tl-val-") as tmp:
-        if rename is not None:  # the model knows more classes: the same labels, re-indexed by name
-            data_yaml = _by_name_data(data_yaml, split, model.names, Path(tmp) / "by_name")
+        if not match.same_order:  # the model knows more classes: the same labels, re-indexed by name
+            data_yaml = _by_name_data(data_yaml, split, model.names, match, Path(tmp) / "by_name")
         kwargs: dict[str, Any] = {
             "data": str(data_yaml), "split": split, "conf": conf, "iou": NMS_IOU, "imgsz": imgsz, "batch": batch,
             "plots": False, "save_json": False, "verbose": False, "project": tmp, "name": "val", "exist_ok": True}
@@ -121,14 +122,12 @@ def _ultralytics_val(model: Any, data_yaml: Path, split: str, *, conf: float, im
             raise YoloTLError(f"Ultralytics validation failed: {err}", path=data_yaml) from err
 
 
-def _by_name_data(data_yaml: Path, split: str, model_names: dict[int, str], out: Path) -> Path:
-    from yolo_tl.training.derived_data import write_by_name_dataset
-    from yolo_tl.training.evaluate import match_classes_by_name
-    from yolo_tl.training.ultralytics_compat import read_data_info
+def _by_name_data(data_yaml: Path, split: str, model_names: dict[int, str], match: ClassMatch, out: Path) -> Path:
+    from yolo_tl.dataset.handoff import read_data_info
+    from yolo_tl.dataset.relabel import write_by_name_dataset
 
     info = read_data_info(data_yaml, need=(split,))
-    class_map = match_classes_by_name(info.names_dict, dict(model_names)) or {i: i for i in info.names_dict}
-    return write_by_name_dataset(info, out, dict(model_names), split, class_map)
+    return write_by_name_dataset(info, out, dict(model_names), split, match.data_to_model)
 
 
 def train_overlap(data_yaml: Path, split: str, images: list[Path]) -> float:
@@ -186,9 +185,9 @@ def analyze(
     ``compare_ultralytics`` also runs Ultralytics' validator (a second inference pass);
     ``plots_dir``: where PR curves and the confusion matrix go as PNG (None: not written).
     """
-    from yolo_tl.analysis import labels as fio
-    from yolo_tl.analysis.build import EvaluatedBuilder, Item
-    from yolo_tl.analysis.explain import ap_by_size, explain_maps
+    from yolo_tl.analysis import collect as fio
+    from yolo_tl.analysis.store.evaluated_samples import EvaluatedBuilder, Item
+    from yolo_tl.analysis.metrics.map_steps import ap_by_size, explain_maps
 
     if not 0.0 <= conf < 1.0 or not 0.0 < iou < 1.0 or not 0.0 <= show_conf <= 1.0:
         raise YoloTLError("--conf must be in [0, 1), --iou in (0, 1) and --show-conf in [0, 1]",
@@ -202,7 +201,8 @@ def analyze(
     names = list(split_data.names)
     label_of = dict(zip(split_data.images, split_data.labels))
     model = fio.load_model(weights)
-    rename = fio.check_class_names(model.names, names, weights)
+    match = match_classes(model.names, names, path=weights, data_yaml=data_yaml)
+    rename = label_renames(model.names, names, match)
     name = name or default_name(data_yaml, weights, split)
     if fo.dataset_exists(name) and not is_ours(fo.load_dataset(name)):
         raise OutputError(f"FiftyOne dataset '{name}' exists and was not made by yolo-tl",
@@ -244,8 +244,8 @@ def analyze(
         results = builder.finish()
         seconds["ingest_evaluate"] = t_work + time.perf_counter() - t
         if plots_dir is not None:  # before the swap: a figure that cannot be written leaves the old dataset
-            from yolo_tl.analysis.evaluation import mean_ap
-            from yolo_tl.analysis.plots import write_figures
+            from yolo_tl.analysis.metrics.evaluation import mean_ap
+            from yolo_tl.analysis.metrics.plots import write_figures
 
             curves = builder.acc.pr_curves("all")
             aps = [a if n else None for a, n in zip(mean_ap(curves["precision"])[1], builder.counts["gt"])]
@@ -286,14 +286,12 @@ def analyze(
         t = time.perf_counter()
         step("ultralytics val", 0, None)
         ul = _ultralytics_val(model, data_yaml, split, conf=conf, imgsz=imgsz, batch=batch,
-                              device=device, rename=rename)
+                              device=device, match=match)
         seconds["ultralytics_val"] = time.perf_counter() - t
     ul_ap: dict[int, float] = {}
     if ul is not None:
         # by class name: the validator's indices are the model's, the table's are the data's
-        model_index = {str(n): int(k) for k, n in model.names.items()}
-        to_data = ({model_index[m]: names.index(d) for m, d in rename.items()} if rename
-                   else {i: i for i in range(len(names))})
+        to_data = match.model_to_data
         ul_ap = {to_data[int(i)]: float(a) for i, a in zip(ul.box.ap_class_index, ul.box.ap) if int(i) in to_data}
     sizes = ap_by_size(builder.acc)
     fo_map = float(results.mAP()) if results is not None else -1.0

@@ -135,14 +135,14 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _precheck_database() -> None:
     """A MongoDB server that is down is one line within seconds, before fiftyone is even imported."""
-    from yolo_tl.analysis.database import precheck_database
+    from yolo_tl.analysis.store.mongod import precheck_database
 
     precheck_database()
 
 
 def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool,
            view: Optional[str] = None) -> None:
-    from yolo_tl.analysis.app import launch_app
+    from yolo_tl.analysis.app.launch import launch_app
 
     _precheck_database()
     with logs_to_stderr("fiftyone"):
@@ -253,7 +253,7 @@ def datasets_list(
 
     Example: yolo-tl datasets list --json
     """
-    from yolo_tl.analysis.datasets import list_datasets
+    from yolo_tl.analysis.store.our_datasets import list_datasets
 
     _precheck_database()
     with logs_to_stderr("fiftyone"):
@@ -282,7 +282,7 @@ def datasets_delete(
 
     Example: yolo-tl datasets delete yolo-tl-data-val-exp-best-1a2b3c
     """
-    from yolo_tl.analysis.datasets import delete_dataset
+    from yolo_tl.analysis.store.our_datasets import delete_dataset
 
     _precheck_database()
     with logs_to_stderr("fiftyone"):

@@ -1,4 +1,4 @@
-"""``yolo-tl export``: options -> yolo_tl.training.export -> a parity table."""
+"""``yolo-tl export``: options -> yolo_tl.deploy.export -> a parity table."""
 # ruff: noqa: UP045, B008  (Typer evaluates annotations at run time: keep Optional for Python 3.9)
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def export_cmd(
 
     Example: yolo-tl export runs/train/weights/best.pt --format onnx --data data/data.yaml --imgsz 640
     """
-    from yolo_tl.training.export import export
+    from yolo_tl.deploy.export import export
 
     with logs_to_stderr("ultralytics", enabled=True):
         report = export(weights, format=fmt, data=data, split=split, imgsz=imgsz, dynamic=dynamic, out=out,

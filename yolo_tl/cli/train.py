@@ -164,7 +164,7 @@ def evaluate(
 
     Example: yolo-tl evaluate runs/train/weights/best.pt data/data.yaml --split test
     """
-    from yolo_tl.training.evaluate import evaluate as run_evaluate
+    from yolo_tl.model.evaluate import evaluate as run_evaluate
 
     with logs_to_stderr("ultralytics", enabled=as_json):
         result = run_evaluate(weights, data_yaml, split=split, imgsz=imgsz, batch=batch, device=device, out=out)
@@ -189,7 +189,7 @@ def predict(
 
     Example: yolo-tl predict runs/train/weights/best.pt 'photos/*.jpg' --out preds/ --conf 0.3
     """
-    from yolo_tl.training.predict import predict as run_predict
+    from yolo_tl.model.predict import predict as run_predict
 
     with logs_to_stderr("ultralytics", enabled=as_json):
         report = run_predict(weights, source, out=out, conf=conf, imgsz=imgsz, device=device)

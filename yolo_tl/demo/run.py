@@ -131,7 +131,7 @@ def boxes_by_image(data_yaml: Path) -> dict[str, list[tuple]]:
 
 def pretrained_available(name: str = PRETRAINED) -> tuple[bool, str]:
     """Can the COCO-pretrained checkpoint be had (local, cache or download)? And why not."""
-    from yolo_tl.training.weights import resolve_weights
+    from yolo_tl.model.weights import resolve_weights
 
     try:
         found = resolve_weights(name)

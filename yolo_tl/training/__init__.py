@@ -1,1 +1,4 @@
-"""finetune, evaluate, predict: Ultralytics training and inference (imports nothing from analysis/ or cli/)."""
+"""What trains: finetune, freeze, schedules, lr factors, keep-classes, runs.
+
+Imports nothing from deploy/, analysis/ or cli/ (tests/test_layout.py).
+"""

@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import Any, Callable, Union
 
 from yolo_tl import __version__
-from yolo_tl.training.ultralytics_compat import (
-    check_device, check_training_data, disk_full_guard, fingerprint, offline_guards, read_data_info)
+from yolo_tl._upstream.ultralytics import offline_guards
+from yolo_tl.dataset.handoff import check_training_data, fingerprint, read_data_info
+from yolo_tl.model.device import check_device
+from yolo_tl.training.disk_guard import disk_full_guard
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.freeze import architecture_lengths, freeze_for_weights
 from yolo_tl.training.lr_factors import format_lr_factors, parse_lr_factors, resolve_lr_factors
 from yolo_tl.training.schedule import ScheduleHooks, stages
-from yolo_tl.training.metrics import DetectionMetrics
-from yolo_tl.training.weights import resolve_weights
+from yolo_tl.model.metrics import DetectionMetrics
+from yolo_tl.model.weights import resolve_weights
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from yolo_tl.errors import TrainingError
-from yolo_tl.training.derived_data import Box, iter_splits, norm_name, write_derived_dataset
-from yolo_tl.training.ultralytics_compat import DataInfo, offline_guards
+from yolo_tl.dataset.relabel import Box, iter_splits, write_derived_dataset
+from yolo_tl.model.class_names import norm_name
+from yolo_tl._upstream.ultralytics import offline_guards
+from yolo_tl.dataset.formats.yolo import DataYaml
 
 log = logging.getLogger(__name__)
 OVERLAP_IOU = 0.3
@@ -34,7 +36,7 @@ def merged_names(target: list[str], source: list[str]) -> list[str]:
     return list(target) + [n for n in source if norm_name(n) not in have]
 
 
-def build_keep_classes_data(info: DataInfo, weights: Path, source_names: dict[int, str], out: Path, *,
+def build_keep_classes_data(info: DataYaml, weights: Path, source_names: dict[int, str], out: Path, *,
                             conf: float = 0.5, imgsz: int = 640, batch: int = 16,
                             device: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Write the derived dataset under ``out``; return its data.yaml and the run.json record."""
@@ -87,7 +89,7 @@ def build_keep_classes_data(info: DataInfo, weights: Path, source_names: dict[in
     return data_yaml, record
 
 
-def _predict(info: DataInfo, weights: Path, *, conf: float, imgsz: int, batch: int,
+def _predict(info: DataYaml, weights: Path, *, conf: float, imgsz: int, batch: int,
              device: str | None) -> dict[str, list[tuple[int, tuple[float, float, float, float]]]]:
     """Pretrained-model boxes (class, normalised cx cy w h) per resolved image path."""
     from ultralytics import YOLO

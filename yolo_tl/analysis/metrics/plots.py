@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_tl.analysis.evaluation import RECALL
+from yolo_tl.analysis.metrics.evaluation import RECALL
 
 
 def _pyplot():

@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any, Union
 
 from yolo_tl.errors import TrainingError
-from yolo_tl.training.metrics import DetectionMetrics
+from yolo_tl.model.metrics import DetectionMetrics
 from yolo_tl.dataset.yolo_check import check_dataset
-from yolo_tl.training.ultralytics_compat import check_device, offline_guards, read_data_info
-from yolo_tl.training.runtime import no_autoinstall
-from yolo_tl.training.weights import check_names_match, load_detector
+from yolo_tl._upstream.ultralytics import offline_guards
+from yolo_tl.dataset.handoff import read_data_info
+from yolo_tl.model.device import check_device
+from yolo_tl.model.runtime import no_autoinstall
+from yolo_tl.model.class_names import match_classes
+from yolo_tl.model.weights import load_detector
 
 PathLike = Union[str, Path]
 log = logging.getLogger(__name__)
@@ -54,11 +57,9 @@ def evaluate(
     info = read_data_info(data_yaml, need=("train", "val", split))
     dev = check_device(device)
     model, source = load_detector(weights)
-    class_map = match_classes_by_name(info.names_dict, source.names or {})
-    if class_map is None and not _same_names(info.names_dict, source.names):
-        # same count, other names, or classes the model does not know: an index match would score
-        # the wrong classes
-        check_names_match(source.names, info.names_dict, path=source.path, data_yaml=info.path)
+    # same count, other names, or classes the model does not know: an index match would score the wrong classes
+    match = match_classes(source.names, info.names_dict, path=source.path, data_yaml=info.path)
+    class_map = None if match.same_order else match.data_to_model
     check_dataset(info, [split], error=TrainingError)  # Ultralytics' validator would drop a bad image silently
     if source.imgsz is not None and source.imgsz != (imgsz, imgsz):
         log.warning("%s was exported for %sx%s input: validating at that size, not %s",
@@ -67,7 +68,7 @@ def evaluate(
             tempfile.TemporaryDirectory() as tmp:
         data_path = info.path
         if class_map is not None:  # same images, labels re-indexed to the model's class order
-            from yolo_tl.training.derived_data import write_by_name_dataset
+            from yolo_tl.dataset.relabel import write_by_name_dataset
 
             data_path = write_by_name_dataset(info, Path(tmp) / "by_name", source.names or {}, split, class_map)
         args: dict[str, Any] = {
@@ -83,32 +84,6 @@ def evaluate(
             raise TrainingError(f"Ultralytics validation failed: {first}", path=info.path) from err
     return EvaluationResult(source.path, info.path, split, DetectionMetrics.from_ultralytics(results),
                             matched_by_name=class_map is not None)
-
-
-def _same_names(data_names: dict[int, str], model_names: dict[int, str] | None) -> bool:
-    """Same classes in the same order, or a model without real names (Ultralytics' "0", "1", ...)."""
-    from yolo_tl.training.derived_data import norm_name
-
-    if not model_names or all(str(k) == str(v) for k, v in model_names.items()):
-        return True
-    ours = [norm_name(v) for _, v in sorted(data_names.items())]
-    return ours == [norm_name(v) for _, v in sorted(model_names.items())]
-
-
-def match_classes_by_name(data_names: dict[int, str], model_names: dict[int, str]) -> dict[int, int] | None:
-    """data class -> model class by name, when the two lists differ and the model has every data class.
-
-    ``None`` when the lists are the same (nothing to do) or a data class is unknown to the model.
-    """
-    from yolo_tl.training.derived_data import norm_name
-
-    if not model_names or [norm_name(v) for _, v in sorted(data_names.items())] == [
-            norm_name(v) for _, v in sorted(model_names.items())]:
-        return None
-    lookup = {norm_name(v): k for k, v in model_names.items()}
-    if not all(norm_name(v) in lookup for v in data_names.values()):
-        return None
-    return {k: lookup[norm_name(v)] for k, v in data_names.items()}
 
 
 class contextlib_tempdir:

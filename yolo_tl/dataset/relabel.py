@@ -17,15 +17,10 @@ from pathlib import Path
 import yaml
 
 from yolo_tl.errors import TrainingError
-from yolo_tl.dataset.formats.yolo import DataYaml as DataInfo, label_path_for
+from yolo_tl.dataset.formats.yolo import DataYaml, label_path_for
 
 Box = tuple[int, float, float, float, float]  # cls cx cy w h, normalised
 LabelFn = Callable[[str, Path, list[Box]], list[Box]]  # (split, image, its boxes) -> boxes to write
-
-
-def norm_name(name: object) -> str:
-    """How Ultralytics' ``cls_remap`` compares class names: stripped, case-insensitive."""
-    return str(name).strip().lower()
 
 
 def read_boxes(path: Path) -> list[Box]:
@@ -43,7 +38,7 @@ def read_boxes(path: Path) -> list[Box]:
     return boxes
 
 
-def write_derived_dataset(info: DataInfo, out: Path, names: list[str], relabel: LabelFn,
+def write_derived_dataset(info: DataYaml, out: Path, names: list[str], relabel: LabelFn,
                           splits: tuple[str, ...] = ("train", "val", "test"),
                           aliases: tuple[str, ...] = ()) -> Path:
     """Write ``out/images/<split>/`` (links), ``out/labels/<split>/`` and ``out/data.yaml``; return it.
@@ -78,18 +73,18 @@ def write_derived_dataset(info: DataInfo, out: Path, names: list[str], relabel: 
     return out / "data.yaml"
 
 
-def write_by_name_dataset(info: DataInfo, out: Path, model_names: dict[int, str], split: str,
+def write_by_name_dataset(info: DataYaml, out: Path, model_names: dict[int, str], split: str,
                           class_map: dict[int, int]) -> Path:
     """``split`` of ``info`` with its labels re-indexed to the model's class order, for Ultralytics' validator.
 
-    ``class_map``: data class id -> model class id (``evaluate.match_classes_by_name``).
+    ``class_map``: data class id -> model class id (``model.class_names.match_classes``).
     """
     names = [str(model_names[i]) for i in sorted(model_names)]
     return write_derived_dataset(info, out, names, lambda _s, _i, boxes: [(class_map[c], *b) for c, *b in boxes],
                                  splits=(split,), aliases=("train", "val"))
 
 
-def _relative(info: DataInfo, split: str, image: Path) -> str:
+def _relative(info: DataYaml, split: str, image: Path) -> str:
     for entry in info.entries.get(split, []):
         if entry.is_dir():
             try:
@@ -109,7 +104,7 @@ def _link(src: Path, dst: Path) -> None:
     shutil.copy2(src, dst)
 
 
-def iter_splits(info: DataInfo, splits: tuple[str, ...]) -> Iterator[tuple[str, list[Path]]]:
+def iter_splits(info: DataYaml, splits: tuple[str, ...]) -> Iterator[tuple[str, list[Path]]]:
     for split in splits:
         if split in info.entries:
             yield split, info.images(split, error=TrainingError)

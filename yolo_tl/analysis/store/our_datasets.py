@@ -16,7 +16,7 @@ TAG = "yolo-tl"
 
 def open_fiftyone() -> Any:
     """Import fiftyone with its database up, or raise DatabaseError with the fix."""
-    from yolo_tl.analysis.database import check_database
+    from yolo_tl.analysis.store.mongod import check_database
 
     check_database()
     import fiftyone as fo
@@ -30,7 +30,7 @@ def is_ours(dataset: Any) -> bool:
 
 def list_datasets() -> list[dict[str, Any]]:
     """The FiftyOne datasets made by yolo-tl, with what they were made from."""
-    from yolo_tl.analysis.swap import clean_leftovers, is_temporary
+    from yolo_tl.analysis.store.dataset_swap import clean_leftovers, is_temporary
 
     fo = open_fiftyone()
     clean_leftovers(fo)  # of runs that are gone (killed); never those of a live run

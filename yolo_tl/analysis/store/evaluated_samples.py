@@ -18,12 +18,12 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from yolo_tl.analysis.evaluation import Accumulator, ImageBoxes, match_image
-from yolo_tl.analysis.evaluation_run import can_register, fiftyone_evaluate, register_evaluation
-from yolo_tl.analysis.explain import confusion_image, ultralytics_matcher
-from yolo_tl.analysis.ingest import SampleRow, SampleWriter
-from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED, RawBox
-from yolo_tl.analysis.match_store import MatchStore
+from yolo_tl.analysis.metrics.evaluation import Accumulator, ImageBoxes, match_image
+from yolo_tl.analysis.store.registered_run import can_register, fiftyone_evaluate, register_evaluation
+from yolo_tl.analysis.metrics.map_steps import confusion_image, ultralytics_matcher
+from yolo_tl.analysis.store.sample_insert import SampleRow, SampleWriter
+from yolo_tl.analysis.collect import EVAL_KEY, GT, PRED, RawBox
+from yolo_tl.analysis.store.match_store import MatchStore
 
 log = logging.getLogger(__name__)
 

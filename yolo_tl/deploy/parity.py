@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from yolo_tl.training.weights import DetectorWeights
+from yolo_tl.model.weights import DetectorWeights
 
 
 def raw_output_diff(pt_path: Path, exported: DetectorWeights, imgsz: int, *, seed: int = 0,

@@ -22,8 +22,8 @@ import inspect
 import logging
 from typing import Any, Optional
 
-from yolo_tl.analysis.evaluation import IOU_THRESHS, MAX_PREDS
-from yolo_tl.analysis.match_store import FIELDS, MatchStore
+from yolo_tl.analysis.metrics.evaluation import IOU_THRESHS, MAX_PREDS
+from yolo_tl.analysis.store.match_store import FIELDS, MatchStore
 
 log = logging.getLogger(__name__)
 

@@ -64,34 +64,13 @@ def load_model(weights: Path) -> Any:
     weights = Path(weights).expanduser()
     if not weights.exists():
         raise WeightsError("weights file not found", path=weights)
-    from yolo_tl.training.weights import load_detector  # task, class names and damage checks for every format
+    from yolo_tl.model.weights import load_detector  # task, class names and damage checks for every format
 
     return load_detector(weights, field="--weights")[0]
 
 
-def check_class_names(model_names: dict[int, str], names: Sequence[str], weights: Path) -> dict[str, str] | None:
-    """The model must predict the data's classes, or the evaluation is noise.
-
-    ``None`` when it predicts exactly the data's classes in order. When it knows every class of the
-    data by name (stripped, case-insensitive) and more, or in another order (e.g. after
-    ``finetune --keep-classes``), the classes are matched by name: returns model label -> data label;
-    predictions of the other classes are not part of this data and are left out.
-    """
-    from yolo_tl.training.derived_data import norm_name  # Ultralytics' cls_remap comparison, one rule
-
-    got = [str(model_names[i]) for i in sorted(model_names)]
-    if got == list(names):
-        return None
-    by_norm = {norm_name(g): g for g in got}
-    if all(norm_name(n) in by_norm for n in names):
-        return {by_norm[norm_name(n)]: str(n) for n in names}
-    raise WeightsError(
-        f"the model's classes {got[:6]}{'...' if len(got) > 6 else ''} differ from data.yaml's "
-        f"{list(names)[:6]}", path=weights, hint="use weights fine-tuned on this data.yaml")
-
-
 def rename_boxes(boxes: list[RawBox], rename: dict[str, str] | None) -> list[RawBox]:
-    """Predictions in the data's class names; other classes dropped (see ``check_class_names``)."""
+    """Predictions in the data's class names; other classes dropped (``model.class_names.label_renames``)."""
     if rename is None:
         return boxes
     return [(rename[label], box, score) for label, box, score in boxes if label in rename]
@@ -116,7 +95,7 @@ def predict_boxes(
     ``nms_iou`` and ``max_det`` default to the values Ultralytics validates with, so our
     predictions are the ones its mAP is computed on.
     """
-    from yolo_tl.training.predict import results_by_path
+    from yolo_tl.model.predict import results_by_path
 
     names = model.names
     kwargs: dict[str, Any] = {"conf": conf, "iou": nms_iou, "imgsz": imgsz, "batch": batch, "max_det": max_det,

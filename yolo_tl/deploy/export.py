@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any, Union
 
 from yolo_tl.errors import OutputError, TrainingError, WeightsError
-from yolo_tl.training.runtime import RUNTIME_OF, check_format, check_runtime, no_autoinstall, package_version
-from yolo_tl.training.ultralytics_compat import offline_guards, read_data_info
-from yolo_tl.training.weights import (
-    DetectorWeights, check_names_match, resolve_detector, resolve_weights,
+from yolo_tl.model.class_names import match_classes
+from yolo_tl.model.runtime import RUNTIME_OF, check_format, check_runtime, no_autoinstall, package_version
+from yolo_tl._upstream.ultralytics import offline_guards
+from yolo_tl.dataset.handoff import read_data_info
+from yolo_tl.model.weights import (
+    DetectorWeights, resolve_detector, resolve_weights,
 )
 
 PathLike = Union[str, Path]
@@ -90,7 +92,7 @@ def export(
     info = None
     if data is not None:
         info = read_data_info(data, need=(split,))
-        check_names_match(source.names or {}, info.names_dict, path=source.path, data_yaml=info.path)
+        match_classes(source.names, info.names_dict, path=source.path, data_yaml=info.path, by_name=False)
     out_dir = Path(out) if out is not None else source.path.parent / f"export_{fmt}"
     out_dir = out_dir.expanduser().resolve()
     created = not out_dir.exists()
@@ -104,7 +106,7 @@ def export(
         raw = _raw_diff(source.path, exported, imgsz)
         record["parity"] = {"raw_output_max_rel_diff": raw, "raw_tolerance": RAW_TOLERANCE}
         if fmt == "openvino":  # what Ultralytics (and so predict / evaluate) runs it with on this CPU
-            from yolo_tl.training.parity import openvino_cpu_precision
+            from yolo_tl.deploy.parity import openvino_cpu_precision
 
             record["parity"]["openvino_cpu_precision"] = openvino_cpu_precision()
             record["parity"]["raw_output_max_rel_diff_cpu_precision"] = _raw_diff(source.path, exported, imgsz,
@@ -186,7 +188,7 @@ def _base_record(source: Any, exported: DetectorWeights, fmt: str, imgsz: int, d
 
 
 def _raw_diff(pt: Path, exported: DetectorWeights, imgsz: int, *, f32: bool = True) -> float:
-    from yolo_tl.training.parity import raw_output_diff
+    from yolo_tl.deploy.parity import raw_output_diff
 
     try:
         return raw_output_diff(pt, exported, imgsz, f32=f32)
@@ -202,8 +204,8 @@ def _data_parity(pt: Path, exported: DetectorWeights, data_yaml: Path, split: st
     from ultralytics import YOLO
 
     from yolo_tl.dataset.formats.yolo import load_data_yaml, split_images
-    from yolo_tl.training.metrics import DetectionMetrics
-    from yolo_tl.training.parity import box_parity, latencies
+    from yolo_tl.model.metrics import DetectionMetrics
+    from yolo_tl.deploy.parity import box_parity, latencies
 
     images = split_images(load_data_yaml(data_yaml, error=TrainingError), split, error=TrainingError)[:n_images]
     models = {"pt": YOLO(str(pt), task="detect"), "exported": YOLO(str(exported.path), task="detect")}

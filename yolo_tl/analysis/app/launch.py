@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from yolo_tl.analysis.datasets import open_fiftyone
+from yolo_tl.analysis.store.our_datasets import open_fiftyone
 from yolo_tl.errors import DatabaseError, OutputError
 
 

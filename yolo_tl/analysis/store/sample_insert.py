@@ -22,7 +22,7 @@ import random
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Optional
 
-from yolo_tl.analysis.labels import RawBox, to_detections
+from yolo_tl.analysis.collect import RawBox, to_detections
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from yolo_tl.training.ultralytics_compat import IMAGE_SUFFIXES, check_device, offline_guards
+from yolo_tl._upstream.ultralytics import offline_guards
+from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
+from yolo_tl.model.device import check_device
 from yolo_tl.errors import ImageError, TrainingError
-from yolo_tl.training.runtime import no_autoinstall
-from yolo_tl.training.weights import load_detector
+from yolo_tl.model.runtime import no_autoinstall
+from yolo_tl.model.weights import load_detector
 
 PathLike = Union[str, Path]
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Checks and guards around Ultralytics: data.yaml, device, and no network calls when offline.
+"""The data.yaml Ultralytics is handed: its splits checked, resolved as Ultralytics would, fingerprinted.
 
 Everything here runs before Ultralytics is asked to do anything, so bad input becomes one
 YoloTLError line instead of a traceback from deep inside the trainer.
@@ -6,27 +6,20 @@ YoloTLError line instead of a traceback from deep inside the trainer.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from yolo_tl.errors import OutputError, TrainingError, is_disk_full
-from yolo_tl.network import offline
+from yolo_tl.errors import OutputError, TrainingError
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 from yolo_tl.dataset.formats.yolo import DataYaml, label_dir_for, load_data_yaml
 
 log = logging.getLogger(__name__)
-
-DataInfo = DataYaml  # the one data.yaml model (yolo_tl.dataset.formats.yolo); old name kept for callers
-
 
 def read_data_info(data_yaml: str | Path, *, need: tuple = ("train", "val")) -> DataYaml:
     """Read data.yaml and check that its classes and the image folders / lists of ``need`` exist.
@@ -120,22 +113,6 @@ def check_training_data(data: DataYaml, *, on_error: str = "fail", workdir: Path
     return TrainingData(out, record)
 
 
-@contextlib.contextmanager
-def disk_full_guard(run_dir: Path, *, fresh: bool) -> Iterator[None]:
-    """A full disk during training becomes one OutputError line; a run folder this call created is
-    removed (its last.pt may be cut short), a resumed run's folder is kept as it was."""
-    try:
-        yield
-    except (OSError, RuntimeError) as err:
-        if not is_disk_full(err):
-            raise
-        if fresh:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise OutputError(f"no space left on the device while writing the run ({err.__class__.__name__})",
-                          path=run_dir, hint="free some space or pass --project on another disk"
-                          + ("; the partial run folder was removed" if fresh else "")) from None
-
-
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -167,90 +144,3 @@ def fingerprint(info: DataYaml) -> dict[str, Any]:
         "root": str(info.root),
         "root_from": info.root_from,
     }
-
-
-def check_device(device: str | int | None) -> str | None:
-    """Normalise ``--device`` (auto, cpu, mps, 0, 0,1,...) and refuse GPUs this machine lacks."""
-    if device is None:
-        return None
-    text = str(device).strip().lower().replace(" ", "")
-    if text in ("", "auto", "none"):
-        return None
-    if text == "cpu":
-        return "cpu"
-    import torch
-
-    if text == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise TrainingError("device mps requested but MPS is not available", field="--device",
-                                hint="use --device cpu")
-        return "mps"
-    parts = [p.replace("cuda:", "") for p in text.split(",") if p]
-    parts = ["0" if p == "cuda" else p for p in parts]
-    if not parts or not all(p.isdigit() for p in parts):
-        raise TrainingError(f"unknown device {device!r}", field="--device", hint="use auto, cpu, mps, 0 or 0,1,2,3")
-    if not torch.cuda.is_available():
-        raise TrainingError(
-            f"CUDA device {device} requested but this machine has no usable CUDA GPU",
-            field="--device",
-            hint="use --device cpu",
-        )
-    count = torch.cuda.device_count()
-    missing = [p for p in parts if int(p) >= count]
-    if missing:
-        raise TrainingError(
-            f"CUDA device {missing[0]} requested but only {count} GPU(s) are visible", field="--device"
-        )
-    return ",".join(parts)
-
-
-@contextlib.contextmanager
-def offline_guards() -> Iterator[None]:
-    """Keep Ultralytics from reaching for the network when we are offline.
-
-    - Fonts: ``check_font('Arial.ttf')`` would download the font; offline we hand it matplotlib's
-      bundled DejaVuSans instead, so labels and plots are still drawn.
-    - AMP check (CUDA only): it loads ``yolo26n.pt``, downloading it if missing; offline and not
-      cached we skip the check and keep AMP on, which is what Ultralytics itself does when its
-      download fails, minus the retries.
-    Online, both fall through to Ultralytics unchanged.
-    """
-    import ultralytics.data.utils as data_utils
-    import ultralytics.engine.trainer as trainer_mod
-    from ultralytics.utils import checks, plotting
-
-    original_font = checks.check_font
-    original_amp = trainer_mod.check_amp
-
-    def safe_check_font(font: str = "Arial.ttf") -> Any:
-        from ultralytics.utils import USER_CONFIG_DIR
-
-        local = USER_CONFIG_DIR / Path(font).name
-        if local.exists() or not offline():
-            return original_font(font)
-        from matplotlib import font_manager
-
-        return font_manager.findfont("DejaVu Sans", fallback_to_default=True)
-
-    def safe_check_amp(model: Any) -> Any:
-        from ultralytics.utils import WEIGHTS_DIR
-
-        if offline() and not (Path(WEIGHTS_DIR) / "yolo26n.pt").is_file():
-            log.warning("AMP check skipped: offline and yolo26n.pt is not cached; AMP stays on")
-            return True
-        return original_amp(model)
-
-    patches = [
-        (checks, "check_font", safe_check_font),
-        (data_utils, "check_font", safe_check_font),
-        (plotting, "check_font", safe_check_font),
-        (trainer_mod, "check_amp", safe_check_amp),
-    ]
-    saved = [(mod, name, getattr(mod, name)) for mod, name, _ in patches]
-    try:
-        for mod, name, value in patches:
-            setattr(mod, name, value)
-        yield
-    finally:
-        for mod, name, value in saved:
-            setattr(mod, name, value)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from yolo_tl.analysis.evaluation import (AREAS, IOU_THRESHS, Accumulator, ImageBoxes, _bits, _greedy, box_ious,
+from yolo_tl.analysis.metrics.evaluation import (AREAS, IOU_THRESHS, Accumulator, ImageBoxes, _bits, _greedy, box_ious,
                                          mean_ap)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yolo_tl.analysis.labels import EVAL_KEY, GT, PRED
+from yolo_tl.analysis.collect import EVAL_KEY, GT, PRED
 
 # Okabe-Ito colours (told apart by colour-blind eyes too): tp bluish green, fp vermillion, fn blue
 OUTCOME_COLORS = {"tp": "#009E73", "fp": "#D55E00", "fn": "#0072B2"}

@@ -263,7 +263,7 @@ def load_detector(spec: str | Path, *, field: str = "WEIGHTS") -> tuple[Any, Det
     """
     weights = resolve_detector(spec, field=field)
     if weights.exported:
-        from yolo_tl.training.runtime import check_runtime
+        from yolo_tl.model.runtime import check_runtime
 
         check_runtime(weights.format, purpose="run")
         try:
@@ -316,17 +316,3 @@ def _literal(value: Any) -> Any:
             return value
     return value
 
-
-def check_names_match(model_names: dict[int, str], data_names: dict[int, str], *, path: Path,
-                      data_yaml: Path) -> None:
-    """The model must predict data.yaml's classes in the same order; say which names differ."""
-    got = [model_names[i] for i in sorted(model_names)]
-    want = [data_names[i] for i in sorted(data_names)]
-    if got == want:
-        return
-    if len(got) != len(want):
-        reason = f"predicts {len(got)} classes {got[:6]} but {data_yaml} has {len(want)} {want[:6]}"
-    else:
-        diff = [f"{i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(zip(got, want)) if a != b]
-        reason = f"class names differ from {data_yaml}: " + ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
-    raise WeightsError(reason, path=path, hint="use weights fine-tuned on this data.yaml")

@@ -1,0 +1,1 @@
+"""The FiftyOne App: saved views, colour schemes, launching."""

@@ -1,0 +1,1 @@
+"""FiftyOne storage: the database, our datasets, sample inserts, registered runs, disk guard, dataset swap."""
