@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.suite import Config, Row
+from benchmarks.common import Config, Row
 
 METRICS = {
     "proc": "process spawn to end of work (interpreter start + imports included)",

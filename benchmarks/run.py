@@ -17,7 +17,7 @@ import traceback
 from dataclasses import fields
 from pathlib import Path
 
-from benchmarks import harness, report, suite
+from benchmarks import common, harness, report, suite
 
 REPO = Path(__file__).resolve().parents[1]
 NOTES = Path(__file__).with_name("NOTES.md")
@@ -34,7 +34,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--workdir", type=Path, default=None, help="work folder (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--no-profile", action="store_true", help="skip the cProfile runs")
-    for f in fields(suite.Config):
+    for f in fields(common.Config):
         if f.name == "profile":
             continue
         flag = "--" + f.name.replace("_", "-")
@@ -45,9 +45,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def make_config(args: argparse.Namespace) -> suite.Config:
-    cfg = suite.Config.quick() if args.quick else suite.Config()
-    for f in fields(suite.Config):
+def make_config(args: argparse.Namespace) -> common.Config:
+    cfg = common.Config.quick() if args.quick else common.Config()
+    for f in fields(common.Config):
         value = getattr(args, f.name, None)
         if value is None:
             continue
@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", flush=True)
 
-    ctx = suite.Ctx(cfg, work, env, log)
-    rows: list[suite.Row] = []
+    ctx = common.Ctx(cfg, work, env, log)
+    rows: list[common.Row] = []
     failures: list[str] = []
     keeper = harness.start_db_keeper(env) if suite.FIFTYONE & set(names) else None
     if not args.quick:

@@ -1,4 +1,4 @@
-"""The comparisons of issue 6: each builds its data, times both sides, returns table rows.
+"""The comparisons run by ``make bench``: each builds its data, times both sides, returns table rows.
 
 A row: what, against, the two medians, the ratio, the target and the verdict. Metrics:
 ``proc`` = spawn of the process to the end of its work (interpreter start and imports included,
@@ -11,77 +11,13 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from benchmarks import datagen
+from benchmarks import datagen, suite_analyze
+from benchmarks.common import Ctx, Row, spread, verdict
 from benchmarks.harness import Case, measure, run_once, set_aside, set_aside_after, worker_cmd
 from benchmarks.profiling import bucket_profile, top_functions
-
-
-@dataclass
-class Config:
-    """Sizes and repeat counts; ``quick()`` is the smoke-test size."""
-
-    voc_images: int = 5000
-    coco_images: int = 10000
-    scaling: tuple[int, ...] = (1000, 10000, 50000)
-    train_images: tuple[int, int] = (64, 16)
-    train_imgsz: int = 128
-    train_epochs: int = 2
-    ingest_images: int = 2000
-    ingest_boxes: int = 20
-    eval_images: int = 500  # the first N of the ingest set: evaluation costs ~0.1 s per sample
-    profile_images: int = 200
-    predict_images: int = 500
-    predict_imgsz: int = 160
-    repeats: int = 3
-    repeats_slow: int = 2  # FiftyOne VOC import+export, ingest, freeze runs
-    repeats_train: int = 5  # finetune vs direct train(): a 3% target in +-15% run-to-run noise
-    repeats_eval: int = 1  # evaluate_detections at 2,000 samples takes minutes on 2 cores
-    profile: bool = True
-
-    @classmethod
-    def quick(cls) -> Config:
-        return cls(voc_images=200, coco_images=300, scaling=(100, 300, 1000),
-                   train_images=(8, 4), train_imgsz=64, train_epochs=1, ingest_images=40,
-                   ingest_boxes=5, eval_images=40, profile_images=20, predict_images=10, predict_imgsz=64,
-                   repeats=1, repeats_slow=1, repeats_train=1, repeats_eval=1, profile=False)
-
-
-@dataclass
-class Row:
-    what: str
-    against: str
-    metric: str
-    ours: float | None
-    base: float | None
-    ratio: float | None
-    target: str
-    verdict: str  # pass / FAIL / report / skipped
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Ctx:
-    cfg: Config
-    work: Path
-    env: dict
-    log: Callable[[str], None]
-    extras: dict = field(default_factory=dict)  # profiles and other findings for the report
-
-    def data(self, name: str) -> Path:
-        return self.work / "data" / name
-
-
-def _verdict(ok: bool) -> str:
-    return "pass" if ok else "FAIL"
-
-
-def _spread(case: Case, key: str) -> str:
-    vals = case.values(key)
-    return (f"{case.name}: " + ", ".join(f"{v:.2f}" for v in vals) + " s") if vals else ""
 
 
 def _profile(ctx: Ctx, case: str, label: str, **kwargs) -> None:
@@ -116,13 +52,13 @@ def prepare_voc(ctx: Ctx) -> list[Row]:
         Row(f"prepare, VOC, {n:,} images / {info['boxes']:,} boxes, with <size>",
             "FiftyOne VOCDetectionDataset import + YOLOv5Dataset export (symlinks), whole process",
             "proc", ours.median("proc"), fo.median("proc"), r_fo, ">= 25x faster",
-            _verdict(r_fo >= 25),
-            [_spread(ours, "proc"), _spread(fo, "proc"),
+            verdict(r_fo >= 25),
+            [spread(ours, "proc"), spread(fo, "proc"),
              f"FiftyOne import alone (median): {statistics.median(fo.values('import_seconds')):.2f} s"]),
         Row(f"prepare, VOC, {n:,} images (the call alone)",
             "I/O floor: read every XML, write one small file per image", "inner",
             ours.median("seconds"), floor.median("seconds"), r_floor, "<= 5x the floor",
-            _verdict(r_floor <= 5), [_spread(ours, "seconds"), _spread(floor, "seconds")]),
+            verdict(r_floor <= 5), [spread(ours, "seconds"), spread(floor, "seconds")]),
     ]
     if r_floor > 5 or r_fo < 25:
         _profile(ctx, "ours_prepare", f"yolo_tl.prepare, VOC {n:,} images", src=str(src),
@@ -155,8 +91,8 @@ def prepare_coco(ctx: Ctx) -> list[Row]:
     rows = [Row(f"prepare, COCO, {n:,} images / {info['boxes']:,} boxes (the call alone)",
                 "Ultralytics convert_coco(cls91to80=False): labels only, no links, no yaml",
                 "inner", ours.median("seconds"), ul.median("seconds"), r, ">= 1.5x faster",
-                _verdict(r >= 1.5),
-                [_spread(ours, "seconds"), _spread(ul, "seconds"),
+                verdict(r >= 1.5),
+                [spread(ours, "seconds"), spread(ul, "seconds"),
                  f"whole process (proc): ours {ours.median('proc'):.2f} s, convert_coco "
                  f"{ul.median('proc'):.2f} s, ratio {r_proc:.2f}x (convert_coco imports torch)"])]
     if r < 1.5:
@@ -197,10 +133,10 @@ def scaling(ctx: Ctx) -> list[Row]:
     return [
         Row(f"prepare scaling, COCO {lo:,} -> {hi:,} images", "itself (time per image)",
             "inner", per_image[hi] * 1e3, per_image[lo] * 1e3, r,
-            "within 1.3x (ms/image shown)", _verdict(r <= 1.3), notes),
+            "within 1.3x (ms/image shown)", verdict(r <= 1.3), notes),
         Row(f"prepare peak RSS, COCO {hi:,} images", "the JSON file size",
             "peak RSS - baseline", (peak - base_rss) / 2**20, json_bytes / 2**20, growth,
-            "<= 3x the JSON size (MiB shown)", _verdict(growth <= 3),
+            "<= 3x the JSON size (MiB shown)", verdict(growth <= 3),
             [f"raw peak RSS {peak / 2**20:.0f} MiB = {peak / json_bytes:.1f}x the JSON; minus the "
              f"{base_rss / 2**20:.0f} MiB an idle interpreter with our imports takes"]),
     ]
@@ -238,8 +174,8 @@ def finetune(ctx: Ctx) -> list[Row]:
     return [Row(f"finetune, {cfg.train_epochs} epochs, {sum(cfg.train_images)} images, imgsz "
                 f"{cfg.train_imgsz}, CPU", "the same YOLO(...).train(...) call made directly",
                 "proc", ours.median("proc"), direct.median("proc"), r, "wall <= 1.03x",
-                _verdict(r <= 1.03),
-                [_spread(ours, "proc"), _spread(direct, "proc"),
+                verdict(r <= 1.03),
+                [spread(ours, "proc"), spread(direct, "proc"),
                  f"train call alone: ours {ours.median('seconds'):.2f} s, direct "
                  f"{direct.median('seconds'):.2f} s"])]
 
@@ -286,7 +222,7 @@ def ingest(ctx: Ctx) -> list[Row]:
     measure([ours, tut], cfg.repeats_slow, ctx.env, log=ctx.log)
     r = tut.median("seconds") / ours.median("seconds")
     n, labels = ours.runs[0].inner["samples"], ours.runs[0].inner["labels"]
-    notes = [_spread(ours, "seconds"), _spread(tut, "seconds")]
+    notes = [spread(ours, "seconds"), spread(tut, "seconds")]
     for c in (ours, tut):
         s = c.median("seconds")
         b, w = c.median("build_seconds"), c.median("write_seconds")
@@ -301,7 +237,7 @@ def ingest(ctx: Ctx) -> list[Row]:
     return [Row(f"analyze ingest, {n:,} images, {labels:,} labels (GT + predictions)",
                 "FiftyOne tutorial: add_samples(GT), then per-sample sample.save() of predictions",
                 "inner", ours.median("seconds"), tut.median("seconds"), r, ">= 1.5x faster",
-                _verdict(r >= 1.5), notes)]
+                verdict(r >= 1.5), notes)]
 
 
 def evaluate(ctx: Ctx) -> list[Row]:
@@ -322,9 +258,9 @@ def evaluate(ctx: Ctx) -> list[Row]:
                 per_k["yolo-tl evaluation"], per_k["evaluate_detections"],
                 per_k["yolo-tl evaluation"] / per_k["evaluate_detections"],
                 "report s/1,000 samples (~15 s measured before)", "report",
-                [_spread(fo, "seconds"), _spread(ours, "seconds"),
+                [spread(fo, "seconds"), spread(ours, "seconds"),
                  f"mAP (FiftyOne COCO-style): {fo.runs[0].inner['mAP']:.4f}",
-                 "yolo-tl's step (issue 13) = its own COCO matching with FiftyOne's rules, written with "
+                 "yolo-tl's step = its own COCO matching with FiftyOne's rules, written with "
                  "the samples in the bulk insert, run registered as FiftyOne's (insert included)"])]
 
 
@@ -351,8 +287,8 @@ def predict(ctx: Ctx) -> list[Row]:
     r = ours.median("wall") / ul.median("wall")
     return [Row(f"predict, a folder of {cfg.predict_images} images (imgsz {cfg.predict_imgsz}, CPU)",
                 "yolo predict on the same folder (CLI, whole process)", "wall",
-                ours.median("wall"), ul.median("wall"), r, "wall <= 1.05x", _verdict(r <= 1.05),
-                [_spread(ours, "wall"), _spread(ul, "wall"),
+                ours.median("wall"), ul.median("wall"), r, "wall <= 1.05x", verdict(r <= 1.05),
+                [spread(ours, "wall"), spread(ul, "wall"),
                  "outputs: yolo-tl writes annotated images + one txt per image + "
                  "predictions.json; yolo predict writes annotated images only",
                  f"model: untrained yolov8n from yaml; boxes found: "
@@ -369,8 +305,8 @@ def _keep_count(ctx: Ctx, pred_json: Path, then: Callable[[], None]) -> Callable
 
 
 def export(ctx: Ctx) -> list[Row]:
-    """PyTorch vs ONNX Runtime vs OpenVINO latency and mAP (issue 15; benchmarks/cases_export.py)."""
-    from benchmarks.cases_export import comparison
+    """PyTorch vs ONNX Runtime vs OpenVINO latency and mAP (benchmarks/bench_export.py)."""
+    from benchmarks.bench_export import comparison
 
     return comparison(ctx)
 
@@ -386,11 +322,5 @@ FIFTYONE = {"prepare_voc", "ingest", "evaluate"}
 OPT_IN: dict[str, Callable[[Ctx], list[Row]]] = {}  # run only when named in --only (they take long)
 
 
-def _register_issue13() -> None:  # issue 13's comparisons live in their own module (~45 min: opt-in)
-    from benchmarks import suite_analyze
-
-    OPT_IN.update(suite_analyze.COMPARISONS)
-    FIFTYONE.update(suite_analyze.COMPARISONS)
-
-
-_register_issue13()
+OPT_IN.update(suite_analyze.COMPARISONS)  # analyze's comparisons (~45 min)
+FIFTYONE.update(suite_analyze.COMPARISONS)

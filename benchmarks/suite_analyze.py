@@ -1,8 +1,8 @@
-"""Issue 13's comparisons: everything analyze does beyond inference vs FiftyOne's evaluation.
+"""Analyze's comparisons: everything analyze does beyond inference vs FiftyOne's evaluation.
 
 ``analyze_eval``: ``--ingest-images`` images (default 2,000) x ~40 GT boxes, predictions given.
 ``analyze_eval_dense``: a tenth of that (200) with 300 predictions per image, as at conf 0.001.
-Both sides: ours = ``cases_analyze.ours_analyze_steps`` (match + insert per batch, register the run,
+Both sides: ours = ``payload_analyze.ours_analyze_steps`` (match + insert per batch, register the run,
 views, colours); theirs = ``evaluate_detections(compute_mAP=True)`` alone (samples added untimed)
 and ``add_samples`` + ``evaluate_detections``. Each case in its own process; peak RSS is its VmHWM.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks import datagen
 from benchmarks.harness import Case, measure, worker_cmd
-from benchmarks.suite import Ctx, Row, _spread, _verdict
+from benchmarks.common import Ctx, Row, spread, verdict
 
 PER_IMAGE = 40
 DENSE = 300
@@ -55,7 +55,7 @@ def _compare(ctx: Ctx, n: int, dense: bool) -> list[Row]:
     boxes, preds = inner["boxes"], inner["predictions"]
     label = (f"analyze beyond inference, {n:,} images x ~{PER_IMAGE} GT"
              + (f", {DENSE} predictions per image (conf 0.001)" if dense else f", {preds:,} predictions"))
-    common = [_spread(ours, "seconds"), _spread(alone, "seconds"), _spread(both, "seconds"),
+    common = [spread(ours, "seconds"), spread(alone, "seconds"), spread(both, "seconds"),
               f"yolo-tl: {boxes / s_ours:,.0f} boxes/s (GT + predictions), "
               f"match + insert + register {inner['ingest_evaluate_seconds']:.2f} s of {s_ours:.2f} s; "
               f"FiftyOne evaluate_detections: {boxes / alone.median('seconds'):,.0f} boxes/s",
@@ -67,9 +67,9 @@ def _compare(ctx: Ctx, n: int, dense: bool) -> list[Row]:
     r1 = alone.median("seconds") / s_ours
     r2 = both.median("seconds") / s_ours
     return [Row(label, "FiftyOne evaluate_detections(compute_mAP=True) alone", "inner", s_ours,
-                alone.median("seconds"), r1, ">= 20x faster", _verdict(r1 >= 20), common),
+                alone.median("seconds"), r1, ">= 20x faster", verdict(r1 >= 20), common),
             Row(label, "FiftyOne add_samples + evaluate_detections(compute_mAP=True)", "inner", s_ours,
-                both.median("seconds"), r2, ">= 30x faster", _verdict(r2 >= 30), [])]
+                both.median("seconds"), r2, ">= 30x faster", verdict(r2 >= 30), [])]
 
 
 def analyze_eval(ctx: Ctx) -> list[Row]:

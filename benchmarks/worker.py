@@ -16,22 +16,22 @@ import time
 
 # case name -> "module:function" (modules are imported only when their case runs)
 CASES = {
-    "import_only": "benchmarks.cases_prepare:import_only",
-    "ours_prepare": "benchmarks.cases_prepare:ours_prepare",
-    "io_floor": "benchmarks.cases_prepare:io_floor",
-    "fiftyone_voc": "benchmarks.cases_prepare:fiftyone_voc",
-    "ultralytics_coco": "benchmarks.cases_prepare:ultralytics_coco",
-    "direct_train": "benchmarks.cases_train:direct_train",
-    "ours_finetune": "benchmarks.cases_train:ours_finetune",
-    "epoch_times": "benchmarks.cases_train:epoch_times",
-    "make_checkpoint": "benchmarks.cases_train:make_checkpoint",
-    "fo_tutorial_ingest": "benchmarks.cases_analyze:fo_tutorial_ingest",
-    "ours_ingest": "benchmarks.cases_analyze:ours_ingest",
-    "fo_evaluate": "benchmarks.cases_analyze:fo_evaluate",
-    "ours_evaluate": "benchmarks.cases_analyze:ours_evaluate",
-    "ours_analyze_steps": "benchmarks.cases_analyze:ours_analyze_steps",  # issue 13
-    "fo_add_evaluate": "benchmarks.cases_analyze:fo_add_evaluate",
-    "fo_evaluate_classes": "benchmarks.cases_analyze:fo_evaluate_classes",
+    "import_only": "benchmarks.payload_prepare:import_only",
+    "ours_prepare": "benchmarks.payload_prepare:ours_prepare",
+    "io_floor": "benchmarks.payload_prepare:io_floor",
+    "fiftyone_voc": "benchmarks.payload_prepare:fiftyone_voc",
+    "ultralytics_coco": "benchmarks.payload_prepare:ultralytics_coco",
+    "direct_train": "benchmarks.payload_train:direct_train",
+    "ours_finetune": "benchmarks.payload_train:ours_finetune",
+    "epoch_times": "benchmarks.payload_train:epoch_times",
+    "make_checkpoint": "benchmarks.payload_train:make_checkpoint",
+    "fo_tutorial_ingest": "benchmarks.payload_analyze:fo_tutorial_ingest",
+    "ours_ingest": "benchmarks.payload_analyze:ours_ingest",
+    "fo_evaluate": "benchmarks.payload_analyze:fo_evaluate",
+    "ours_evaluate": "benchmarks.payload_analyze:ours_evaluate",
+    "ours_analyze_steps": "benchmarks.payload_analyze:ours_analyze_steps",
+    "fo_add_evaluate": "benchmarks.payload_analyze:fo_add_evaluate",
+    "fo_evaluate_classes": "benchmarks.payload_analyze:fo_evaluate_classes",
 }
 
 

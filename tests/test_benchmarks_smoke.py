@@ -67,21 +67,21 @@ def test_quick_run_writes_results(tmp_path: Path) -> None:
 
 
 def test_scale_benchmark_data_and_run(tmp_path: Path) -> None:
-    """benchmarks/cases_scale.py: its labels name the rectangle drawn there (the last one drawn in each
+    """benchmarks/bench_scale.py: its labels name the rectangle drawn there (the last one drawn in each
     image, read back with Pillow), its model is as dense as it says, and a tiny run writes the table."""
     from PIL import Image
 
-    from benchmarks import cases_scale
+    from benchmarks import bench_scale
 
-    data, made = cases_scale.make_dataset(tmp_path / "split", 12)
-    assert made and not cases_scale.make_dataset(tmp_path / "split", 12)[1]  # reused
+    data, made = bench_scale.make_dataset(tmp_path / "split", 12)
+    assert made and not bench_scale.make_dataset(tmp_path / "split", 12)[1]  # reused
     for label in sorted((tmp_path / "split" / "labels" / "val").glob("*.txt")):
         c, cx, cy, _, _ = label.read_text().splitlines()[-1].split()
         with Image.open(tmp_path / "split" / "images" / "val" / f"{label.stem}.jpg") as im:
             px = im.convert("RGB").getpixel((int(float(cx) * 96), int(float(cy) * 96)))
-        assert max(abs(a - b) for a, b in zip(px, cases_scale.COLOURS[int(c)])) < 40, (label, px)
+        assert max(abs(a - b) for a, b in zip(px, bench_scale.COLOURS[int(c)])) < 40, (label, px)
     out = tmp_path / "RESULTS_scale.md"
-    r = subprocess.run([sys.executable, "-m", "benchmarks.cases_scale", "--images", "6,12", "--no-wait",
+    r = subprocess.run([sys.executable, "-m", "benchmarks.bench_scale", "--images", "6,12", "--no-wait",
                         "--work", str(tmp_path / "work"), "--out", str(out)], cwd=REPO, capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

@@ -160,7 +160,7 @@ def fo_evaluate(root: str, limit: int | None = None) -> dict:
 
 
 def ours_evaluate(root: str, limit: int | None = None) -> dict:
-    """yolo-tl's evaluation as ``analyze`` runs it since issue 13: its own COCO matching (FiftyOne's
+    """yolo-tl's evaluation as ``analyze`` runs it: its own COCO matching (FiftyOne's
     rules) while the samples are in memory, written with them in the bulk insert, the run registered
     as FiftyOne's (``EvaluatedBuilder``). The insert is inside the timed region, so this is ingest +
     evaluation, against FiftyOne's evaluation alone."""
@@ -169,7 +169,7 @@ def ours_evaluate(root: str, limit: int | None = None) -> dict:
     return out
 
 
-# --- issue 13: everything analyze does beyond inference, vs FiftyOne's evaluation ---------------
+# --- everything analyze does beyond inference, vs FiftyOne's evaluation ---------------
 def _rows_for_builder(root: str, limit: int | None):
     from yolo_tl.analysis.store.evaluated_samples import Item
 

@@ -1,7 +1,7 @@
-"""Where the --keep-classes target gap comes from, on a kept ``cases_transfer`` work folder.
+"""Where the --keep-classes target gap comes from, on a kept ``bench_transfer`` work folder.
 
-    python -m benchmarks.cases_transfer ... --workdir W     # keeps W/data and W/runs/source
-    python -m benchmarks.keep_classes_diagnostics W [--imgsz 128]
+    python -m benchmarks.bench_transfer ... --workdir W     # keeps W/data and W/runs/source
+    python -m benchmarks.bench_keep_classes_gap W [--imgsz 128]
 
 Same source model, data and seed as the table; backbone frozen. Three runs: --keep-classes at plain
 transfer's learning rate (what optimizer=auto picks for 4 classes instead of 8), and plain transfer
@@ -19,7 +19,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     import yolo_tl
 
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.keep_classes_diagnostics", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_keep_classes_gap", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("workdir", type=Path)
     ap.add_argument("--imgsz", type=int, default=128)

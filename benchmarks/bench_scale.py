@@ -1,6 +1,6 @@
-"""Scale benchmark (issue 16): peak memory of ``yolo-tl analyze`` as the split grows.
+"""Scale benchmark: peak memory of ``yolo-tl analyze`` as the split grows.
 
-``python -m benchmarks.cases_scale [--images 1000,5000,20000] [--imgsz 256] [--work DIR] [--no-wait]``
+``python -m benchmarks.bench_scale [--images 1000,5000,20000] [--imgsz 256] [--work DIR] [--no-wait]``
 writes ``benchmarks/RESULTS_scale.md`` (``--out`` for another file). Target: the peak RSS at the
 largest split within 1.5x of the one at the smallest.
 
@@ -9,7 +9,7 @@ Each split is synthetic (96x96 JPEGs of coloured rectangles on noise, 1-6 labell
 its own peak RSS (``VmHWM``) and the figures of its report; the parent samples the worker's
 ``VmRSS`` every 0.5 s for the curve. The model is yolov8n.yaml with random weights whose
 classification biases are raised so that every anchor scores ~0.73: at imgsz 256 NMS keeps ~270
-predictions per image, so the largest split is millions of boxes (the dense case issue 16 names).
+predictions per image, so the largest split is millions of boxes (the dense case).
 FiftyOne's mongod is a separate process: its memory is not counted here. Datasets are kept in
 ``--work`` between runs (generating 20,000 images takes a few minutes).
 """
@@ -119,7 +119,7 @@ def worker(spec: dict) -> dict:
 
 def run_one(spec: dict) -> dict:
     env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
-    p = subprocess.Popen([sys.executable, "-m", "benchmarks.cases_scale", "--worker", json.dumps(spec)], cwd=REPO,
+    p = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_scale", "--worker", json.dumps(spec)], cwd=REPO,
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     samples: list[tuple[float, int]] = []
     t0 = time.monotonic()
@@ -154,8 +154,8 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
     import ultralytics
 
     base = rows[0]["peak_rss"]
-    lines = ["# analyze peak memory as the split grows (issue 16)", "",
-             f"Command: `python -m benchmarks.cases_scale {' '.join(sys.argv[1:])}`", "",
+    lines = ["# analyze peak memory as the split grows", "",
+             f"Command: `python -m benchmarks.bench_scale {' '.join(sys.argv[1:])}`", "",
              f"Machine: {platform.platform()}, {os.cpu_count()} CPUs; ultralytics {ultralytics.__version__}, "
              f"fiftyone {fiftyone.__version__}, torch {torch.__version__}; imgsz {args.imgsz}, batch {args.batch}.",
              "Peak RSS is the analyze process's own VmHWM (mongod, a separate process, not counted); the RSS "

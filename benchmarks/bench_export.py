@@ -1,6 +1,6 @@
-"""Export benchmark (issue 15): CPU latency per image and mAP50-95 of PyTorch, ONNX Runtime and OpenVINO.
+"""Export benchmark: CPU latency per image and mAP50-95 of PyTorch, ONNX Runtime and OpenVINO.
 
-``python -m benchmarks.cases_export --weights best.pt --data data.yaml [--imgsz 320,640] [--runs 30]``
+``python -m benchmarks.bench_export --weights best.pt --data data.yaml [--imgsz 320,640] [--runs 30]``
 writes ``benchmarks/RESULTS_export.md`` (``--out`` to choose another file).
 
 Each (format, imgsz) pair runs in a fresh process (``--worker``): ``yolo_tl.export`` with ``data``,
@@ -55,7 +55,7 @@ def train_sample_model(work: Path, epochs: int) -> tuple[Path, Path]:
 
 
 def _run_worker(spec: dict, env: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.cases_export", "--worker", json.dumps(spec)],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_export", "--worker", json.dumps(spec)],
                           env=env, capture_output=True, text=True, timeout=1800)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("EXPORT_RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -81,7 +81,7 @@ def render(results: list[dict], args: argparse.Namespace, weights: Path, data: P
     lines = [
         "# Export benchmark: PyTorch vs ONNX Runtime vs OpenVINO on CPU",
         "",
-        f"Written by `python -m benchmarks.cases_export {' '.join(args.argv)}` in {total / 60:.1f} min.",
+        f"Written by `python -m benchmarks.bench_export {' '.join(args.argv)}` in {total / 60:.1f} min.",
         "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), {platform.platform()}",
@@ -127,7 +127,7 @@ def comparison(ctx) -> list:
     Quick mode trains 2 epochs and measures at imgsz 64; otherwise 30 epochs, imgsz 320 and 640, and
     the full table also goes to RESULTS_export.md.
     """
-    from benchmarks.suite import Row
+    from benchmarks.common import Row
 
     quick = ctx.cfg.repeats == 1 and ctx.cfg.train_imgsz == 64
     epochs, sizes, runs = (2, (64,), 5) if quick else (30, (320, 640), 30)
@@ -162,7 +162,7 @@ def comparison(ctx) -> list:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.cases_export", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_export", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--weights", type=Path, default=None, help="trained .pt (default: train one on the sample)")

@@ -1,6 +1,6 @@
-"""Transfer-learning techniques side by side on the demo's synthetic source -> target pair (issue 14).
+"""Transfer-learning techniques side by side on the demo's synthetic source -> target pair.
 
-    python -m benchmarks.cases_transfer [--images 120 --source-epochs 10 --epochs 6 --imgsz 96]
+    python -m benchmarks.bench_transfer [--images 120 --source-epochs 10 --epochs 6 --imgsz 96]
 
 1. a source model: yolov8n.yaml trained on the synthetic source task (cross, ring, hexagon, crescent);
 2. the target task: the sample's classes (circle, square, triangle, star) on images that also hold
@@ -101,7 +101,7 @@ def write_markdown(result: dict[str, Any], out: Path, command: str) -> None:
         return "-" if v is None else f"{v:.3f}"
 
     lines = [
-        "# Transfer-learning techniques, side by side (issue 14)", "",
+        "# Transfer-learning techniques, side by side", "",
         f"Written by `{command}`. CPU ({platform.processor() or platform.machine()}, shared 2-core machine), "
         f"ultralytics {ultralytics.__version__}, torch {torch.__version__}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
@@ -137,7 +137,7 @@ def write_markdown(result: dict[str, Any], out: Path, command: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.cases_transfer", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_transfer", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=120)
     ap.add_argument("--source-epochs", type=int, default=10)
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.workdir.resolve() if args.workdir else Path(tmp)
         result = run(work, images=args.images, source_epochs=args.source_epochs, epochs=args.epochs,
                      imgsz=args.imgsz, batch=args.batch, seed=args.seed)
-    command = ("python -m benchmarks.cases_transfer " + " ".join(
+    command = ("python -m benchmarks.bench_transfer " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in result["settings"].items()))
     write_markdown(result, args.out, command)
     print(json.dumps(result, indent=2))
