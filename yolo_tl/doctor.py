@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from yolo_tl.errors import first_line
 from yolo_tl.network import download_host_reachable, offline_requested
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,6 @@ class DoctorReport:
         return {"ok": self.ok, "checks": [asdict(c) for c in self.checks]}
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def check_python() -> Check:
     from yolo_tl import __version__
 
@@ -65,7 +61,7 @@ def check_torch() -> Check:
     try:
         import torch
     except Exception as err:  # noqa: BLE001  ImportError, or a broken CUDA build (OSError)
-        return Check("torch", FAIL, f"cannot import torch: {_first_line(err)}",
+        return Check("torch", FAIL, f"cannot import torch: {first_line(err)}",
                      "pip install torch torchvision (see https://pytorch.org for the CUDA build)")
     if torch.cuda.is_available():
         n = torch.cuda.device_count()
@@ -88,7 +84,7 @@ def check_opencv() -> Check:
     try:
         import cv2
     except Exception as err:  # noqa: BLE001  (any import failure is the finding)
-        return Check("opencv", FAIL, f"cannot import cv2: {_first_line(err)}",
+        return Check("opencv", FAIL, f"cannot import cv2: {first_line(err)}",
                      "pip uninstall -y opencv-python opencv-python-headless && "
                      "pip install opencv-python-headless (or install libGL: apt-get install libgl1)")
     return Check("opencv", OK, f"OpenCV {cv2.__version__}")
@@ -109,7 +105,7 @@ def check_ultralytics() -> Check:
         import ultralytics
         from ultralytics.utils import SETTINGS_FILE, USER_CONFIG_DIR
     except Exception as err:  # noqa: BLE001  (any import failure is the finding)
-        return Check("ultralytics", FAIL, f"cannot import ultralytics: {_first_line(err)}",
+        return Check("ultralytics", FAIL, f"cannot import ultralytics: {first_line(err)}",
                      "pip install 'ultralytics>=8.3'")
     detail = f"Ultralytics {ultralytics.__version__}, settings {SETTINGS_FILE}"
     if offline_requested():
@@ -224,6 +220,6 @@ def run_checks(*, database: bool = True, online: bool = True, port: int = APP_PO
             report.checks.append(fn())
         except Exception as err:  # a doctor must report, not crash
             log.debug("check %s crashed", name, exc_info=True)
-            report.checks.append(Check(name, FAIL, f"check crashed: {_first_line(err)}",
+            report.checks.append(Check(name, FAIL, f"check crashed: {first_line(err)}",
                                        "run with --debug and report it"))
     return report

@@ -72,6 +72,12 @@ class DatabaseError(YoloTLError):
     """FiftyOne's database cannot be started or reached."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an upstream exception's message (its name when the message is empty)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def is_disk_full(err: BaseException) -> bool:
     """ENOSPC / EDQUOT, also as torch.save reports it (a RuntimeError from its zip writer)."""
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -18,6 +18,8 @@ import socket
 import threading
 import time
 
+from yolo_tl.errors import first_line
+
 DOWNLOAD_HOST = ("github.com", 443)
 TRUTHY = frozenset({"1", "true", "yes", "on", "y", "t"})  # ultralytics.utils.env_bool
 _CACHE_S = 60.0
@@ -41,7 +43,7 @@ def download_host_reachable(timeout: float = 3.0) -> tuple[bool, str]:
             with socket.create_connection(DOWNLOAD_HOST, timeout=timeout):
                 result.update(ok=True, why="reachable")
         except OSError as err:
-            result["why"] = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            result["why"] = first_line(err)
 
     thread = threading.Thread(target=probe, daemon=True)
     thread.start()

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from yolo_tl.errors import OutputError, TrainingError
+from yolo_tl.errors import TrainingError
+from yolo_tl.files import write_text_atomic
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 from yolo_tl.dataset.formats.yolo import DataYaml, label_dir_for, load_data_yaml
 
@@ -101,26 +101,16 @@ def check_training_data(data: DataYaml, *, on_error: str = "fail", workdir: Path
     for split in ("train", "val", "test"):
         if split in checked.images:
             listing = workdir / f"{split}_images.txt"
-            _write_atomic(listing, "".join(f"{p}\n" for p in checked.images[split]))
+            write_text_atomic(listing, "".join(f"{p}\n" for p in checked.images[split]))
             doc[split] = str(listing)
         elif split in data.entries:
             doc[split] = [str(p) for p in data.entries[split]]
     doc["nc"], doc["names"] = data.nc, data.names_dict
     out = workdir / "data.yaml"
     header = f"# {data.path} as yolo-tl handed it to Ultralytics ({len(checked.bad)} image(s) left out)\n"
-    _write_atomic(out, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    write_text_atomic(out, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     record["data_yaml_used"] = str(out)
     return TrainingData(out, record)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write ({err.strerror})", path=path) from None
 
 
 def fingerprint(info: DataYaml) -> dict[str, Any]:

@@ -13,19 +13,10 @@ from pathlib import Path
 from typing import Iterable, Union
 
 from yolo_tl.errors import OutputError
+from yolo_tl.files import pid_alive
 
 MARKER = "prepare_report.json"
 LINK_MODES = ("hardlink", "copy", "symlink")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def clean_leftovers(out: Path) -> None:
@@ -38,7 +29,7 @@ def clean_leftovers(out: Path) -> None:
                 pid = int(leftover.name.rsplit("-", 1)[1])
             except ValueError:
                 continue
-            if pid != os.getpid() and not _pid_alive(pid):
+            if pid != os.getpid() and not pid_alive(pid):
                 shutil.rmtree(leftover, ignore_errors=True)
 
 

@@ -2,8 +2,8 @@
 
 Steps: detect the layout -> read every annotation once -> one class list -> splits -> filter and
 clip boxes -> unique output names -> write everything into a partial folder -> rename into place.
-(The module is ``prepare_dataset`` rather than ``prepare`` so that ``yolo_tl.prepare`` can be the
-function without shadowing a submodule of the same name.)
+``yolo_tl.prepare`` is this module's function (the package's lazy API resolves the name to it, so
+the submodule ``yolo_tl.dataset.prepare`` never shadows it: tests/test_layout.py checks).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""``yolo-tl demo``: the whole workflow on the bundled sample, with the public API only.
+"""``yolo-tl demo``: the whole workflow on the bundled sample, through the public API (``yolo_tl.prepare``,
+``finetune``, ``evaluate``, ``analyze``) plus the sample generator, the data.yaml reader that checks
+the two prepared forms agree, and ``model.weights.resolve_weights`` to find a COCO checkpoint.
 
 prepare (VOC form, and the COCO form to check both give the same boxes) -> finetune with a frozen
 backbone -> evaluate -> analyze into FiftyOne.

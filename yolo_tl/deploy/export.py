@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from yolo_tl.errors import OutputError, TrainingError, WeightsError
+from yolo_tl.errors import OutputError, TrainingError, WeightsError, first_line
 from yolo_tl.model.class_names import match_classes
 from yolo_tl.model.runtime import RUNTIME_OF, check_format, check_runtime, no_autoinstall, package_version
 from yolo_tl._upstream.ultralytics import offline_guards
@@ -156,7 +156,7 @@ def _run_exporter(pt: Path, staging: Path, fmt: str, *, imgsz: int, dynamic: boo
         except WeightsError:
             raise
         except Exception as err:  # noqa: BLE001  (the exporter raises many kinds)
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            first = first_line(err)
             raise WeightsError(f"Ultralytics could not export to {fmt}: {first[:200]}", path=pt) from None
     staged.unlink()
     if not produced or not Path(produced).exists():
@@ -193,7 +193,7 @@ def _raw_diff(pt: Path, exported: DetectorWeights, imgsz: int, *, f32: bool = Tr
     try:
         return raw_output_diff(pt, exported, imgsz, f32=f32)
     except Exception as err:  # noqa: BLE001
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         raise WeightsError(f"the exported {exported.format} model does not run in its runtime: {first[:200]}",
                            path=exported.path) from None
 
@@ -218,7 +218,7 @@ def _data_parity(pt: Path, exported: DetectorWeights, data_yaml: Path, split: st
                                     device="cpu", workers=0, plots=False, verbose=False, project=str(staging / "val"),
                                     name=key, exist_ok=True)
             except (RuntimeError, ValueError, FileNotFoundError) as err:
-                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                first = first_line(err)
                 raise TrainingError(f"Ultralytics validation of the {key} model failed: {first}",
                                     path=data_yaml) from err
             metrics = DetectionMetrics.from_ultralytics(results)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from yolo_tl.errors import TrainingError
+from yolo_tl.errors import TrainingError, first_line
 from yolo_tl.model.metrics import DetectionMetrics
 from yolo_tl.dataset.yolo_check import check_dataset
 from yolo_tl._upstream.ultralytics import offline_guards
@@ -80,7 +80,7 @@ def evaluate(
         try:
             results = model.val(**args)
         except (RuntimeError, ValueError, FileNotFoundError) as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            first = first_line(err)
             raise TrainingError(f"Ultralytics validation failed: {first}", path=info.path) from err
     return EvaluationResult(source.path, info.path, split, DetectionMetrics.from_ultralytics(results),
                             matched_by_name=class_map is not None)

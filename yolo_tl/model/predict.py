@@ -26,6 +26,7 @@ from yolo_tl._upstream.ultralytics import offline_guards
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 from yolo_tl.model.device import check_device
 from yolo_tl.errors import ImageError, TrainingError
+from yolo_tl.files import write_text_atomic
 from yolo_tl.model.runtime import no_autoinstall
 from yolo_tl.model.weights import load_detector
 
@@ -138,9 +139,7 @@ def predict(
     used = resolved.imgsz[0] if resolved.imgsz else imgsz  # a fixed-size export runs at its own size
     payload = {"weights": str(resolved.path), "source": str(source), "conf": conf, "iou": iou, "imgsz": used,
                "names": names, "counts": ordered, "images": records, "unreadable": unreadable}
-    tmp = json_path.with_name(json_path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, json_path)
+    write_text_atomic(json_path, json.dumps(payload, indent=2) + "\n")
     return PredictionReport(out_dir, len(records) - len(unreadable), sum(counts.values()), ordered, json_path,
                             names, unreadable)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yolo_tl.errors import WeightsError
+from yolo_tl.errors import WeightsError, first_line
 from yolo_tl.network import offline
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ def _why_unreadable(path: Path, err: Exception) -> str:
         return "the file is truncated or damaged (an incomplete torch zip archive)"
     if head != b"PK\x03\x04" and not head.startswith(b"\x80"):
         return "not a PyTorch file (no torch archive header)"
-    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    first = first_line(err)
     return f"{type(err).__name__}: {first[:200]}"
 
 
@@ -269,7 +269,7 @@ def load_detector(spec: str | Path, *, field: str = "WEIGHTS") -> tuple[Any, Det
         try:
             _open_in_runtime(weights)
         except Exception as err:  # noqa: BLE001  (each runtime raises its own kinds)
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            first = first_line(err)
             raise WeightsError(f"the {weights.format} runtime cannot open it: {first[:200]}", path=weights.path,
                                field=field) from None
     from ultralytics import YOLO

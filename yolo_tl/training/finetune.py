@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,8 @@ from yolo_tl._upstream.ultralytics import offline_guards
 from yolo_tl.dataset.handoff import check_training_data, fingerprint, read_data_info
 from yolo_tl.model.device import check_device
 from yolo_tl.training.disk_guard import disk_full_guard
-from yolo_tl.errors import TrainingError
+from yolo_tl.errors import TrainingError, first_line
+from yolo_tl.files import write_text_atomic
 from yolo_tl.training.freeze import architecture_lengths, freeze_for_weights
 from yolo_tl.training.lr_factors import format_lr_factors, parse_lr_factors, resolve_lr_factors
 from yolo_tl.training.schedule import ScheduleHooks, stages
@@ -279,7 +279,7 @@ def _run(model: Any, args: dict[str, Any], hooks: ScheduleHooks, record: dict[st
         raise
     except (RuntimeError, ValueError, FileNotFoundError, TypeError) as err:
         save("failed")
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         raise TrainingError(f"Ultralytics training failed: {first}", path=run_dir) from err
     trainer = model.trainer
     metrics = DetectionMetrics.from_ultralytics(results) if results is not None else None
@@ -319,6 +319,4 @@ def _versions() -> dict[str, str]:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

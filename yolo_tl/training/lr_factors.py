@@ -13,7 +13,7 @@ groups is split by factor *before* the scheduler is built: the scheduler then ta
 ``lr`` as ``initial_lr`` and ``base_lrs``, and warm-up, decay, unfreeze steps and ``--resume``
 (which rebuilds the optimizer the same way, so its saved state fits) all keep the ratio. The one
 exception is the bias warm-up, which Ultralytics starts from a fixed ``warmup_bias_lr``; the hooks
-in ``schedule.py`` scale that start too (see ``bias_warmup_lr``).
+in ``schedule.py`` scale that start too (see ``ScheduleHooks._scale_bias_warmup``).
 """
 
 from __future__ import annotations

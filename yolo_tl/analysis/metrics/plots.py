@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from yolo_tl.analysis.metrics.evaluation import RECALL
+from yolo_tl.files import write_atomic
 
 
 def _pyplot():
@@ -62,19 +61,11 @@ def write_confusion(path: Path, names: list[str], matrix: np.ndarray, *, iou: fl
 
 
 def _save(plt, fig, path: Path) -> Path:
-    """Write the PNG beside ``path`` and rename it into place: never a cut-short figure."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")  # two runs may share --out
+    """Write the PNG atomically (two runs may share --out): never a cut-short figure."""
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.filename is None:
-            err.filename = str(path)
-        raise
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
-    return path
 
 
 def write_figures(out: Path, names: list[str], curves: dict, aps: list, confusion: np.ndarray, *,

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from yolo_tl.errors import DatabaseError, OutputError
+from yolo_tl.files import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +55,6 @@ def parse_leftover(dataset_name: str) -> dict[str, Any] | None:
 
 def is_temporary(dataset_name: str) -> bool:
     return parse_leftover(dataset_name) is not None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
 
 
 def _run_gone(parts: dict[str, Any]) -> bool:
