@@ -19,8 +19,7 @@ os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(_SESSION_DIR / "fiftyone-db")
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+from tests.helpers import SHARED_DATASETS  # noqa: E402  (after the environment above)
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +43,8 @@ def fruits_json(shared_datasets: Path) -> Path:
 # --- finetune / evaluate / predict (issue 3): one tiny dataset and one tiny checkpoint per session ---
 @pytest.fixture(scope="session")
 def tiny_yolo_data(tmp_path_factory) -> Path:
-    """data.yaml of a synthetic 8+4 image, 3-class YOLO dataset (see tests/train_helpers.py)."""
-    from tests.train_helpers import write_tiny_dataset
+    """data.yaml of a synthetic 8+4 image, 3-class YOLO dataset (see tests/helpers/train_helpers.py)."""
+    from tests.helpers.train_helpers import write_tiny_dataset
 
     return write_tiny_dataset(tmp_path_factory.mktemp("tiny_yolo"))
 
@@ -53,7 +52,7 @@ def tiny_yolo_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_base_weights(tiny_yolo_data: Path, tmp_path_factory) -> Path:
     """best.pt of yolov8n.yaml trained 1 epoch at imgsz 64 on tiny_yolo_data: the start checkpoint."""
-    from tests.train_helpers import FAST
+    from tests.helpers.train_helpers import FAST
     from yolo_tl.training.finetune import finetune
 
     runs = tmp_path_factory.mktemp("base_runs")

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 
 import yolo_tl
-from tests.builders import coco_doc, voc_xml, write_json
+from tests.helpers.builders import coco_doc, voc_xml, write_json
 
 W, H = 200, 100  # stored frame
 BOX = (120, 10, 180, 40)  # 0-based x1, y1, x2, y2 on the stored pixels (pixels 120..179, 10..39)

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import yolo_tl
-from tests.builders import coco_doc, make_image, voc_xml, write_json
+from tests.helpers.builders import coco_doc, make_image, voc_xml, write_json
 from yolo_tl.cli import app
 from yolo_tl.errors import LayoutError
 
@@ -28,7 +28,7 @@ def _voc_folder(root: Path, ann: str, img: str, n: int = 4, classes=("cat", "dog
         make_image(root / img / f"im{i}.jpg")
         objects = [(classes[(i + j) % len(classes)], 2 + j, 2 + j, 20 + j, 20 + j) for j in range(1 + i % 3)]
         (root / ann).mkdir(parents=True, exist_ok=True)
-        (root / ann / f"im{i}.xml").write_text(voc_xml(f"im{i}.jpg", objects))
+        (root / ann / f"im{i}.xml").write_text(voc_xml(f"im{i}.jpg", objects, size=(64, 48)))
     return root
 
 
@@ -120,7 +120,7 @@ def test_summary_never_cuts_a_number_at_80_columns(tmp_path):
         make_image(root / "images" / f"im{i:02d}.jpg")
         objects = [(classes[(i + j) % 10], 1 + j, 1 + j, 20 + j, 20 + j) for j in range(i % 7 + 30)]
         (root / "annotations").mkdir(parents=True, exist_ok=True)
-        (root / "annotations" / f"im{i:02d}.xml").write_text(voc_xml(f"im{i:02d}.jpg", objects))
+        (root / "annotations" / f"im{i:02d}.xml").write_text(voc_xml(f"im{i:02d}.jpg", objects, size=(64, 48)))
     res = runner.invoke(app, ["prepare", str(root), "--out", str(tmp_path / "out")], env={"COLUMNS": "80"})
     assert res.exit_code == 0, res.output
     assert "…" not in res.output

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import yolo_tl
-from tests.builders import (
+from tests.helpers.builders import (
     coco_doc, make_image, make_voc_devkit, read_labels, voc_xml, write_json,
 )
 from yolo_tl.errors import ImageError, LayoutError, OutputError
@@ -47,7 +47,7 @@ def test_voc_annotations_images_any_case(tmp_path):
     for i in range(4):
         make_image(src / "Images" / f"a{i}.png", 64, 48)
         (src / "ANNOTATIONS").mkdir(parents=True, exist_ok=True)
-        (src / "ANNOTATIONS" / f"a{i}.xml").write_text(voc_xml(f"a{i}.png", [("x", 1, 1, 10, 10)]))
+        (src / "ANNOTATIONS" / f"a{i}.xml").write_text(voc_xml(f"a{i}.png", [("x", 1, 1, 10, 10)], size=(64, 48)))
     rep = yolo_tl.prepare(src, tmp_path / "out")
     assert rep.images == 4 and rep.boxes == 4
 
@@ -56,7 +56,7 @@ def test_voc_xml_folder_with_images_option(tmp_path):
     for i in range(3):
         make_image(tmp_path / "pics" / f"p{i}.jpg")
         (tmp_path / "xml").mkdir(exist_ok=True)
-        (tmp_path / "xml" / f"p{i}.xml").write_text(voc_xml(f"p{i}.jpg", [("x", 1, 1, 10, 10)]))
+        (tmp_path / "xml" / f"p{i}.xml").write_text(voc_xml(f"p{i}.jpg", [("x", 1, 1, 10, 10)], size=(64, 48)))
     rep = yolo_tl.prepare(tmp_path / "xml", tmp_path / "out", images=tmp_path / "pics")
     assert rep.images == 3
 
@@ -64,7 +64,7 @@ def test_voc_xml_folder_with_images_option(tmp_path):
 def test_voc_xml_beside_images_in_subfolders(tmp_path):
     for sub in ("a", "b"):
         make_image(tmp_path / "src" / sub / "same.jpg")
-        (tmp_path / "src" / sub / "same.xml").write_text(voc_xml("same.jpg", [("x", 1, 1, 10, 10)]))
+        (tmp_path / "src" / sub / "same.xml").write_text(voc_xml("same.jpg", [("x", 1, 1, 10, 10)], size=(64, 48)))
     rep = yolo_tl.prepare(tmp_path / "src", tmp_path / "out", split="0.5,0.5")
     # the two same-named images both survive, under distinct names
     names = sorted(p.name for p in (tmp_path / "out/images").rglob("*.jpg"))
@@ -222,7 +222,7 @@ def test_size_from_header_when_missing(tmp_path):
 
 def test_exif_rotated_image_real_size_wins(tmp_path):
     # stored 200x100, EXIF orientation 6 (rotate 90): Ultralytics sees 100x200. With --exif keep the
-    # box stays as written and is normalised by the shown size (tests/test_exif.py: the other modes)
+    # box stays as written and is normalised by the shown size (tests/dataset/test_exif.py: the other modes)
     make_image(tmp_path / "s" / "r.jpg", 200, 100, orientation=6)
     (tmp_path / "s" / "r.xml").write_text(voc_xml("r.jpg", [("x", 1, 1, 51, 101)], size=(200, 100)))
     rep = yolo_tl.prepare(tmp_path / "s", tmp_path / "out", split="0.5,0.5", exif="keep")
@@ -297,7 +297,7 @@ def test_filename_escaping_root_is_an_error(tmp_path):
     make_image(tmp_path / "secret.jpg")
     (tmp_path / "src").mkdir()
     make_image(tmp_path / "src" / "ok.jpg")
-    (tmp_path / "src" / "ok.xml").write_text(voc_xml("../secret.jpg", [("x", 1, 1, 5, 5)]))
+    (tmp_path / "src" / "ok.xml").write_text(voc_xml("../secret.jpg", [("x", 1, 1, 5, 5)], size=(64, 48)))
     with pytest.raises(ImageError, match="escapes"):
         yolo_tl.prepare(tmp_path / "src", tmp_path / "out", split="0.5,0.5")
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import yolo_tl
-from tests.builders import make_voc_devkit
+from tests.helpers.builders import make_voc_devkit
 from yolo_tl.cli import app
 from yolo_tl.errors import LayoutError
 

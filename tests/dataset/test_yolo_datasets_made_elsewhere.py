@@ -25,8 +25,8 @@ import pytest
 from typer.testing import CliRunner
 import ultralytics.utils  # noqa: F401  (its log handler binds to stdout now, not to a CliRunner stream closed later)
 
-from tests.corpus_builders import tree_fingerprint
-from tests.train_helpers import write_tiny_dataset
+from tests.helpers.corpus_builders import tree_fingerprint
+from tests.helpers.train_helpers import write_tiny_dataset
 from yolo_tl.cli import app
 
 RUNNER = CliRunner()

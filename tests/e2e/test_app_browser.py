@@ -14,15 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _listen_addresses(port: int) -> set:
@@ -127,7 +123,7 @@ def app_dataset(bccd_yolo, bccd_detector, monkeypatch):
 def test_app_opens_on_worst_samples_coloured_by_outcome(app_dataset, tmp_path):
     """The App, as Chromium renders it: on view worst_samples, boxes in the outcome colours, the
     predictions under --show-conf not drawn (and drawn in the control view that keeps them)."""
-    name, port = app_dataset.name, _free_port()
+    name, port = app_dataset.name, free_port()
     log = tmp_path / "app.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "yolo_tl", "app", name, "--port", str(port)],

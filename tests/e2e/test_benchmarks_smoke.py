@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
 
 
 def test_synthetic_voc_and_coco_are_what_they_claim(tmp_path: Path) -> None:

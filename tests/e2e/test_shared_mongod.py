@@ -7,10 +7,8 @@ port), runs the commands as separate processes pointed at it, and then asks both
 
 from __future__ import annotations
 
-import os
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,13 +17,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import REPO, database_env, free_port, run_yolo_tl
 
 
 @pytest.fixture
@@ -51,11 +43,6 @@ def team_server(tmp_path: Path):
         client.close()
         proc.terminate()
         proc.wait(timeout=60)
-
-
-def run(args: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yolo_tl", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def app_url(args: list[str], env: dict, timeout: float = 180) -> tuple[str, int, str]:
@@ -85,14 +72,13 @@ def test_team_server_holds_the_data(team_server, tiny_yolo_data: Path, tiny_base
     import fiftyone as fo
 
     uri, team = team_server
-    env = {k: v for k, v in os.environ.items() if k != "FIFTYONE_PRIVATE_DATABASE_PORT"}
-    env.update(FIFTYONE_DATABASE_URI=uri, PYTHONPATH=str(REPO), COLUMNS="200")
+    env = database_env(uri)
     local_before = sorted(fo.list_datasets())  # this session's own database
 
-    r = run(["analyze", str(tiny_yolo_data), "--weights", str(tiny_base_weights), "--name", "team-ds",
+    r = run_yolo_tl(["analyze", str(tiny_yolo_data), "--weights", str(tiny_base_weights), "--name", "team-ds",
              "--imgsz", "64", "--no-ultralytics-val", "--json"], env)
     assert r.returncode == 0, r.stderr
-    listed = run(["datasets", "list", "--json"], env)
+    listed = run_yolo_tl(["datasets", "list", "--json"], env)
     assert listed.returncode == 0 and '"name": "team-ds"' in listed.stdout, listed.stderr
     url, status, _ = app_url(["app", "team-ds", "--port", str(free_port())], env)
     assert status == 200 and url.split("?")[0].endswith("/datasets/team-ds")

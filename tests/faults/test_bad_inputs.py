@@ -32,7 +32,8 @@ import yaml
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
-from tests.corpus_builders import (
+from tests.helpers import REPO
+from tests.helpers.corpus_builders import (
     coco_ann,
     coco_dataset,
     coco_doc,
@@ -46,7 +47,6 @@ from tests.corpus_builders import (
 )
 from yolo_tl.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
 RUNNER = CliRunner()
 
 # -- expected outcomes ------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def _check_exif(stored_frame: bool):
         assert rep["size_mismatches"] == []
         if stored_frame:
             # drawn on the stored 40x30 pixels: turned 90 degrees clockwise with the image, the box
-            # x 0-15, y 0-20 becomes x 30-20..30-0, y 0..15 (tests/test_exif.py checks every
+            # x 0-15, y 0-20 becomes x 30-20..30-0, y 0..15 (tests/dataset/test_exif.py checks every
             # orientation against the pixels Pillow turns)
             assert rep["exif"] == {"turned": 1}
             assert_pixels(out, "a", (30, 40), [(10, 0, 30, 15)])

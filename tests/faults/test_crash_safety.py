@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 import yolo_tl
-from tests.corpus_builders import image_bytes, tree_fingerprint, voc_xml
+from tests.helpers import REPO
+from tests.helpers.corpus_builders import image_bytes, tree_fingerprint, voc_xml
 
-REPO = Path(__file__).resolve().parents[1]
 N_IMAGES = 1000
 TRIALS = 10
 SEED = 20240607  # the kill times are random but reproducible; change it to explore other moments

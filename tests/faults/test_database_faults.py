@@ -8,30 +8,23 @@ wait pymongo's 30 s server selection and end in a traceback; the commands must a
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.corpus_builders import tree_fingerprint
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO, database_env, free_port
+from tests.helpers.corpus_builders import tree_fingerprint
 
 
 def closed_port() -> int:
     """A loopback port that was free a moment ago (bound, then released: nothing listens on it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 def child_env(uri: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "FIFTYONE_PRIVATE_DATABASE_PORT"}
-    env.update(FIFTYONE_DATABASE_URI=uri, PYTHONPATH=str(REPO), COLUMNS="200", NO_COLOR="1")
-    return env
+    return database_env(uri, NO_COLOR="1")
 
 
 def run_all(commands: dict[str, list[str]], env: dict[str, str], timeout: float = 30.0) -> dict:

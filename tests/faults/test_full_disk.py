@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 import ultralytics.utils  # noqa: F401  (its log handler binds to stdout now, not to a CliRunner stream closed later)
 
-from tests.builders import make_voc_devkit
-from tests.corpus_builders import tree_fingerprint
+from tests.helpers.builders import make_voc_devkit
+from tests.helpers.corpus_builders import tree_fingerprint
 from yolo_tl.cli import app
 
 RUNNER = CliRunner()
@@ -104,12 +104,11 @@ def test_analyze_stops_before_the_database_disk_fills(small_disk, tiny_yolo_data
     """MongoDB's data folder on a nearly full tmpfs: the first analyze succeeds, the second stops with one
     line before inserting anything, the first dataset is intact, and the server survives a checkpoint
     (``fsync``): with a full disk WiredTiger aborts the whole server at its next checkpoint."""
-    import os
     import signal
 
     import pymongo
 
-    from tests.test_shared_mongod import free_port, run
+    from tests.helpers import database_env, free_port, run_yolo_tl
     from yolo_tl.analysis.store.mongod import find_mongod
 
     exe = find_mongod()
@@ -125,9 +124,8 @@ def test_analyze_stops_before_the_database_disk_fills(small_disk, tiny_yolo_data
     client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=60000)
     try:
         client.admin.command("ping")
-        env = {k: v for k, v in os.environ.items() if k != "FIFTYONE_PRIVATE_DATABASE_PORT"}
-        env.update(FIFTYONE_DATABASE_URI=uri, PYTHONPATH=str(Path(__file__).resolve().parents[1]), COLUMNS="200")
-        first = run(_analyze_args(tiny_yolo_data, tiny_base_weights, "full-db"), env)
+        env = database_env(uri)
+        first = run_yolo_tl(_analyze_args(tiny_yolo_data, tiny_base_weights, "full-db"), env)
         assert first.returncode == 0, first.stderr
         db = client["fiftyone"]
 
@@ -138,7 +136,7 @@ def test_analyze_stops_before_the_database_disk_fills(small_disk, tiny_yolo_data
 
         before = state()
         _fill(disk, 30 * 2**20)  # under the 64 MiB analyze keeps free for MongoDB
-        again = run(_analyze_args(tiny_yolo_data, tiny_base_weights, "full-db"), env)
+        again = run_yolo_tl(_analyze_args(tiny_yolo_data, tiny_base_weights, "full-db"), env)
         err = again.stderr.strip().splitlines()
         assert again.returncode == 1 and "Traceback" not in again.stderr + again.stdout, again.stderr
         assert len(err) == 1 and err[0].startswith(f"error: {uri}: FiftyOne's database disk has "), err

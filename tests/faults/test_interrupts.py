@@ -1,6 +1,6 @@
 """Ctrl-C, SIGKILL and two runs at once during ``yolo-tl analyze``: the dataset name never breaks.
 
-Each run is a real process (tests/analyze_driver.py) that sends itself a real signal at a chosen
+Each run is a real process (tests/helpers/analyze_driver.py) that sends itself a real signal at a chosen
 moment. What is checked comes from the database itself (pymongo on FiftyOne's ``datasets``
 collection): which datasets exist, the document id behind a name, and its sample count.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
+
 TEMP_MARKERS = ("-building-", "-replaced-")
 
 
@@ -47,8 +48,8 @@ def start(mode: str, data: Path, weights: Path, name: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = ["analyze", str(data), "--weights", str(weights), "--name", name, "--imgsz", "64", "--batch", "4",
             "--no-ultralytics-val"]
-    return subprocess.Popen([sys.executable, "-m", "tests.analyze_driver", mode, "--", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "tests.helpers.analyze_driver", mode, "--", *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish(p: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:

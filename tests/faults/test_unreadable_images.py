@@ -19,7 +19,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import yolo_tl
-from tests.builders import voc_xml
+from tests.helpers.builders import voc_xml
 from yolo_tl.cli import app
 from yolo_tl.errors import ImageError
 

@@ -1,7 +1,7 @@
 """Run ``yolo-tl analyze`` in this process, with a real signal sent to itself at a chosen moment.
 
-Not a test module: tests/test_interrupts.py starts it with
-``python -m tests.analyze_driver MODE -- analyze ARGS...``. MODE:
+Not a test module: tests/faults/test_interrupts.py starts it with
+``python -m tests.helpers.analyze_driver MODE -- analyze ARGS...``. MODE:
 
 - ``none``: no signal (a plain run; ``slow-swap`` holds the name lock 1 s to make two runs overlap);
 - ``sigint-build`` / ``sigkill-build``: SIGINT / SIGKILL once the samples are inserted;

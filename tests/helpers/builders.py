@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 from PIL import Image
 
@@ -25,22 +25,27 @@ def make_image(path: Path, width: int = 64, height: int = 48, *, orientation: Op
     return path
 
 
-def voc_xml(filename: Optional[str], objects: Iterable[VocObject], *, size: Optional[Tuple[int, int]] = (64, 48),
-            path: Optional[str] = None) -> str:
-    parts = ["<annotation>", "<folder>VOC</folder>"]
+def voc_xml(filename: Optional[str] = "a.jpg", objects: Iterable[VocObject] = (("cat", 5, 5, 20, 15),), *,
+            size: Optional[Tuple[Any, Any]] = (40, 30), path: Optional[str] = None, extra: str = "",
+            prolog: str = "") -> str:
+    """A VOC annotation. Every value is written verbatim (bad ones too, for the error tests); ``None``
+    leaves out <filename> / <size>; a sixth object item is written as <difficult>; ``extra`` goes in
+    after <size>, ``prolog`` before <annotation>."""
+    parts = [prolog, "<annotation>", "<folder>VOC</folder>"]
     if filename is not None:
         parts.append(f"<filename>{filename}</filename>")
     if path is not None:
         parts.append(f"<path>{path}</path>")
     if size is not None:
         parts.append(f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>")
+    parts.append(extra)
     for obj in objects:
         name, xmin, ymin, xmax, ymax = obj[:5]
         diff = f"<difficult>{obj[5]}</difficult>" if len(obj) > 5 else ""
         parts.append(f"<object><name>{name}</name>{diff}<bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin>"
                      f"<xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox></object>")
     parts.append("</annotation>")
-    return "\n".join(parts)
+    return "\n".join(p for p in parts if p)
 
 
 def make_voc_devkit(root: Path, items: Sequence[Tuple[str, Sequence[VocObject]]], *,

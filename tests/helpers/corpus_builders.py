@@ -10,11 +10,13 @@ import json
 import os
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+from tests.helpers.builders import voc_xml  # noqa: F401  (one VOC builder for all tests)
 
 ORIENTATION = 0x0112
 
@@ -47,24 +49,6 @@ def png_header_only(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
-
-
-Obj = tuple[Any, Any, Any, Any, Any]  # (name, xmin, ymin, xmax, ymax), any value written verbatim
-
-
-def voc_xml(filename: str | None = "a.jpg", objects: Iterable[Obj] = (("cat", 5, 5, 20, 15),), *,
-            size: tuple[Any, Any] | None = (40, 30), extra: str = "", prolog: str = "") -> str:
-    parts = [prolog, "<annotation>", "<folder>VOC</folder>"]
-    if filename is not None:
-        parts.append(f"<filename>{filename}</filename>")
-    if size is not None:
-        parts.append(f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>")
-    parts.append(extra)
-    for name, xmin, ymin, xmax, ymax in objects:
-        parts.append(f"<object><name>{name}</name><difficult>0</difficult><bndbox><xmin>{xmin}</xmin>"
-                     f"<ymin>{ymin}</ymin><xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox></object>")
-    parts.append("</annotation>")
-    return "\n".join(p for p in parts if p)
 
 
 def voc_pair(folder: Path, stem: str = "a", *, xml: str | bytes | None = None,

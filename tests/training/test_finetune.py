@@ -18,7 +18,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests.train_helpers import FAST, backbone_keys, checkpoint_state, label_counts, write_data_yaml
+from tests.helpers.train_helpers import FAST, backbone_keys, checkpoint_state, label_counts, write_data_yaml
 from yolo_tl.cli import app
 from yolo_tl.errors import TrainingError
 from yolo_tl.model.evaluate import evaluate

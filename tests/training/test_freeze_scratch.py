@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from tests.train_helpers import FAST
+from tests.helpers.train_helpers import FAST
 from yolo_tl.cli import app
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.finetune import finetune

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train_helpers import FAST, label_counts, write_data_yaml
+from tests.helpers.train_helpers import FAST, label_counts, write_data_yaml
 from yolo_tl.errors import TrainingError, WeightsError
 from yolo_tl.model.evaluate import evaluate
 from yolo_tl.training.finetune import finetune
@@ -179,7 +179,7 @@ def test_evaluate_and_analyze_by_name_equal_ultralytics_on_relabelled_data(kept,
 
 def test_keep_classes_with_distill_teacher_is_the_start_model(kept, tiny_base_weights, tmp_path):
     """--distill: Ultralytics' checkpoint names the start model as teacher; frozen layers stay exact."""
-    from tests.train_helpers import backbone_keys, checkpoint_state
+    from tests.helpers.train_helpers import backbone_keys, checkpoint_state
 
     result = finetune(kept["data"], weights=tiny_base_weights, freeze="backbone", epochs=1, keep_classes=True,
                       distill=True, pseudo_conf=CONF, imgsz=64, batch=4, workers=0, project=tmp_path,

@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests.train_helpers import FAST, backbone_keys, checkpoint_state
+from tests.helpers.train_helpers import FAST, backbone_keys, checkpoint_state
 from yolo_tl.cli import app
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.finetune import finetune

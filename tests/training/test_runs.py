@@ -11,7 +11,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tests.train_helpers import FAST
+from tests.helpers.train_helpers import FAST
 from yolo_tl.cli import app
 from yolo_tl.training.finetune import finetune
 
