@@ -1,6 +1,8 @@
 """Test-wide setup: offline Ultralytics, private settings and FiftyOne database per session.
 
 Environment variables are set at import time, before any test imports ultralytics or fiftyone.
+A test that uses one of the session fixtures that train or start the database is marked ``slow``
+(``make test-fast`` leaves those out).
 """
 
 from __future__ import annotations
@@ -22,6 +24,18 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 from tests.helpers import SHARED_DATASETS  # noqa: E402  (after the environment above)
 
 
+# the session fixtures that train a model or start FiftyOne's database (each takes seconds to minutes)
+SLOW_FIXTURES = frozenset({"tiny_base_weights", "bccd_detector", "bccd_analysis"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark ``slow`` every test that needs a slow session fixture, directly or through another fixture,
+    so that a test which forgets its marker still stays out of ``make test-fast``."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """../shared/datasets (read in place, never copied); skip when absent."""
@@ -40,7 +54,7 @@ def fruits_json(shared_datasets: Path) -> Path:
     return shared_datasets / "fruits_nuts_coco" / "data" / "trainval.json"
 
 
-# --- finetune / evaluate / predict (issue 3): one tiny dataset and one tiny checkpoint per session ---
+# --- finetune / evaluate / predict: one tiny dataset and one tiny checkpoint per session ---
 @pytest.fixture(scope="session")
 def tiny_yolo_data(tmp_path_factory) -> Path:
     """data.yaml of a synthetic 8+4 image, 3-class YOLO dataset (see tests/helpers/train_helpers.py)."""
@@ -61,7 +75,7 @@ def tiny_base_weights(tiny_yolo_data: Path, tmp_path_factory) -> Path:
     return result.best
 
 
-# --- analyze / app (issue 4): BCCD prepared once, one tiny detector, one analysis per session ---
+# --- analyze / app: BCCD prepared once, one tiny detector, one analysis per session ---
 @pytest.fixture(scope="session")
 def bccd_yolo(bccd_root: Path, tmp_path_factory) -> Path:
     """data.yaml of ../shared BCCD prepared by yolo_tl.prepare (VOC splits 205/87/72)."""

@@ -17,7 +17,7 @@ import pytest
 from yolo_tl.analysis.store.evaluated_samples import EvaluatedBuilder, Item
 from yolo_tl.analysis.metrics.evaluation import Accumulator, ImageBoxes, match_image
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 NAMES = ["cat", "dog", "bird", "fish"]  # "fish" is predicted but never in the ground truth
 SIZE = (480, 640)  # (height, width)

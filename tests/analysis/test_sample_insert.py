@@ -14,7 +14,7 @@ import pytest
 
 from yolo_tl.analysis.store import sample_insert as fb
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 NAMES = ["cat", "dog", "bird"]
 

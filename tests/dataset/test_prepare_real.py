@@ -82,6 +82,7 @@ def _assert_same_boxes(expected, actual, tol):
             assert max(abs(u - v) for u, v in zip(a[1:], b[1:])) <= tol, (name, a, b)
 
 
+@pytest.mark.slow
 def test_fiftyone_importers_agree_with_our_output(bccd, fruits, bccd_root, fruits_json):
     import fiftyone as fo
 
@@ -119,6 +120,7 @@ def test_fiftyone_importers_agree_with_our_output(bccd, fruits, bccd_root, fruit
             ds.delete()
 
 
+@pytest.mark.slow
 def test_one_epoch_training_finds_every_label(bccd, tmp_path):
     from ultralytics import YOLO
 

@@ -233,6 +233,7 @@ def ultralytics_keeps(data_yaml: Path, split: str) -> set[str]:
     return {Path(f).name for f in ds.im_files}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c for c in CASES if c.error], ids=lambda c: c.id)
 def test_bad_dataset_fails_in_one_line(case: Case, tmp_path: Path) -> None:
     root = make_case(tmp_path, case)
@@ -298,6 +299,7 @@ def _as_check(record: dict):
     return SimpleNamespace(**record)
 
 
+@pytest.mark.slow
 def test_skip_trains_without_the_images_ultralytics_would_drop(tmp_path: Path) -> None:
     """--on-error skip: training runs, run.json lists exactly the images Ultralytics drops."""
     import json

@@ -49,6 +49,7 @@ def test_synthetic_voc_and_coco_are_what_they_claim(tmp_path: Path) -> None:
         assert 1 <= a["category_id"] <= len(data["categories"])
 
 
+@pytest.mark.slow
 def test_quick_run_writes_results(tmp_path: Path) -> None:
     out = tmp_path / "RESULTS.md"
     proc = subprocess.run(
@@ -66,6 +67,7 @@ def test_quick_run_writes_results(tmp_path: Path) -> None:
     assert not (tmp_path / "work").exists()  # the work folder is removed unless --keep
 
 
+@pytest.mark.slow
 def test_scale_benchmark_data_and_run(tmp_path: Path) -> None:
     """benchmarks/cases_scale.py: its labels name the rectangle drawn there (the last one drawn in each
     image, read back with Pillow), its model is as dense as it says, and a tiny run writes the table."""

@@ -19,6 +19,8 @@ import pytest
 
 from tests.helpers import REPO, database_env, free_port, run_yolo_tl
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def team_server(tmp_path: Path):

@@ -689,6 +689,7 @@ SUBPROCESS_CASES = ["voc_malformed_xml", "voc_billion_laughs", "coco_unknown_ima
                     "coco_decompression_bomb_header", "out_under_a_file"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id", SUBPROCESS_CASES)
 def test_bad_input_in_a_real_process(case_id: str, tmp_path: Path) -> None:
     case = next(c for c in CASES if c.id == case_id)

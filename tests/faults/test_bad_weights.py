@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 
 from yolo_tl.cli import app
 
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 TASKS = {"segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "classify": "yolov8n-cls.yaml",
          "obb": "yolov8n-obb.yaml"}

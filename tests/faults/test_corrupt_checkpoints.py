@@ -18,6 +18,7 @@ def _one_line_error(result):
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04" + b"\0" * 64])
 def test_corrupt_weights_file_one_line(tmp_path, tiny_yolo_data, content):
     bad = tmp_path / "broken.pt"

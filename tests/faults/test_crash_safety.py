@@ -27,6 +27,8 @@ import yolo_tl
 from tests.helpers import REPO
 from tests.helpers.corpus_builders import image_bytes, tree_fingerprint, voc_xml
 
+pytestmark = pytest.mark.slow
+
 N_IMAGES = 1000
 TRIALS = 10
 SEED = 20240607  # the kill times are random but reproducible; change it to explore other moments

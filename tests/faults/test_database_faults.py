@@ -44,6 +44,7 @@ def run_all(commands: dict[str, list[str]], env: dict[str, str], timeout: float 
     return out
 
 
+@pytest.mark.slow
 def test_unreachable_database_one_line_with_the_fix(tiny_yolo_data: Path, tiny_base_weights: Path) -> None:
     port = closed_port()
     uri = f"mongodb://team:s3cret@127.0.0.1:{port}/?authSource=admin"
@@ -71,6 +72,7 @@ def test_unreachable_database_one_line_with_the_fix(tiny_yolo_data: Path, tiny_b
     assert tree_fingerprint(tiny_yolo_data.parent) == before
 
 
+@pytest.mark.slow
 def test_malformed_uri_is_named() -> None:
     results = run_all({"datasets list": ["datasets", "list"]}, child_env("mongodb://127.0.0.1:notaport"))
     rc, stdout, stderr = results["datasets list"]

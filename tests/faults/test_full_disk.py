@@ -45,6 +45,7 @@ def files_under(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir())
 
 
+@pytest.mark.slow
 def test_prepare_on_a_full_disk(small_disk, tmp_path: Path) -> None:
     src = make_voc_devkit(tmp_path / "voc", [(f"img{i}", [("cat", 5, 5, 40, 30)]) for i in range(40)])
     disk = small_disk("64k")
@@ -56,6 +57,7 @@ def test_prepare_on_a_full_disk(small_disk, tmp_path: Path) -> None:
     assert files_under(disk) == [] and tree_fingerprint(src) == before
 
 
+@pytest.mark.slow
 def test_finetune_on_a_full_disk(small_disk, tiny_yolo_data: Path) -> None:
     disk = small_disk("1m")  # room for run.json and plots, not for a 6 MB checkpoint
     before = user_files(tiny_yolo_data.parent)
@@ -99,6 +101,7 @@ def _snapshot(fo, name: str) -> tuple:
     return (len(ds), sorted(ds.values("id")), sorted(ds.list_evaluations()), ds.info.get("yolo_tl"))
 
 
+@pytest.mark.slow
 def test_analyze_stops_before_the_database_disk_fills(small_disk, tiny_yolo_data: Path, tiny_base_weights: Path,
                                                        tmp_path: Path) -> None:
     """MongoDB's data folder on a nearly full tmpfs: the first analyze succeeds, the second stops with one
@@ -163,6 +166,7 @@ def earlier_analysis(tiny_yolo_data: Path, tiny_base_weights: Path):
         fo.delete_dataset(name)
 
 
+@pytest.mark.slow
 def test_analyze_figures_on_a_full_disk(small_disk, earlier_analysis, tiny_yolo_data: Path,
                                         tiny_base_weights: Path) -> None:
     fo, name = earlier_analysis
@@ -178,6 +182,7 @@ def test_analyze_figures_on_a_full_disk(small_disk, earlier_analysis, tiny_yolo_
     assert not [n for n in fo.list_datasets() if n.startswith(f"{name}-building-")]
 
 
+@pytest.mark.slow
 def test_analyze_temporary_folder_on_a_full_disk(small_disk, earlier_analysis, tiny_yolo_data: Path,
                                                  tiny_base_weights: Path, monkeypatch) -> None:
     """The matches go to a temporary file (analysis/store/match_store.py): a full TMPDIR is one line too."""

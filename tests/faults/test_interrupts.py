@@ -18,6 +18,8 @@ import pytest
 
 from tests.helpers import REPO
 
+pytestmark = pytest.mark.slow
+
 TEMP_MARKERS = ("-building-", "-replaced-")
 
 

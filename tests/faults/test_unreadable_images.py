@@ -60,6 +60,7 @@ def test_prepare_without_verify_passes_the_broken_image(tmp_path):
     assert rep.images == 3  # headers only: this is what --verify-images is for
 
 
+@pytest.mark.slow
 def test_verify_images_fails_naming_the_file(tmp_path):
     src = _voc_with_broken(tmp_path / "src")
     with pytest.raises(ImageError, match=r"b\.png.*do(es)? not decode"):
@@ -74,6 +75,7 @@ def test_verify_images_fails_naming_the_file(tmp_path):
     assert sorted(p.name for p in src.iterdir()) == ["a.png", "a.xml", "b.png", "b.xml", "c.png", "c.xml"]
 
 
+@pytest.mark.slow
 def test_verify_images_skip(tmp_path):
     src = _voc_with_broken(tmp_path / "src")
     rep = yolo_tl.prepare(src, tmp_path / "out", split="0.5,0.5", verify_images=True, on_error="skip")
@@ -83,6 +85,7 @@ def test_verify_images_skip(tmp_path):
     assert written == ["a.png", "c.png"]
 
 
+@pytest.mark.slow
 def test_verify_images_many_in_parallel(tmp_path):
     """Enough images for several worker chunks; the broken ones are found wherever they fall."""
     from yolo_tl.dataset.verify import find_undecodable
@@ -123,6 +126,7 @@ def _alone(weights: Path, image: Path) -> list[float]:
     return sorted(float(c) for c in result.boxes.conf)
 
 
+@pytest.mark.slow
 def test_analyze_pairs_predictions_by_path(yolo_with_broken, tiny_base_weights):
     import fiftyone as fo
 
@@ -146,6 +150,7 @@ def test_analyze_pairs_predictions_by_path(yolo_with_broken, tiny_base_weights):
     ds.delete()
 
 
+@pytest.mark.slow
 def test_predict_pairs_by_path(yolo_with_broken, tiny_base_weights, tmp_path):
     from yolo_tl.model.predict import predict
 

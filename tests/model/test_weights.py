@@ -31,6 +31,7 @@ def test_weights_offline_not_cached_gives_one_clear_message(monkeypatch, tmp_pat
     assert "https://github.com/ultralytics/assets/releases/download/" in message
 
 
+@pytest.mark.slow
 def test_weights_offline_cli_exit_1_without_traceback(monkeypatch, tmp_path, tiny_yolo_data):
     monkeypatch.setenv("YOLO_OFFLINE", "true")
     monkeypatch.setattr("yolo_tl.model.weights.weights_cache_dir", lambda: tmp_path / "empty_cache")

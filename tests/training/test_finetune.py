@@ -24,6 +24,8 @@ from yolo_tl.errors import TrainingError
 from yolo_tl.model.evaluate import evaluate
 from yolo_tl.training.finetune import finetune
 
+pytestmark = pytest.mark.slow
+
 COMMON = {"imgsz": 64, "batch": 4, "workers": 0}
 
 

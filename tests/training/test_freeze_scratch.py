@@ -32,6 +32,7 @@ def test_explicit_freeze_on_random_weights_is_refused(freeze):
         freeze_for_weights(freeze, from_scratch=True, weights="yolov8n.yaml")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", ["yaml", "pt"])
 def test_default_freeze_follows_the_weights(tiny_yolo_data, tiny_base_weights, tmp_path, start):
     """Default --freeze: a .yaml trains every layer; trained .pt weights get their backbone frozen."""
@@ -55,6 +56,7 @@ def test_default_freeze_follows_the_weights(tiny_yolo_data, tiny_base_weights, t
     assert result.record["options"]["freeze"] == ("none" if start == "yaml" else "backbone")
 
 
+@pytest.mark.slow
 def test_cli_refuses_explicit_freeze_with_a_yaml(tiny_yolo_data, tmp_path):
     res = CliRunner().invoke(app, ["finetune", str(tiny_yolo_data), "--weights", "yolov8n.yaml", "--freeze",
                                    "backbone", "--epochs", "1", "--project", str(tmp_path / "runs")])
