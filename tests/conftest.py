@@ -20,6 +20,8 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(_SESSION_DIR / "ultralytics"))
 os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(_SESSION_DIR / "fiftyone-db"))
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Hypothesis keeps its example database and constants cache in ./.hypothesis by default: the repo root
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(_SESSION_DIR / "hypothesis"))
 
 from tests.helpers import SHARED_DATASETS  # noqa: E402  (after the environment above)
 

@@ -1,4 +1,4 @@
-"""Issue 13 on BCCD val: our evaluation equals FiftyOne's own on a copy, the views show what a person
+"""analyze on BCCD val: our evaluation equals FiftyOne's own on a copy, the views show what a person
 can read, the App's colours, the figures, the measured mAP steps, and "val is the training split"."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""EXIF-turned photos annotated on the stored frame (issue 12, section 1).
+"""EXIF-turned photos annotated on the stored frame: --exif rotate / auto / keep and the labels they give.
 
 The independent fact: a box drawn as a filled white rectangle on the stored pixels, saved with an EXIF
 orientation, then turned by Pillow's ``ImageOps.exif_transpose`` (and by cv2, which Ultralytics reads
@@ -107,8 +107,9 @@ def test_auto_turns_boxes_drawn_on_the_stored_frame(tmp_path, fmt, orientation, 
     assert saved["exif"] == {"turned": 1}
 
 
-def test_issue_example_orientation_6(tmp_path):
-    """The issue's numbers: a box that should be 0.75 0.25 0.30 0.30 on the shown 100x200 image."""
+def test_orientation_6_box_lands_where_the_photo_shows_it(tmp_path):
+    """A box drawn on the stored 200x100 pixels of an orientation-6 photo is 0.75 0.25 0.30 0.30 on
+    the shown 100x200 image."""
     # shown frame 100x200: box cx 75, cy 50, w 30, h 60 -> on the stored 200x100 pixels (turned back
     # 90 degrees counter-clockwise) it is x 20..80, y 10..40
     stored_box = (20, 10, 80, 40)

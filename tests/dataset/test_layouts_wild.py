@@ -1,4 +1,4 @@
-"""Layouts seen in public datasets, and the prepare summary at 80 columns (issue 12, section 6).
+"""Layouts seen in public datasets, and the prepare summary at 80 columns.
 
 Independent facts: the XML / JSON files the test writes, counted by the small readers below (not
 yolo-tl's); the summary is checked against those counts in the text a user sees.

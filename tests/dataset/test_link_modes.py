@@ -1,4 +1,4 @@
-"""`prepare --link MODE`, then `analyze`: every ground-truth box reaches FiftyOne (issue 12, section 3).
+"""`prepare --link MODE`, then `analyze`: every ground-truth box reaches FiftyOne.
 
 With ``--link symlink`` the output's images are links into the source folder; labels must be found
 beside the link (the path as given), the way Ultralytics finds them, never beside the link's target.

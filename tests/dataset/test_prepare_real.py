@@ -100,7 +100,7 @@ def test_fiftyone_importers_agree_with_our_output(bccd, fruits, bccd_root, fruit
         expected = _fo_boxes(src, "ground_truth")
         # FiftyOne's VOC importer ignores VOC's 1-based pixels (x = xmin / width), we shift by one
         # pixel (see boxes.voc_to_xyxy), and it keeps the two zero-area boxes we drop.
-        # So its boxes sit exactly one pixel right and down of ours: within the 1 px the issue allows.
+        # So its boxes sit exactly one pixel right and down of ours: within 1 px.
         expected = {k: [(b[0], *(v - 1.0 for v in b[1:])) for b in v if b[3] > b[1]]
                     for k, v in expected.items()}
         _assert_same_boxes(expected, _fo_boxes(ours, "ground_truth"), tol=0.01)

@@ -1,4 +1,4 @@
-"""A VOCdevkit holding VOC2007 and VOC2012, the standard layout (issue 12, section 2).
+"""A VOCdevkit holding VOC2007 and VOC2012, the standard layout: --year and the merged splits.
 
 The common recipes (Ultralytics' VOC.yaml, the "07+12" setting of the detection papers) train on each
 year's trainval and validate on VOC2007 test. Independent facts: the ImageSets lists and XML files the

@@ -62,7 +62,7 @@ def test_regeneration_is_byte_identical(regenerated: Path):
         assert not differing, f"{sub}: {len(differing)} files differ, e.g. {differing[:3]}"
 
 
-def test_voc_form_matches_images_and_has_what_the_issue_asks():
+def test_voc_form_matches_images_with_enough_boxes_backgrounds_and_disjoint_splits():
     xmls = sorted((VOC / "Annotations").glob("*.xml"))
     jpgs = sorted((VOC / "JPEGImages").glob("*.jpg"))
     assert len(xmls) == len(jpgs) >= 150

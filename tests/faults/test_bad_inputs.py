@@ -670,7 +670,7 @@ def test_bad_input(case: Case, tmp_path: Path) -> None:
         case.check(report, out_arg)
 
 
-def test_corpus_covers_the_issue_categories() -> None:
+def test_corpus_covers_every_category_of_bad_input() -> None:
     """The corpus is big enough and spans both formats, errors and handled successes."""
     assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
     ids = " ".join(c.id for c in CASES)

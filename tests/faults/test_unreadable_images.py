@@ -1,4 +1,4 @@
-"""Images whose header reads but whose pixels do not decode (issue 12, section 4).
+"""Images whose header reads but whose pixels do not decode: --verify-images, and predictions paired by path.
 
 Independent facts: cv2.imread (what Ultralytics decodes with) returns None for the broken file and
 Pillow's ``load()`` raises; Ultralytics' own predictor, run on each image alone, gives the boxes that

@@ -1,4 +1,4 @@
-"""Training from an architecture file: the default freezes nothing; an explicit freeze is refused (issue 12, §5).
+"""Training from an architecture file: the default freezes nothing; an explicit freeze is refused.
 
 Independent facts: the backbone length from Ultralytics' own ``yaml_model_load``, and which parameters
 Ultralytics' trainer leaves trainable (``requires_grad``) once it has applied its ``freeze`` argument.
