@@ -1,6 +1,8 @@
-"""Test-wide setup: offline Ultralytics, private settings and FiftyOne database per session.
+"""Test-wide setup: offline Ultralytics, private settings and a FiftyOne database folder per session.
 
 Environment variables are set at import time, before any test imports ultralytics or fiftyone.
+FiftyOne attaches to any database service already running on the machine, whatever its
+FIFTYONE_DATABASE_DIR, so two test sessions at once share one database (and fixed dataset names).
 A test that uses one of the session fixtures that train or start the database is marked ``slow``
 (``make test-fast`` leaves those out).
 """
