@@ -1,5 +1,6 @@
 # make demo  - set up .venv, then run the whole workflow on the bundled sample
 # make test  - set up .venv, then run the test suite
+# make test-fast - the tests not marked slow (no training, no database, no child process): the edit loop
 # make bench - set up .venv, then run the benchmarks (writes benchmarks/RESULTS.md)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,7 +13,7 @@ export PYTHONUNBUFFERED := 1
 # the offline fallback mongod is 6.0.5; FiftyOne only warns that it is old
 export FIFTYONE_DATABASE_VALIDATION ?= false
 
-.PHONY: setup test demo bench lint clean
+.PHONY: setup test test-fast demo bench lint clean
 
 setup: $(STAMP)
 
@@ -24,6 +25,9 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest tests -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -q -m "not slow"
 
 demo: $(STAMP)
 	$(VENV)/bin/yolo-tl demo

@@ -1,6 +1,10 @@
-"""Test-wide setup: offline Ultralytics, private settings and FiftyOne database per session.
+"""Test-wide setup: offline Ultralytics, private settings and a FiftyOne database folder per session.
 
 Environment variables are set at import time, before any test imports ultralytics or fiftyone.
+FiftyOne attaches to any database service already running on the machine, whatever its
+FIFTYONE_DATABASE_DIR, so two test sessions at once share one database (and fixed dataset names).
+A test that uses one of the session fixtures that train or start the database is marked ``slow``
+(``make test-fast`` leaves those out).
 """
 
 from __future__ import annotations
@@ -18,9 +22,22 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(_SESSION_DIR / "ultralytics"))
 os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(_SESSION_DIR / "fiftyone-db"))
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Hypothesis keeps its example database and constants cache in ./.hypothesis by default: the repo root
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(_SESSION_DIR / "hypothesis"))
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+from tests.helpers import SHARED_DATASETS  # noqa: E402  (after the environment above)
+
+
+# the session fixtures that train a model or start FiftyOne's database (each takes seconds to minutes)
+SLOW_FIXTURES = frozenset({"tiny_base_weights", "bccd_detector", "bccd_analysis"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark ``slow`` every test that needs a slow session fixture, directly or through another fixture,
+    so that a test which forgets its marker still stays out of ``make test-fast``."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +58,11 @@ def fruits_json(shared_datasets: Path) -> Path:
     return shared_datasets / "fruits_nuts_coco" / "data" / "trainval.json"
 
 
-# --- finetune / evaluate / predict (issue 3): one tiny dataset and one tiny checkpoint per session ---
+# --- finetune / evaluate / predict: one tiny dataset and one tiny checkpoint per session ---
 @pytest.fixture(scope="session")
 def tiny_yolo_data(tmp_path_factory) -> Path:
-    """data.yaml of a synthetic 8+4 image, 3-class YOLO dataset (see tests/train_helpers.py)."""
-    from tests.train_helpers import write_tiny_dataset
+    """data.yaml of a synthetic 8+4 image, 3-class YOLO dataset (see tests/helpers/train_helpers.py)."""
+    from tests.helpers.train_helpers import write_tiny_dataset
 
     return write_tiny_dataset(tmp_path_factory.mktemp("tiny_yolo"))
 
@@ -53,7 +70,7 @@ def tiny_yolo_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_base_weights(tiny_yolo_data: Path, tmp_path_factory) -> Path:
     """best.pt of yolov8n.yaml trained 1 epoch at imgsz 64 on tiny_yolo_data: the start checkpoint."""
-    from tests.train_helpers import FAST
+    from tests.helpers.train_helpers import FAST
     from yolo_tl.training.finetune import finetune
 
     runs = tmp_path_factory.mktemp("base_runs")
@@ -62,7 +79,7 @@ def tiny_base_weights(tiny_yolo_data: Path, tmp_path_factory) -> Path:
     return result.best
 
 
-# --- analyze / app (issue 4): BCCD prepared once, one tiny detector, one analysis per session ---
+# --- analyze / app: BCCD prepared once, one tiny detector, one analysis per session ---
 @pytest.fixture(scope="session")
 def bccd_yolo(bccd_root: Path, tmp_path_factory) -> Path:
     """data.yaml of ../shared BCCD prepared by yolo_tl.prepare (VOC splits 205/87/72)."""
