@@ -8,7 +8,6 @@ normalised by.
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Optional, Tuple
 
 from PIL import Image, UnidentifiedImageError
 
+from yolo_tl._upstream.ultralytics import pillow_open
 from yolo_tl.errors import ImageError
 
 # EXIF orientations 5..8 swap width and height (transpose / rotate 90 / transverse / rotate 270).
@@ -89,20 +89,6 @@ def jpeg_header_size(head: bytes) -> Optional[Tuple[int, int, int]]:
     return None
 
 
-def _pil_open(path: Path):
-    """Pillow's own ``Image.open``.
-
-    Importing Ultralytics replaces ``Image.open`` with a wrapper that, on any file Pillow cannot
-    identify (a corrupt or empty image), runs ``check_requirements("pi-heif")``: a pip install when
-    online, a ModuleNotFoundError offline. Reading a header must do neither.
-    """
-    opener = Image.open
-    patched = sys.modules.get(getattr(opener, "__module__", "") or "")
-    if patched is not None and patched.__name__.startswith("ultralytics"):
-        opener = getattr(patched, "_image_open", opener)
-    return opener(path)
-
-
 @dataclass(frozen=True)
 class ImageInfo:
     width: int  # as displayed, after EXIF orientation
@@ -163,7 +149,7 @@ def _info(width: int, height: int, orientation: int, *, truncated_jpeg: bool = F
 def _read_size(path: Path) -> Tuple[int, int, int]:
     """(stored width, stored height, EXIF orientation) through Pillow (headers only)."""
     try:
-        with _pil_open(path) as im:
+        with pillow_open(path) as im:  # Pillow's own, past Ultralytics' wrapper
             width, height = im.size
             orientation = 1
             if im.format in ("JPEG", "MPO", "TIFF", "WEBP", "PNG"):

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
-from collections.abc import Iterator
 from importlib import metadata
-from typing import Any
 
 from yolo_tl.errors import WeightsError
 
@@ -62,48 +59,9 @@ def package_version(name: str) -> str | None:
         return None
 
 
-@contextlib.contextmanager
-def no_autoinstall() -> Iterator[None]:
-    """Within the block, Ultralytics installs nothing: an unmet requirement raises WeightsError instead.
+def no_autoinstall() -> contextlib.AbstractContextManager[None]:
+    """Within the block, Ultralytics installs nothing: an unmet requirement raises WeightsError naming
+    the extra to install (the patch itself: ``yolo_tl._upstream.ultralytics.no_autoinstall``)."""
+    from yolo_tl._upstream.ultralytics import no_autoinstall as guard
 
-    ``check_requirements`` is imported by name into many Ultralytics modules, so every loaded module
-    that holds the original gets the guard for the duration of the block.
-    """
-    import sys
-
-    import ultralytics.utils as ul_utils
-    import ultralytics.utils.checks as checks
-
-    original = checks.check_requirements
-
-    def guarded(requirements: Any = (), exclude: Any = (), install: bool = True, cmds: str = "",
-                constrain: Any = ()) -> bool:
-        if original(requirements, exclude=exclude, install=False, cmds=cmds, constrain=constrain):
-            return True
-        if not install:  # a probe ("is X there?"), not a need: let the caller choose another path
-            return False
-        wanted = requirements if isinstance(requirements, (list, tuple)) else [requirements]
-        names = ", ".join(str(r[0] if isinstance(r, (list, tuple)) else r) for r in wanted)
-        raise WeightsError(f"Ultralytics needs {names}, which is not installed (yolo-tl never installs "
-                           "packages at run time)", hint=EXTRA_HINT)
-
-    def holders(fn: Any) -> list[Any]:
-        return [mod for name, mod in list(sys.modules.items())
-                if name.startswith("ultralytics") and getattr(mod, "check_requirements", None) is fn]
-
-    saved_env = os.environ.get("YOLO_AUTOINSTALL")
-    saved_flags = (ul_utils.AUTOINSTALL, checks.AUTOINSTALL)
-    os.environ["YOLO_AUTOINSTALL"] = "false"
-    ul_utils.AUTOINSTALL = checks.AUTOINSTALL = False
-    for mod in holders(original):  # checks itself too, so modules imported inside the block get the guard
-        mod.check_requirements = guarded
-    try:
-        yield
-    finally:
-        for mod in holders(guarded):
-            mod.check_requirements = original
-        ul_utils.AUTOINSTALL, checks.AUTOINSTALL = saved_flags
-        if saved_env is None:
-            os.environ.pop("YOLO_AUTOINSTALL", None)
-        else:
-            os.environ["YOLO_AUTOINSTALL"] = saved_env
+    return guard(hint=EXTRA_HINT)

@@ -19,13 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yolo_tl._upstream.ultralytics import asset_url, downloadable_weights, read_export_metadata
 from yolo_tl.errors import WeightsError, first_line
 from yolo_tl.network import offline
 
 log = logging.getLogger(__name__)
-
-ASSETS_URL = "https://github.com/ultralytics/assets/releases/download"
-
 
 @dataclass(frozen=True)
 class ResolvedWeights:
@@ -91,9 +89,7 @@ def resolve_weights(spec: str | Path) -> ResolvedWeights:
         raise WeightsError(
             "not found (expected a .pt checkpoint or a model .yaml)", path=path, field="--weights"
         )
-    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
-
-    if len(path.parts) > 1 or path.name not in GITHUB_ASSETS_NAMES:
+    if len(path.parts) > 1 or path.name not in downloadable_weights():
         raise WeightsError(
             "file not found, and not a model name Ultralytics can download",
             path=path,
@@ -103,7 +99,7 @@ def resolve_weights(spec: str | Path) -> ResolvedWeights:
     cached = weights_cache_dir() / path.name
     if cached.is_file():
         return _load_pt(text, cached, "cache")
-    url = f"{ASSETS_URL}/v8.4.0/{path.name}"
+    url = asset_url(path.name)
     if offline():
         raise WeightsError(
             f"{path.name} is not in the Ultralytics weights cache and the network is unavailable",
@@ -238,9 +234,7 @@ def resolve_detector(spec: str | Path, *, field: str = "WEIGHTS") -> DetectorWei
         raise WeightsError(f"exported {fmt} model not found", path=path, field=field)
     if fmt == "openvino" and path.suffix.lower() == ".xml":
         path = path.parent
-    from ultralytics.nn.backends.base import BaseBackend
-
-    meta = BaseBackend.read_metadata(path)
+    meta = read_export_metadata(path)
     if not meta:
         raise WeightsError(f"no Ultralytics metadata (task, class names) in this {fmt} model: truncated, or "
                            "not exported by Ultralytics", path=path, field=field, hint="export it with yolo-tl export")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Union
 
 from yolo_tl import __version__
-from yolo_tl._upstream.ultralytics import offline_guards
+from yolo_tl._upstream.ultralytics import checkpoint_train_args, offline_guards, resume_epoch
 from yolo_tl.dataset.handoff import check_training_data, fingerprint, read_data_info
 from yolo_tl.model.device import check_device
 from yolo_tl.training.disk_guard import disk_full_guard
@@ -210,7 +210,8 @@ def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, wor
         ckpt_model, ckpt = load_checkpoint(last)
     except Exception as err:  # noqa: BLE001
         raise TrainingError(f"cannot read checkpoint ({err})", path=last) from None
-    if ckpt.get("optimizer") is None or int(ckpt.get("epoch", -1)) < 0:
+    start_epoch = resume_epoch(ckpt)
+    if start_epoch is None:
         raise TrainingError("this run already finished; nothing to resume", path=last,
                             hint="start a new run without --resume")
     record_path = run_dir / "run.json"
@@ -226,7 +227,7 @@ def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, wor
             path=info.path, field="names", hint=f"resume {run_dir} with the data.yaml it was started with",
         )
     opts = record.get("options", {})
-    train_args = ckpt.get("train_args", {})
+    train_args = checkpoint_train_args(ckpt)
     frozen = record.get("frozen_layers")
     if frozen is None:
         f = train_args.get("freeze")
@@ -234,7 +235,7 @@ def _resume(info: Any, dev: str | None, project_dir: Path, name: str | None, wor
     record.setdefault("options", {"data": str(info.path), "name": run_dir.name})
     record["status"] = "running"
     record["data"] = fingerprint(info)
-    record["resumed_from_epoch"] = int(ckpt["epoch"]) + 1
+    record["resumed_from_epoch"] = start_epoch
     args: dict[str, Any] = {"resume": True, "data": str(train_info.path), "workers": workers}
     if dev is not None:
         args["device"] = dev

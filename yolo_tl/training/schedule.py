@@ -17,6 +17,9 @@ directory, one results.csv, one best.pt, and ``resume`` works across every stage
   live model into the EMA copy, which is what best.pt / last.pt store. The live tensors never change,
   but the EMA update ``v = d*v + (1-d)*v`` is not exact in float arithmetic and can move them by an
   ulp. BatchNorm buffers of factor-0 layers are left to the EMA: those statistics do move.
+
+What these hooks change on Ultralytics' trainer (methods wrapped on the instance, the warm-up,
+``freeze_layer_names``, the scheduler's ``base_lrs``) is done by ``yolo_tl._upstream.ultralytics``.
 """
 
 from __future__ import annotations
@@ -25,17 +28,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from yolo_tl._upstream.ultralytics import (after_build_optimizer, before_optimizer_step, detection_model,
+                                           replace_fitness, scale_base_lrs, scale_bias_warmup, unfreeze_layers)
 from yolo_tl.training.lr_factors import split_param_groups, zero_factor_prefixes
 
 log = logging.getLogger(__name__)
-
-
-def detector(model: Any) -> Any:
-    """The detection model itself: unwrapped from DDP / compile, and the student under ``--distill``."""
-    from ultralytics.utils.torch_utils import unwrap_model
-
-    m = unwrap_model(model)
-    return getattr(m, "student_model", m)
 
 
 def unfreeze_groups(frozen: Sequence[int], steps: int) -> list[list[int]]:
@@ -86,24 +83,17 @@ class ScheduleHooks:
             self._select_best_on(trainer)
         if not self.lr_factors:
             return
-        build, step = trainer.build_optimizer, trainer.optimizer_step
 
-        def build_optimizer(model: Any, *args: Any, **kwargs: Any) -> Any:
-            optimizer = build(model, *args, **kwargs)
+        def split(optimizer: Any, model: Any) -> None:
             split_param_groups(optimizer, model, self.lr_factors)
             log.info("lr factors: %d parameter groups", len(optimizer.param_groups))
-            return optimizer
 
-        def optimizer_step() -> Any:
-            self._scale_bias_warmup(trainer)
-            return step()
-
-        trainer.build_optimizer = build_optimizer
-        trainer.optimizer_step = optimizer_step
+        after_build_optimizer(trainer, split)
+        before_optimizer_step(trainer, lambda: scale_bias_warmup(trainer, self._ni))
 
     def on_pretrain_routine_end(self, trainer: Any) -> None:
         self.device = str(trainer.device)
-        layers = detector(trainer.model).model
+        layers = detection_model(trainer.model).model
         self.frozen_actual = [
             i for i in self.frozen if i < len(layers) and all(not p.requires_grad for p in layers[i].parameters())
         ]
@@ -122,11 +112,11 @@ class ScheduleHooks:
             return
         import torch
 
-        live_model = detector(trainer.model)
+        live_model = detection_model(trainer.model)
         live = live_model.state_dict()
         params = {k for k, _ in live_model.named_parameters()}
         with torch.no_grad():
-            for key, value in detector(trainer.ema.ema).state_dict().items():
+            for key, value in detection_model(trainer.ema.ema).state_dict().items():
                 if key not in live or not value.dtype.is_floating_point:
                     continue
                 if key.startswith(prefixes) or (key in params and key.startswith(self.zero_prefixes)):
@@ -139,48 +129,20 @@ class ScheduleHooks:
         handful of boxes, so their AP is agreement with the teacher, not truth, and a noisy one; the
         classes the user labelled choose the checkpoint.
         """
-        validate = trainer.validate
 
-        def validate_on_labelled() -> Any:
-            best = trainer.best_fitness
-            metrics, fitness = validate()
-            box = getattr(getattr(trainer.validator, "metrics", None), "box", None)
-            if metrics is None or box is None:
-                return metrics, fitness
+        def fitness(box: Any) -> float:
             rows = [i for i, c in enumerate(box.ap_class_index) if int(c) in self.fitness_classes]
-            fitness = float(box.ap[rows].mean()) if rows else 0.0
-            trainer.best_fitness = fitness if best is None or best < fitness else best
-            return metrics, fitness
+            return float(box.ap[rows].mean()) if rows else 0.0
 
-        trainer.validate = validate_on_labelled
-
-    def _scale_bias_warmup(self, trainer: Any) -> None:
-        """Ultralytics warms biases up from ``warmup_bias_lr`` whatever the group: scale that start too."""
-        nw = trainer._get_warmup_iterations(len(trainer.train_loader))
-        ni = self._ni
-        if not nw or ni > nw:
-            return
-        import numpy as np
-
-        start = float(trainer.args.warmup_bias_lr)
-        for g in trainer.optimizer.param_groups:
-            f = g.get("lr_factor", 1.0)
-            if g.get("param_group") == "bias" and f != 1.0:
-                g["lr"] = float(np.interp(ni, [0, nw], [start * f, g["initial_lr"] * trainer.lf(trainer.epoch)]))
+        replace_fitness(trainer, fitness)
 
     def _unfreeze_next(self, trainer: Any) -> None:
         group = self.groups[self.steps_done]
         prefixes = tuple(f"model.{i}." for i in group)
-        for key, param in detector(trainer.model).named_parameters():
-            if key.startswith(prefixes) and param.dtype.is_floating_point and ".dfl" not in key:
-                param.requires_grad_(True)
-        trainer.freeze_layer_names = [n for n in trainer.freeze_layer_names if n not in prefixes]
+        unfreeze_layers(trainer, prefixes)
         if self.steps_done == 0:
             # The scheduler was built fresh for this process (also on resume), so base_lrs are stage 1's.
-            base = list(trainer.scheduler.base_lrs)
-            trainer.scheduler.base_lrs = [b * self.factor for b in base]
-            for g, b in zip(trainer.optimizer.param_groups, base):
-                g["initial_lr"] = b * self.factor
+            scale_base_lrs(trainer, self.factor)
         self.steps_done += 1
         log.info("from epoch %d: layers %s trainable%s", trainer.epoch + 1, _span(group),
                  f", lr x {self.factor:g}" if self.steps_done == 1 else "")

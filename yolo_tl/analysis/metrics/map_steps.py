@@ -20,7 +20,6 @@ predictions a person is shown, ``--show-conf``).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from types import SimpleNamespace
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -42,10 +41,11 @@ class Step:
 def ultralytics_matcher() -> Callable[[ImageBoxes], np.ndarray]:
     """(P, 10) correct flags of each prediction, by Ultralytics' ``match_predictions`` (its iouv)."""
     import torch
-    from ultralytics.engine.validator import BaseValidator
     from ultralytics.utils.metrics import box_iou
 
-    fake = SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))
+    from yolo_tl._upstream.ultralytics import prediction_matcher
+
+    match_predictions = prediction_matcher()
 
     def match(img: ImageBoxes) -> np.ndarray:
         n_pred = len(img.pred_cls)
@@ -60,8 +60,7 @@ def ultralytics_matcher() -> Callable[[ImageBoxes], np.ndarray]:
 
         order = np.argsort(-img.pred_conf, kind="stable")  # NMS output order: by confidence
         iou = box_iou(xyxy(img.gt_xywh), xyxy(img.pred_xywh[order]))
-        correct = BaseValidator.match_predictions(fake, torch.from_numpy(img.pred_cls[order]),
-                                                  torch.from_numpy(img.gt_cls), iou).numpy()
+        correct = match_predictions(torch.from_numpy(img.pred_cls[order]), torch.from_numpy(img.gt_cls), iou).numpy()
         out[order] = correct
         return out
 

@@ -106,10 +106,11 @@ def clean_leftovers(fo: Any, name: str | None = None) -> list[str]:
 @contextlib.contextmanager
 def name_lock(name: str, *, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
     """Hold the database-wide lock on dataset ``name`` (waits for another run to release it)."""
-    import fiftyone.core.odm.database as fod
     import pymongo.errors
 
-    coll = fod.get_db_conn()[LOCKS]
+    from yolo_tl._upstream.fiftyone import database_collection
+
+    coll = database_collection(LOCKS)
     me = {"_id": name, "host": host_tag(), "pid": os.getpid(), "since": time.time()}
     deadline = time.monotonic() + wait_s
     while True:

@@ -30,10 +30,10 @@ class SpaceGuard:
     """``check(done)`` before the first batch (``done=0``) and after each one."""
 
     def __init__(self, ds: Any, total_images: int, *, where: str, reserve: int = RESERVE) -> None:
-        import fiftyone.core.odm as foo
+        from yolo_tl._upstream.fiftyone import database, sample_collection_name
 
-        self.db = foo.get_db_conn()
-        self.collection = ds._sample_collection_name
+        self.db = database()
+        self.collection = sample_collection_name(ds)
         self.total, self.where, self.reserve = total_images, where, reserve
 
     def free_bytes(self) -> Optional[float]:

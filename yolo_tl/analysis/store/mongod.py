@@ -10,7 +10,6 @@ Ubuntu 22.04+; FiftyOne 1.22 works with it and only warns that the version is ol
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from yolo_tl._upstream.fiftyone import connect_database, mongod_path
 from yolo_tl.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,7 @@ SELECT_TIMEOUT_S = 10.0  # how long to look for the server before saying it is u
 
 def find_mongod() -> Optional[Path]:
     """Path of the mongod FiftyOne will start, or None. Does not import fiftyone."""
-    spec = importlib.util.find_spec("fiftyone")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    exe = Path(list(spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod"
-    return exe if exe.is_file() and os.access(exe, os.X_OK) else None
+    return mongod_path()
 
 
 def mongod_works(exe: Path) -> bool:
@@ -142,12 +138,10 @@ def check_database(timeout_s: float = 60.0) -> str:
     elif find_mongod() is None:
         raise DatabaseError("FiftyOne's database (mongod) is not installed", hint=FIX_HINT)
     import fiftyone as fo  # importing does not connect
-    import fiftyone.core.odm.database as fod
 
     uri = fo.config.database_uri or uri
     try:
-        fod.get_db_conn()
-        fod.get_db_client().server_info()
+        connect_database()
     except Exception as err:  # fiftyone raises many kinds; all mean "no database"
         first = _short(err)
         if uri:

@@ -13,26 +13,22 @@ The results file is what ``save_run_results`` writes (``json_util.dumps`` of
 streamed from a ``MatchStore`` a chunk at a time instead of built in memory first: the file's
 bytes are the same, and memory no longer grows with the split. ``can_register`` checks the
 pieces exist with the expected shape; when not, analyze falls back to ``evaluate_detections``
-with a warning.
+with a warning. FiftyOne's private pieces (the config parser, the run document, its GridFS file, the
+results cache) are reached through ``yolo_tl._upstream.fiftyone``.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+from functools import partial
 from typing import Any, Optional
 
+from yolo_tl._upstream import fiftyone as upstream_fo
 from yolo_tl.analysis.metrics.evaluation import IOU_THRESHS, MAX_PREDS
 from yolo_tl.analysis.store.match_store import FIELDS, MatchStore
 
 log = logging.getLogger(__name__)
-
-
-def _config(gt_field: str, pred_field: str, iou: float) -> Any:
-    import fiftyone.utils.eval.detection as foud
-
-    return foud._parse_config(pred_field, gt_field, None, False, iou=iou, classwise=True, custom_metrics=None,
-                              use_masks=False, use_boxes=False, compute_mAP=True)
 
 
 def can_register(gt_field: str = "ground_truth", pred_field: str = "predictions", iou: float = 0.5) -> bool:
@@ -40,7 +36,7 @@ def can_register(gt_field: str = "ground_truth", pred_field: str = "predictions"
     try:
         import fiftyone.utils.eval.coco as fouc
 
-        config = _config(gt_field, pred_field, iou)
+        config = upstream_fo.coco_eval_config(gt_field, pred_field, iou)
         params = list(inspect.signature(fouc.COCODetectionResults.__init__).parameters)
         method = config.build()
         fields = list(_empty_results(None, config, "eval", [], list(IOU_THRESHS)).serialize())
@@ -52,8 +48,7 @@ def can_register(gt_field: str = "ground_truth", pred_field: str = "predictions"
             and params[:10] == ["self", "samples", "config", "eval_key", "matches", "precision", "recall",
                                 "iou_threshs", "classes", "recall_sweep"]
             and set(FIELDS) <= set(fields) and "missing" in fields
-            and all(hasattr(method, m) for m in ("register_run", "register_samples", "_get_run_doc",
-                                                 "_results_cache_field", "add_fields_to_sidebar_group")))
+            and upstream_fo.has_run_methods(method))
 
 
 def _empty_results(ds: Any, config: Any, eval_key: str, classes: list[str], iou_threshs: list[float],
@@ -72,29 +67,8 @@ def _empty_results(ds: Any, config: Any, eval_key: str, classes: list[str], iou_
 
 def _save_results(ds: Any, method: Any, eval_key: str, results: Any, matches: MatchStore) -> None:
     """``save_run_results(ds, eval_key, results)`` with ``matches`` streamed into the per-match lists."""
-    from bson import json_util
-
-    doc = results.serialize()
-    marks = {f: f"\0yolo-tl:{f}\0" for f in FIELDS}
-    for f, mark in marks.items():
-        doc[f] = mark
-    text = json_util.dumps(doc)
     matches.labels[-1] = results.missing  # FiftyOne's label for "no box" (its default "(none)")
-    run_doc = method._get_run_doc(ds, eval_key)
-    if run_doc.results:
-        run_doc.results.delete()
-    run_doc.results.new_file(content_type="application/json")
-    for f, mark in sorted(marks.items(), key=lambda fm: text.index(json_util.dumps(fm[1]))):
-        head, text = text.split(json_util.dumps(mark), 1)
-        run_doc.results.write(head.encode())
-        for piece in matches.json_lists(f):
-            run_doc.results.write(piece.encode())
-    run_doc.results.write(text.encode())
-    run_doc.results.close()
-    run_doc.results_meta = dict(results.get_meta() or {})
-    # this results object has no matches: never let load_evaluation_results hand it out
-    getattr(ds._root_dataset, method._results_cache_field()).pop(eval_key, None)
-    run_doc.save()
+    upstream_fo.write_run_results(ds, method, eval_key, results, {f: partial(matches.json_lists, f) for f in FIELDS})
 
 
 def register_evaluation(ds: Any, *, eval_key: str, gt_field: str, pred_field: str, iou: float,
@@ -104,7 +78,7 @@ def register_evaluation(ds: Any, *, eval_key: str, gt_field: str, pred_field: st
     Returns FiftyOne's results object without the per-match lists (``mAP`` works;
     ``ds.load_evaluation_results(eval_key)`` reads the whole run back from the database).
     """
-    config = _config(gt_field, pred_field, iou)
+    config = upstream_fo.coco_eval_config(gt_field, pred_field, iou)
     method = config.build()
     method.ensure_requirements()
     method.register_run(ds, eval_key)

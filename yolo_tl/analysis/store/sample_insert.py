@@ -11,17 +11,17 @@ dataset's media type and field schema), and the bulk path is taken only when the
 sample and FiftyOne's own serialisation of a probe Detection, Detections and ImageMetadata have
 exactly the structure the fast builders produce. Any difference (a future FiftyOne that stores
 more) and the rest goes through ``add_samples`` too, with a warning. tests/test_fiftyone_bulk.py
-compares both paths field by field and through ``evaluate_detections``.
+compares both paths field by field and through ``evaluate_detections``. The document layout and
+the raw collection are ``yolo_tl._upstream.fiftyone``'s.
 """
 
 from __future__ import annotations
 
-import datetime
 import logging
-import random
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Optional
 
+from yolo_tl._upstream import fiftyone as upstream_fo
 from yolo_tl.analysis.collect import RawBox, to_detections
 
 log = logging.getLogger(__name__)
@@ -45,52 +45,9 @@ class SampleRow(NamedTuple):
     fields: Optional[dict] = None
 
 
-def _detection(label: str, box: Sequence[float], score: Optional[float], attrs: Optional[dict] = None) -> dict:
-    from bson import ObjectId
-
-    attrs = dict(attrs or {})
-    doc = {"_id": attrs.pop("_id", None) or ObjectId(), "_cls": "Detection", "attributes": {}, "tags": [],
-           "label": label, "bounding_box": [float(v) for v in box]}
-    if score is not None:
-        doc["confidence"] = float(score)
-    doc.update(attrs)
-    return doc
-
-
-def _detections(boxes: Sequence[RawBox], attrs: Optional[Sequence[dict]] = None) -> dict:
-    attrs = attrs if attrs is not None else [None] * len(boxes)
-    return {"_cls": "Detections", "detections": [_detection(*b, a) for b, a in zip(boxes, attrs)]}
-
-
-def _metadata(size: Optional[tuple[int, int]]) -> Optional[dict]:
-    if size is None:
-        return None
-    height, width = size
-    return {"_cls": "ImageMetadata", "width": int(width), "height": int(height)}
-
-
-def _shape(value: Any) -> Any:
-    """A document's structure: keys and value types, recursively; ids and numbers by kind only."""
-    if isinstance(value, dict):
-        return {k: _shape(v) for k, v in value.items() if k != "_id"}
-    if isinstance(value, list):
-        return [_shape(v) for v in value]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return "number"
-    return type(value).__name__ if not isinstance(value, str) else value
-
-
 def _probes_agree(fo: Any) -> bool:
-    """FiftyOne's own serialisation of one label of each kind has our builders' structure."""
-    theirs = [
-        dict(fo.Detection(label="a", bounding_box=[0.1, 0.2, 0.3, 0.4], confidence=0.5).to_mongo()),
-        dict(fo.Detection(label="a", bounding_box=[0.1, 0.2, 0.3, 0.4]).to_mongo()),
-        dict(fo.Detections(detections=[]).to_mongo()),
-        dict(fo.ImageMetadata(width=3, height=4).to_mongo()),
-    ]
-    ours = [_detection("a", (0.1, 0.2, 0.3, 0.4), 0.5), _detection("a", (0.1, 0.2, 0.3, 0.4), None),
-            _detections([]), _metadata((4, 3))]
-    return all(_shape(a) == _shape(b) and list(a) == list(b) for a, b in zip(theirs, ours))
+    """FiftyOne serialises labels the way the bulk builders write them (``_upstream.fiftyone.probes_agree``)."""
+    return upstream_fo.probes_agree(fo)
 
 
 def _api_detections(fo: Any, boxes: Sequence[RawBox], attrs: Optional[Sequence[dict]]) -> Any:
@@ -102,7 +59,7 @@ def _api_detections(fo: Any, boxes: Sequence[RawBox], attrs: Optional[Sequence[d
         oid = a.pop("_id", None)
         det = fo.Detection(label=label, bounding_box=list(box), **({} if score is None else {"confidence": score}), **a)
         if oid is not None:
-            det._id = oid
+            upstream_fo.set_label_id(det, oid)
         dets.append(det)
     return fo.Detections(detections=dets)
 
@@ -115,21 +72,6 @@ def _api_sample(fo: Any, row: SampleRow, gt_field: str, pred_field: str) -> Any:
         fields["metadata"] = fo.ImageMetadata(width=row.size[1], height=row.size[0])
     fields.update(row.fields or {})
     return fo.Sample(filepath=row.filepath, **fields)
-
-
-def _now() -> datetime.datetime:
-    """What FiftyOne stores for created_at / last_modified_at: naive UTC, millisecond precision."""
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def _rand() -> float:
-    try:  # FiftyOne's own generator (a private Random, values in [0.999, 1))
-        from fiftyone.core.odm.sample import _generate_rand
-
-        return _generate_rand()
-    except ImportError:
-        return random.random() * 0.001 + 0.999
 
 
 class SampleWriter:
@@ -170,12 +112,11 @@ class SampleWriter:
             self._insert(rows[start:start + BATCH])
 
     def _choose(self, fo: Any, first: SampleRow) -> str:
-        template = self.ds._sample_collection.find_one({"filepath": first.filepath})
-        expected = {"_id", "filepath", "tags", "metadata", "created_at", "last_modified_at", "_media_type",
-                    "_rand", "_dataset_id", self.gt_field} | set(first.fields or {}) \
-            | ({self.pred_field} if first.predictions is not None else set())
-        if template is None or set(template) != expected or template.get("_media_type") != "image" \
-                or not _probes_agree(fo):
+        template = upstream_fo.sample_collection(self.ds).find_one({"filepath": first.filepath})
+        fields = {self.gt_field} | set(first.fields or {})
+        if first.predictions is not None:
+            fields.add(self.pred_field)
+        if not upstream_fo.template_fits(template, fields) or not _probes_agree(fo):
             log.warning("FiftyOne stores samples differently than yolo-tl's bulk writer expects "
                         "(fiftyone %s): adding samples one by one, which is slower", fo.__version__)
             return "api"
@@ -183,19 +124,15 @@ class SampleWriter:
         return "bulk"
 
     def _insert(self, rows: Sequence[SampleRow]) -> None:
-        from bson import ObjectId
-
-        now = _now()
+        created = upstream_fo.now()
         docs = []
         for row in rows:
-            doc = {"_id": ObjectId(), "filepath": row.filepath, "tags": [], "metadata": _metadata(row.size),
-                   "created_at": now, "last_modified_at": now, "_media_type": "image", "_rand": _rand(),
-                   "_dataset_id": self._dataset_id, self.gt_field: _detections(row.ground_truth, row.gt_attrs)}
+            labels = {self.gt_field: upstream_fo.detections_doc(row.ground_truth, row.gt_attrs)}
             if row.predictions is not None:
-                doc[self.pred_field] = _detections(row.predictions, row.pred_attrs)
-            doc.update(row.fields or {})
-            docs.append(doc)
-        self.ds._sample_collection.insert_many(docs, ordered=True)
+                labels[self.pred_field] = upstream_fo.detections_doc(row.predictions, row.pred_attrs)
+            docs.append(upstream_fo.image_sample_doc(row.filepath, upstream_fo.image_metadata_doc(row.size),
+                                                     self._dataset_id, created, {**labels, **(row.fields or {})}))
+        upstream_fo.sample_collection(self.ds).insert_many(docs, ordered=True)
 
     def close(self) -> None:
         if self.path == "bulk":
