@@ -27,6 +27,7 @@ from yolo_tl.dataset.output import (
 )
 from yolo_tl.dataset.report import PrepareReport
 from yolo_tl.dataset.verify import find_undecodable
+from yolo_tl.dataset.images import restored_jpeg
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -213,6 +214,23 @@ def _verified(records: List[ImageAnnotation], report: PrepareReport, handle: Cal
     return [r for r in records if r.image_path not in bad]
 
 
+def _restorable(records: List[ImageAnnotation], report: PrepareReport,
+                handle: Callable[[YoloTLError], None]) -> List[ImageAnnotation]:
+    """The records without a JPEG that cannot be restored. A JPEG without its end marker gets it back in
+    the output (``output.place_image``); one whose pixel data is cut short too goes through the error
+    policy, because Ultralytics would drop it."""
+    bad = set()
+    for r in records:
+        if r.truncated_jpeg:
+            try:
+                restored_jpeg(r.image_path)
+                report._example("jpeg_end_marker_restored", str(r.image_path))
+            except ImageError as err:
+                handle(err)
+                bad.add(r.image_path)
+    return [r for r in records if r.image_path not in bad] if bad else records
+
+
 def prepare(
     source: PathLike,
     out: PathLike,
@@ -275,6 +293,7 @@ def prepare(
         records, declared = read_coco_plan(plan, report, handle, progress, exif=exif)
     if verify_images and records:
         records = _verified(records, report, handle, progress)
+    records = _restorable(records, report, handle)
     if not records:
         raise LayoutError("no usable images found", path=source)
 
