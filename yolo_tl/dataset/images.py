@@ -204,14 +204,19 @@ def restored_jpeg(path: Path) -> bytes:
 
     Ultralytics "restores" such a file by decoding it with Pillow and saving it again over the file;
     Pillow refuses most of them ("image file is truncated"), and Ultralytics then drops the image.
-    Putting back the two missing bytes is lossless. The result must decode with Pillow, as Ultralytics
-    reads it; a file cut inside its pixel data does not, and is an ImageError.
+    Putting back the two missing bytes is lossless. The result must decode with Pillow (Ultralytics'
+    check) and with cv2 (its loader) without libjpeg's "premature end of data segment": a file cut
+    inside its pixel data would decode with the missing part filled in grey, and is an ImageError.
     """
     try:
         fixed = Path(path).read_bytes() + JPEG_END
     except OSError as err:
         raise ImageError(f"unreadable image ({err.strerror or err})", path=path) from None
-    problem = pil_problem(fixed)
+    from yolo_tl.dataset.verify import decoder_warnings
+
+    decodes, said = decoder_warnings(fixed)
+    problem = pil_problem(fixed) or ("premature end of data segment" if not decodes or "premature end" in said
+                                     else None)
     if problem:
         raise ImageError(f"JPEG cut short inside its pixel data ({problem}): even with its end marker put "
                          "back it does not decode, and Ultralytics would drop it", path=path)

@@ -207,7 +207,8 @@ def _class_list(images: List[ImageAnnotation], declared: Optional[List[str]],
 def _verified(records: List[ImageAnnotation], report: PrepareReport, handle: Callable[[YoloTLError], None],
               progress: Progress) -> List[ImageAnnotation]:
     """The records whose image pixels decode; each one that does not goes through the error policy."""
-    bad = dict(find_undecodable([r.image_path for r in records], progress=progress))
+    # a JPEG without end marker was checked, with the marker put back, by _restorable
+    bad = dict(find_undecodable([r.image_path for r in records if not r.truncated_jpeg], progress=progress))
     report.images_verified = len(records)
     for path, problem in bad.items():  # in the records' order
         handle(ImageError(problem, path=path))
@@ -291,9 +292,9 @@ def prepare(
         records, declared = read_voc_plan(plan, report, handle, progress, exif=exif), None
     else:
         records, declared = read_coco_plan(plan, report, handle, progress, exif=exif)
+    records = _restorable(records, report, handle)  # before --verify-images: cv2 reads them once restored
     if verify_images and records:
         records = _verified(records, report, handle, progress)
-    records = _restorable(records, report, handle)
     if not records:
         raise LayoutError("no usable images found", path=source)
 
