@@ -264,3 +264,25 @@ def test_three_processes_start_a_cold_database(tmp_path: Path) -> None:
     for rc, err in results:
         assert rc == 0 and "error:" not in err, err
     assert (db / "mongod.lock").exists() and (db / "log" / "mongo.log").is_file()  # started here, not elsewhere
+
+
+def test_a_prepared_folder_moved_elsewhere_still_reads(bccd_root: Path, tmp_path: Path) -> None:
+    """prepare writes an absolute path:; the folder is then moved (copied to a training server, say)."""
+    import yolo_tl
+    from ultralytics.data.utils import check_det_dataset
+
+    from yolo_tl.dataset.handoff import read_data_info, ultralytics_data_yaml
+    from yolo_tl.errors import TrainingError
+
+    yolo_tl.prepare(bccd_copy(bccd_root, tmp_path / "src", per_split=SMALL), tmp_path / "out")
+    shutil.move(tmp_path / "out", tmp_path / "moved")
+    data_yaml = tmp_path / "moved" / "data.yaml"
+    with pytest.raises(Exception, match="images not found"):  # Ultralytics reads the old place
+        check_det_dataset(str(data_yaml))
+    info = read_data_info(data_yaml)
+    assert info.root == (tmp_path / "moved").resolve() and "is gone" in info.root_from
+    got = check_det_dataset(str(ultralytics_data_yaml(info, tmp_path / "work")))
+    assert {Path(p) for p in Path(got["val"]).read_text().split()} == set((tmp_path / "moved/images/val").glob("*"))
+    (tmp_path / "moved" / "prepare_report.json").unlink()  # not prepare's folder: the path: stands
+    with pytest.raises(TrainingError, match=f"{tmp_path / 'out'} does not exist"):
+        read_data_info(data_yaml)

@@ -12,10 +12,11 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Union
 
+from yolo_tl.dataset.formats.yolo import PREPARE_MARKER
 from yolo_tl.dataset.images import JPEG_END
 from yolo_tl.errors import OutputError
 
-MARKER = "prepare_report.json"
+MARKER = PREPARE_MARKER
 LINK_MODES = ("hardlink", "copy", "symlink")
 
 
