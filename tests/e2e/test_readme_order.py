@@ -21,7 +21,7 @@ from tests.corpus_builders import tree_fingerprint
 from tests.faults.bccd_copies import bccd_copy, cut_end_marker
 
 REPO = Path(__file__).resolve().parents[2]
-VICTIM = "BloodImage_00000"  # in BCCD's val list: trained on? no; validated, analysed, predicted on: yes
+VICTIM = "BloodImage_00000"  # in BCCD's val list: validated by finetune and analyze, and predicted on
 
 
 def run(args: list[str], cwd: Path) -> dict:
