@@ -1,17 +1,25 @@
 """Every use of a FiftyOne private name, raw database access through FiftyOne, and FiftyOne's stored
 document layout: the only place.
 
+FiftyOne starts its local database (a ``service/main.py --51-service db --multi`` process that runs
+``mongod --dbpath <database_dir>``) on first connect, or attaches to one already running. It looks for a
+running service by those arguments alone, so it would attach to one of this user's services whatever its
+database folder (``services_of`` limits that to this folder), and a failed start leaves
+``fiftyone.core.odm.database._db_service`` set so a second try never starts again
+(``forget_failed_start``).
+
 Each touch point has a canary in tests/upstream/test_fiftyone_canaries.py that fails, naming the
 upstream name, when FiftyOne moves it. fiftyone is imported inside the functions (it is slow to import).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.util
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -208,3 +216,45 @@ def write_run_results(ds: Any, method: Any, eval_key: str, results: Any,
     run_doc.results_meta = dict(results.get_meta() or {})
     getattr(ds._root_dataset, method._results_cache_field()).pop(eval_key, None)
     run_doc.save()
+
+
+# --- starting the local database from several processes at once ---
+def _dbpath(cmdline: list[str]) -> Optional[str]:
+    """The ``--dbpath`` of a database service's command line, resolved; None when it has none."""
+    for i, arg in enumerate(cmdline[:-1]):
+        if arg == "--dbpath":
+            return os.path.realpath(cmdline[i + 1])
+    return None
+
+
+@contextlib.contextmanager
+def services_of(database_dir: str) -> Iterator[None]:
+    """Within this block FiftyOne attaches only to a database service that runs on ``database_dir``."""
+    import psutil
+    from fiftyone.service import util as fosu
+
+    real = fosu.find_processes_by_args
+    want = os.path.realpath(database_dir)
+
+    def same_folder(args: list[str]) -> Iterator[Any]:
+        for proc in real(args):
+            try:
+                if "db" not in args or _dbpath(proc.cmdline()) == want:
+                    yield proc
+            except psutil.Error:
+                continue
+
+    fosu.find_processes_by_args = same_folder
+    try:
+        yield
+    finally:
+        fosu.find_processes_by_args = real
+
+
+def forget_failed_start() -> None:
+    """Let the next connect start (or find) the database service again after a failed start."""
+    import fiftyone.core.odm.database as fod
+
+    fod._db_service = None
+    fod._client = None
+    os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)

@@ -108,9 +108,14 @@ def default_name(data_yaml: PathLike, weights: PathLike, split: str) -> str:
 
 def _ultralytics_val(model: Any, data_yaml: Path, split: str, *, conf: float, imgsz: int,
                      batch: int, device: str | None, match: ClassMatch) -> Any:
+    from yolo_tl.dataset.handoff import read_data_info, ultralytics_data_yaml
+
     with tempfile.TemporaryDirectory(prefix="yolo-tl-val-") as tmp:
+        info = read_data_info(data_yaml, need=(split,))
         if not match.same_order:  # the model knows more classes: the same labels, re-indexed by name
-            data_yaml = _by_name_data(data_yaml, split, model.names, match, Path(tmp) / "by_name")
+            data_yaml = _by_name_data(info, split, model.names, match, Path(tmp) / "by_name")
+        else:  # Ultralytics reads a relative path: against the current folder; we read it against the file's
+            data_yaml = ultralytics_data_yaml(info, Path(tmp) / "data", (split,))
         kwargs: dict[str, Any] = {
             "data": str(data_yaml), "split": split, "conf": conf, "iou": NMS_IOU, "imgsz": imgsz, "batch": batch,
             "plots": False, "save_json": False, "verbose": False, "project": tmp, "name": "val", "exist_ok": True}
@@ -122,11 +127,9 @@ def _ultralytics_val(model: Any, data_yaml: Path, split: str, *, conf: float, im
             raise YoloTLError(f"Ultralytics validation failed: {err}", path=data_yaml) from err
 
 
-def _by_name_data(data_yaml: Path, split: str, model_names: dict[int, str], match: ClassMatch, out: Path) -> Path:
-    from yolo_tl.dataset.handoff import read_data_info
+def _by_name_data(info: Any, split: str, model_names: dict[int, str], match: ClassMatch, out: Path) -> Path:
     from yolo_tl.dataset.relabel import write_by_name_dataset
 
-    info = read_data_info(data_yaml, need=(split,))
     return write_by_name_dataset(info, out, dict(model_names), split, match.data_to_model)
 
 

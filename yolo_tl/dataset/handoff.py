@@ -94,23 +94,42 @@ def check_training_data(data: DataYaml, *, on_error: str = "fail", workdir: Path
     checked = check_dataset(data, splits, on_error=on_error, error=TrainingError,
                             hint="or pass --on-error skip to train without this image")
     record = {"on_error": on_error, **checked.to_dict(), "data_yaml_used": str(data.path)}
-    if not checked.bad and _ultralytics_agrees(data):
-        return TrainingData(data.path, record)
+    out = data.path
+    if checked.bad or not _ultralytics_agrees(data):
+        out = write_resolved_data_yaml(data, workdir, lists=checked.images,
+                                       note=f"{len(checked.bad)} image(s) left out")
+    record["data_yaml_used"] = str(out)
+    return TrainingData(out, record)
+
+
+def ultralytics_data_yaml(data: DataYaml, workdir: Path, splits: tuple = ("train", "val", "test")) -> Path:
+    """The data.yaml to hand Ultralytics so that it reads the images we read: the user's own file when
+    Ultralytics resolves it the same way, else a resolved copy in ``workdir`` (the user's files are
+    never changed). Every command that gives Ultralytics a data.yaml goes through here: Ultralytics
+    reads a relative ``path:`` against the current folder, yolo-tl against the data.yaml's folder."""
+    if _ultralytics_agrees(data):
+        return data.path
+    lists = {split: data.images(split, error=TrainingError) for split in splits if split in data.entries}
+    return write_resolved_data_yaml(data, workdir, lists=lists, note="paths resolved")
+
+
+def write_resolved_data_yaml(data: DataYaml, workdir: Path, *, lists: dict[str, list[Path]], note: str) -> Path:
+    """``workdir/data.yaml``: absolute ``path:``, each split in ``lists`` as a .txt list of absolute image
+    paths (what Ultralytics reads without resolving anything), the same names."""
     workdir.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {"path": str(data.root)}
     for split in ("train", "val", "test"):
-        if split in checked.images:
+        if split in lists:
             listing = workdir / f"{split}_images.txt"
-            write_text_atomic(listing, "".join(f"{p}\n" for p in checked.images[split]))
+            write_text_atomic(listing, "".join(f"{p}\n" for p in lists[split]))
             doc[split] = str(listing)
         elif split in data.entries:
             doc[split] = [str(p) for p in data.entries[split]]
     doc["nc"], doc["names"] = data.nc, data.names_dict
     out = workdir / "data.yaml"
-    header = f"# {data.path} as yolo-tl handed it to Ultralytics ({len(checked.bad)} image(s) left out)\n"
+    header = f"# {data.path} as yolo-tl handed it to Ultralytics ({note})\n"
     write_text_atomic(out, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
-    record["data_yaml_used"] = str(out)
-    return TrainingData(out, record)
+    return out
 
 
 def fingerprint(info: DataYaml) -> dict[str, Any]:

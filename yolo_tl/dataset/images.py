@@ -7,6 +7,7 @@ normalised by.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ _SWAPS = {5, 6, 7, 8}
 _ORIENTATION_TAG = 0x0112
 
 
+JPEG_END = b"\xff\xd9"  # EOI: the marker every complete JPEG ends with
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # C4 DHT, C8 JPG, CC DAC
 
 
@@ -120,7 +122,7 @@ def read_image_info(path: Path) -> ImageInfo:
             raise ImageError("image not found", path=path) from None
         except OSError as err:
             raise ImageError(f"unreadable image ({err.strerror})", path=path) from None
-        truncated = tail != b"\xff\xd9"
+        truncated = tail != JPEG_END
         if fast is not None and fast[0] * fast[1] <= Image.MAX_IMAGE_PIXELS * 2:
             width, height, orientation = fast
             if orientation in _SWAPS:
@@ -169,3 +171,39 @@ def _read_size(path: Path) -> Tuple[int, int, int]:
     if width <= 0 or height <= 0:
         raise ImageError(f"image has no pixels ({width}x{height})", path=path)
     return width, height, orientation if 1 <= orientation <= 8 else 1
+
+
+def pil_problem(data: bytes) -> Optional[str]:
+    """Why Pillow cannot decode these image bytes (Ultralytics checks and restores images with it), or None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pillow_open(io.BytesIO(data)) as im:
+                im.load()
+    except (OSError, SyntaxError, ValueError) as err:
+        return str(err) or type(err).__name__
+    return None
+
+
+def restored_jpeg(path: Path) -> bytes:
+    """The bytes of a JPEG that lacks its end marker, with the marker put back (the pixels are unchanged).
+
+    Ultralytics "restores" such a file by decoding it with Pillow and saving it again over the file;
+    Pillow refuses most of them ("image file is truncated"), and Ultralytics then drops the image.
+    Putting back the two missing bytes is lossless. The result must decode with Pillow (Ultralytics'
+    check) and with cv2 (its loader) without libjpeg's "premature end of data segment": a file cut
+    inside its pixel data would decode with the missing part filled in grey, and is an ImageError.
+    """
+    try:
+        fixed = Path(path).read_bytes() + JPEG_END
+    except OSError as err:
+        raise ImageError(f"unreadable image ({err.strerror or err})", path=path) from None
+    from yolo_tl.dataset.verify import decoder_warnings
+
+    decodes, said = decoder_warnings(fixed)
+    problem = pil_problem(fixed) or ("premature end of data segment" if not decodes or "premature end" in said
+                                     else None)
+    if problem:
+        raise ImageError(f"JPEG cut short inside its pixel data ({problem}): even with its end marker put "
+                         "back it does not decode, and Ultralytics would drop it", path=path)
+    return fixed

@@ -12,10 +12,12 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Union
 
+from yolo_tl.dataset.formats.yolo import PREPARE_MARKER
+from yolo_tl.dataset.images import JPEG_END
 from yolo_tl.errors import OutputError
 from yolo_tl.files import pid_alive
 
-MARKER = "prepare_report.json"
+MARKER = PREPARE_MARKER
 LINK_MODES = ("hardlink", "copy", "symlink")
 
 
@@ -75,13 +77,16 @@ def commit_output(tmp: Path, out: Path) -> None:
 def place_image(src: Path, dst: Union[str, Path], mode: str, *, truncated_jpeg: bool) -> str:
     """Hardlink (copy across filesystems), copy, or symlink one image file; returns what was done.
 
-    A truncated JPEG (``truncated_jpeg``, read with the image size) is always copied: Ultralytics
-    rewrites such files in place, and through a hardlink or symlink that would write into the
-    user's source folder.
+    A truncated JPEG (``truncated_jpeg``, read with the image size; checked beforehand by
+    ``images.restored_jpeg``) is written as a copy with its end marker put back: the dataset then
+    holds a complete JPEG that finetune, evaluate and analyze accept, Ultralytics has nothing to
+    rewrite, and the source file is never touched.
     """
-    if mode != "copy" and truncated_jpeg:
-        shutil.copyfile(src, dst)
-        return "copy (truncated JPEG)"
+    if truncated_jpeg:
+        with open(src, "rb") as fh:
+            data = fh.read()
+        write_bytes(dst, data + JPEG_END)
+        return "copy (truncated JPEG, end marker restored)"
     if mode == "symlink":
         os.symlink(os.path.realpath(src), dst)
         return "symlink"
@@ -94,3 +99,8 @@ def place_image(src: Path, dst: Union[str, Path], mode: str, *, truncated_jpeg: 
                 raise
     shutil.copyfile(src, dst)
     return "copy"
+
+
+def write_bytes(path: Union[str, Path], data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)

@@ -27,6 +27,7 @@ from yolo_tl.dataset.output import (
 )
 from yolo_tl.dataset.report import PrepareReport
 from yolo_tl.dataset.verify import find_undecodable
+from yolo_tl.dataset.images import restored_jpeg
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
@@ -206,11 +207,29 @@ def _class_list(images: List[ImageAnnotation], declared: Optional[List[str]],
 def _verified(records: List[ImageAnnotation], report: PrepareReport, handle: Callable[[YoloTLError], None],
               progress: Progress) -> List[ImageAnnotation]:
     """The records whose image pixels decode; each one that does not goes through the error policy."""
-    bad = dict(find_undecodable([r.image_path for r in records], progress=progress))
+    # a JPEG without end marker was checked, with the marker put back, by _restorable
+    bad = dict(find_undecodable([r.image_path for r in records if not r.truncated_jpeg], progress=progress))
     report.images_verified = len(records)
     for path, problem in bad.items():  # in the records' order
         handle(ImageError(problem, path=path))
     return [r for r in records if r.image_path not in bad]
+
+
+def _restorable(records: List[ImageAnnotation], report: PrepareReport,
+                handle: Callable[[YoloTLError], None]) -> List[ImageAnnotation]:
+    """The records without a JPEG that cannot be restored. A JPEG without its end marker gets it back in
+    the output (``output.place_image``); one whose pixel data is cut short too goes through the error
+    policy, because Ultralytics would drop it."""
+    bad = set()
+    for r in records:
+        if r.truncated_jpeg:
+            try:
+                restored_jpeg(r.image_path)
+                report._example("jpeg_end_marker_restored", str(r.image_path))
+            except ImageError as err:
+                handle(err)
+                bad.add(r.image_path)
+    return [r for r in records if r.image_path not in bad] if bad else records
 
 
 def prepare(
@@ -273,6 +292,7 @@ def prepare(
         records, declared = read_voc_plan(plan, report, handle, progress, exif=exif), None
     else:
         records, declared = read_coco_plan(plan, report, handle, progress, exif=exif)
+    records = _restorable(records, report, handle)  # before --verify-images: cv2 reads them once restored
     if verify_images and records:
         records = _verified(records, report, handle, progress)
     if not records:

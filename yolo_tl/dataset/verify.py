@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -37,6 +39,32 @@ def decode_problem(path: str) -> Optional[str]:
     if image is None or not image.size:
         return "pixel data does not decode (corrupt or cut short; cv2, so Ultralytics, cannot read it)"
     return None
+
+
+def decoder_warnings(data: bytes) -> tuple[bool, str]:
+    """(whether cv2 decodes these JPEG bytes, what libjpeg said while decoding them).
+
+    libjpeg reports a scan that ends before its last block ("premature end of data segment") only as a
+    warning on fd 2, and fills the missing blocks in; that warning is the one sign that pixels are
+    missing. Fd 2 is pointed at a temporary file for the call (rare: one call per truncated JPEG).
+    """
+    import cv2
+    import numpy as np
+
+    with tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error:
+            image = None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        said = captured.read().decode("utf-8", "replace").strip()
+    return image is not None and image.size > 0, said
 
 
 def _quiet_worker() -> None:

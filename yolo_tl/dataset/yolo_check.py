@@ -4,8 +4,10 @@ Ultralytics drops a whole image whose label it finds bad ("ignoring corrupt imag
 trains on the rest without stopping. This module applies the same rules as its
 ``verify_image_label`` (8.4), but reports the first bad line as ``file: line N: problem`` or, with
 ``on_error="skip"``, lists the images to leave out. Images are checked from their headers only
-(no pixel decoding); a JPEG without its end marker is refused too, because Ultralytics would
-rewrite that file in place.
+(no pixel decoding). A JPEG without its end marker is refused where Ultralytics would rewrite a file
+the user owns (it saves a "restored" copy over the file); inside a folder written by ``yolo-tl
+prepare``, an image that is its own file (not a link) belongs to yolo-tl and may be rewritten, and
+is counted. Either way, one that Pillow cannot decode is refused: Ultralytics would drop it.
 
 What is fine: an image without a label file (a background image), an empty label file, empty
 lines, duplicate lines (Ultralytics removes them; they are counted), a file of polygons only
@@ -16,12 +18,15 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from yolo_tl.dataset.formats.yolo import DataYaml, label_path_for
-from yolo_tl.dataset.images import read_image_info
+from yolo_tl.dataset.images import pil_problem, read_image_info
+from yolo_tl.dataset.output import MARKER
 from yolo_tl.errors import AnnotationError, ImageError, YoloTLError
 
 log = logging.getLogger(__name__)
@@ -55,6 +60,7 @@ class LabelCheck:
     duplicate_lines: int = 0
     polygon_files: int = 0
     orphan_labels: int = 0  # label files beside no image
+    truncated_copies: int = 0  # JPEGs without end marker that prepare copied: Ultralytics restores them
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +70,7 @@ class LabelCheck:
             "duplicate_lines": self.duplicate_lines,
             "polygon_files": self.polygon_files,
             "orphan_labels": self.orphan_labels,
+            "truncated_copies": self.truncated_copies,
         }
 
 
@@ -117,7 +124,7 @@ def check_label_text(text: str, nc: int) -> tuple[Optional[tuple[int, str]], int
     return None, dups, kinds == {True}
 
 
-def _check_image(path: Path) -> Optional[str]:
+def _check_image(path: Path, own_root: Optional[Path], result: LabelCheck) -> Optional[str]:
     if not path.is_file():
         return "image listed in the split does not exist"
     try:
@@ -127,8 +134,27 @@ def _check_image(path: Path) -> Optional[str]:
     if min(info.width, info.height) < MIN_SIDE:
         return f"image is {info.width}x{info.height}; Ultralytics drops images under {MIN_SIDE} px a side"
     if info.truncated_jpeg:
-        return "JPEG without its end marker (truncated); Ultralytics would rewrite this file in place"
+        if not _prepared_copy(path, own_root):
+            return "JPEG without its end marker (truncated); Ultralytics would rewrite this file in place"
+        problem = pil_problem(path.read_bytes())
+        if problem:
+            return (f"JPEG without its end marker that Pillow cannot decode ({problem}); Ultralytics would drop "
+                    "it (yolo-tl prepare --overwrite writes it again with its end marker put back)")
+        result.truncated_copies += 1
     return None
+
+
+def _prepared_copy(path: Path, own_root: Optional[Path]) -> bool:
+    """Whether ``path`` is a file of its own inside a dataset written by yolo-tl prepare: no symlink or
+    hardlink shares it with the user's source, so a rewrite touches nothing of the user's."""
+    if own_root is None:
+        return False
+    try:
+        inside = Path(os.path.realpath(path.parent)).is_relative_to(own_root)
+        st = path.lstat()
+    except OSError:
+        return False
+    return inside and stat.S_ISREG(st.st_mode) and st.st_nlink == 1
 
 
 def check_dataset(data: DataYaml, splits: Sequence[str] = ("train", "val"), *, on_error: str = "fail",
@@ -139,12 +165,13 @@ def check_dataset(data: DataYaml, splits: Sequence[str] = ("train", "val"), *, o
     if on_error not in ON_ERROR:
         raise YoloTLError(f"must be one of {', '.join(ON_ERROR)}, got {on_error!r}", field="--on-error")
     result = LabelCheck()
+    own_root = Path(os.path.realpath(data.root)) if (data.root / MARKER).is_file() else None
     done: Dict[Path, Optional[BadItem]] = {}
     for split in dict.fromkeys(splits):
         kept = []
         for image in data.images(split, error=error):
             if image not in done:
-                done[image] = _check_one(data, split, image, result)
+                done[image] = _check_one(data, split, image, result, own_root)
             bad = done[image]
             if bad is None:
                 kept.append(image)
@@ -161,8 +188,9 @@ def check_dataset(data: DataYaml, splits: Sequence[str] = ("train", "val"), *, o
     return result
 
 
-def _check_one(data: DataYaml, split: str, image: Path, result: LabelCheck) -> Optional[BadItem]:
-    problem = _check_image(image)
+def _check_one(data: DataYaml, split: str, image: Path, result: LabelCheck,
+               own_root: Optional[Path]) -> Optional[BadItem]:
+    problem = _check_image(image, own_root, result)
     if problem:
         return BadItem(split, str(image), str(image), None, problem)
     label = label_path_for(image)

@@ -28,7 +28,7 @@ from yolo_tl.errors import OutputError, TrainingError, WeightsError, first_line
 from yolo_tl.model.class_names import match_classes
 from yolo_tl.model.runtime import RUNTIME_OF, check_format, check_runtime, no_autoinstall, package_version
 from yolo_tl._upstream.ultralytics import offline_guards
-from yolo_tl.dataset.handoff import read_data_info
+from yolo_tl.dataset.handoff import read_data_info, ultralytics_data_yaml
 from yolo_tl.model.weights import (
     DetectorWeights, resolve_detector, resolve_weights,
 )
@@ -207,14 +207,16 @@ def _data_parity(pt: Path, exported: DetectorWeights, data_yaml: Path, split: st
     from yolo_tl.model.metrics import DetectionMetrics
     from yolo_tl.deploy.parity import box_parity, latencies
 
-    images = split_images(load_data_yaml(data_yaml, error=TrainingError), split, error=TrainingError)[:n_images]
+    info = load_data_yaml(data_yaml, error=TrainingError)
+    images = split_images(info, split, error=TrainingError)[:n_images]
+    handed = ultralytics_data_yaml(info, staging / "data", (split,))  # a relative path: read as we read it
     models = {"pt": YOLO(str(pt), task="detect"), "exported": YOLO(str(exported.path), task="detect")}
     figures: dict[str, Any] = {"data_yaml": str(data_yaml), "split": split,
                                "settings": {"imgsz": imgsz, "rect": False, "conf": 0.001, "iou": 0.7, "device": "cpu"}}
     with offline_guards(), no_autoinstall():
         for key, model in models.items():
             try:
-                results = model.val(data=str(data_yaml), split=split, imgsz=imgsz, batch=batch, rect=False,
+                results = model.val(data=str(handed), split=split, imgsz=imgsz, batch=batch, rect=False,
                                     device="cpu", workers=0, plots=False, verbose=False, project=str(staging / "val"),
                                     name=key, exist_ok=True)
             except (RuntimeError, ValueError, FileNotFoundError) as err:

@@ -12,7 +12,7 @@ from yolo_tl.errors import TrainingError, first_line
 from yolo_tl.model.metrics import DetectionMetrics
 from yolo_tl.dataset.yolo_check import check_dataset
 from yolo_tl._upstream.ultralytics import offline_guards
-from yolo_tl.dataset.handoff import read_data_info
+from yolo_tl.dataset.handoff import read_data_info, ultralytics_data_yaml
 from yolo_tl.model.device import check_device
 from yolo_tl.model.runtime import no_autoinstall
 from yolo_tl.model.class_names import match_classes
@@ -66,7 +66,7 @@ def evaluate(
                     source.path.name, *source.imgsz, imgsz)
     with contextlib_tempdir(out) as save_root, offline_guards(), no_autoinstall(), \
             tempfile.TemporaryDirectory() as tmp:
-        data_path = info.path
+        data_path = ultralytics_data_yaml(info, Path(tmp) / "data", (split,))  # a relative path: too
         if class_map is not None:  # same images, labels re-indexed to the model's class order
             from yolo_tl.dataset.relabel import write_by_name_dataset
 

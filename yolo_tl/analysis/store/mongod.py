@@ -10,16 +10,19 @@ Ubuntu 22.04+; FiftyOne 1.22 works with it and only warns that the version is ol
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from yolo_tl._upstream.fiftyone import connect_database, mongod_path
+from yolo_tl._upstream.fiftyone import connect_database, forget_failed_start, mongod_path, services_of
 from yolo_tl.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -141,7 +144,12 @@ def check_database(timeout_s: float = 60.0) -> str:
 
     uri = fo.config.database_uri or uri
     try:
-        connect_database()
+        if uri:
+            connect_database()
+        else:
+            _start_local(str(fo.config.database_dir), timeout_s)
+    except DatabaseError:
+        raise
     except Exception as err:  # fiftyone raises many kinds; all mean "no database"
         first = _short(err)
         if uri:
@@ -150,6 +158,57 @@ def check_database(timeout_s: float = 60.0) -> str:
         raise DatabaseError(f"FiftyOne's database could not be started: {first} "
                             f"(database dir {fo.config.database_dir})", hint=FIX_HINT) from err
     return f"FiftyOne database is up ({redact_uri(uri)})" if uri else "FiftyOne database is up"
+
+
+def _start_local(database_dir: str, timeout_s: float) -> None:
+    """Connect to FiftyOne's local database on ``database_dir``, starting it if no process has.
+
+    Two processes that start a cold database at once would both start mongod on the same folder; the
+    second mongod cannot lock it, and its process fails after FiftyOne's own wait. So yolo-tl
+    processes take turns (a lock file in the database folder, polled for at most ``timeout_s``, the
+    time FiftyOne itself gives mongod to start): the first starts the database, the others find it
+    running and connect. A start that fails anyway (another program started mongod on the same folder
+    at the same moment) is tried once more: by then that program's service is running, or gone and the
+    folder free.
+    """
+    with _start_lock(database_dir, timeout_s), services_of(database_dir):
+        try:
+            connect_database()
+        except Exception as err:  # noqa: BLE001  (the second try raises what is wrong)
+            log.info("FiftyOne's database did not start (%s); trying once more", _short(err))
+            forget_failed_start()
+            connect_database()
+
+
+@contextlib.contextmanager
+def _start_lock(database_dir: str, timeout_s: float, poll_s: float = 0.1) -> Iterator[None]:
+    """Hold ``<database_dir>/yolo-tl-start.lock`` (an advisory lock the OS drops when its process ends)."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock, FiftyOne alone
+        yield
+        return
+    try:
+        os.makedirs(database_dir, exist_ok=True)
+        fd = os.open(os.path.join(database_dir, "yolo-tl-start.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:  # a folder we cannot write: FiftyOne reports it in its own words
+        yield
+        return
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise DatabaseError(f"another process has been starting FiftyOne's database for over "
+                                        f"{timeout_s:g} s (database dir {database_dir})",
+                                        hint="wait for it to finish, or stop it") from None
+                time.sleep(poll_s)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _main(argv: list[str]) -> int:

@@ -21,6 +21,7 @@ from yolo_tl.errors import AnnotationError, LayoutError, YoloTLError
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 
 SPLITS = ("train", "val", "test")
+PREPARE_MARKER = "prepare_report.json"  # output.MARKER: the file every folder written by prepare holds
 YoloBox = Tuple[int, float, float, float, float]
 
 
@@ -104,9 +105,11 @@ def _root(path: Path, value, error: Type[YoloTLError]) -> Tuple[Path, str]:
         return here, "the data.yaml's folder (it has no path:)"
     root = Path(str(value)).expanduser()
     if root.is_absolute():
-        if not root.is_dir():
-            raise error(f"dataset root {root} does not exist", path=path, field="path")
-        return root, "path: in the data.yaml"
+        if root.is_dir():
+            return root, "path: in the data.yaml"
+        if (here / PREPARE_MARKER).is_file():  # prepare's output, moved or copied since (to a GPU server, say)
+            return here, f"the data.yaml's folder: path: {root} is gone, and yolo-tl prepare wrote this folder"
+        raise error(f"dataset root {root} does not exist", path=path, field="path")
     if (here / root).is_dir():
         return (here / root).resolve(), f"path: {value} read against the data.yaml's folder"
     if (Path.cwd() / root).is_dir():
