@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from yolo_tl.analysis.metrics.evaluation import ImageBoxes, _Columns, box_ious
+from yolo_tl.analysis.metrics.evaluation import ImageBoxes, _Columns
 from yolo_tl.errors import AnnotationError
 
 POS_THRESH, BG_THRESH, MAX_DETS = 0.5, 0.1, 100  # TIDE's t_f, t_b and Data.max_dets
@@ -109,72 +109,98 @@ def type_errors(gt_xyxy: object, gt_cls: object, pred_xyxy: object, pred_cls: ob
     gt = np.concatenate([gxy[:, :2], gxy[:, 2:] - gxy[:, :2]], axis=1)
     pred = np.concatenate([pxy[:, :2], pxy[:, 2:] - pxy[:, :2]], axis=1)
     gt_size = size_index(gt[:, 2] * gt[:, 3])
-    out = ImageErrors(
-        pred_type=np.full(n_pred, CAPPED, np.uint8), pred_gt=np.full(n_pred, -1, np.int64),
-        pred_ignored=np.zeros(n_pred, bool), pred_fix=np.zeros(n_pred, bool),
-        pred_size=size_index(pred[:, 2] * pred[:, 3]), gt_type=np.where(crowd, CROWD, MISSED).astype(np.uint8),
-        gt_pred=np.full(n_gt, -1, np.int64), gt_size=gt_size, order=np.zeros(0, np.int64), pred_cls=pcls,
-        pred_fix_cls=pcls.copy(), pred_conf=conf, gt_cls=gcls)
-    if n_pred == 0:
-        return out
+    pred_size = size_index(pred[:, 2] * pred[:, 3])
+    pred_type, pred_gt = np.full(n_pred, CAPPED, np.uint8), np.full(n_pred, -1, np.int64)
+    pred_ignored, pred_fix, fix_cls = np.zeros(n_pred, bool), np.zeros(n_pred, bool), pcls.copy()
+    gt_type, gt_pred = np.where(crowd, CROWD, MISSED).astype(np.uint8), np.full(n_gt, -1, np.int64)
     order = np.argsort(-conf, kind="stable")[:max_dets]  # Python's stable sort on -score, then [:max_dets]
-    out.order = order
-    real, crowds = np.flatnonzero(~crowd), np.flatnonzero(crowd)
-    pb, pc, n_keep = pred[order], pcls[order], len(order)
-    gb, gc = gt[real], gcls[real]
-    iou = box_ious(pb, gb, np.zeros(len(real), bool))
-    same = pc[:, None] == gc[None, :]
-    cls_iou = np.where(same, iou, 0.0)
-    match = np.full(n_keep, -1, np.int64)
-    used = np.zeros(len(real), bool)
-    if len(real):
-        for j in np.flatnonzero(cls_iou.max(axis=1) >= pos_thresh).tolist():
-            row = np.where(used, 0.0, cls_iou[j])
-            k = int(row.argmax())
-            if row[k] >= pos_thresh:
-                match[j], used[k] = k, True
-    ignored = np.zeros(n_keep, bool)
-    if len(crowds):  # ignore regions: crowd IoU (over the prediction's area) > t_f, same class
-        ciou = box_ious(pb, gt[crowds], np.ones(len(crowds), bool))
-        ignored = (match < 0) & np.any((ciou > pos_thresh) & (pc[:, None] == gcls[crowds][None, :]), axis=1)
-    ptype = np.where(match >= 0, TP, BKG).astype(np.uint8)
-    target = np.where(match >= 0, match, -1)
-    if len(real):
-        rows = np.arange(n_keep)
-        k_loc = cls_iou.argmax(axis=1)
-        non_iou = np.where(same, 0.0, iou)
+    real = np.flatnonzero(~crowd) if crowd.any() else np.arange(n_gt)
+    pb, pc, n_keep, n_real = pred[order], pcls[order], len(order), len(real)
+    ptype, target = np.full(n_keep, BKG, np.uint8), np.full(n_keep, -1, np.int64)
+    if n_real and n_keep:
+        gc = gcls[real]
+        iou = _ious(pb, gt[real], crowd=False)
+        same = pc[:, None] == gc[None, :]
+        cls_iou = iou * same
+        match = _match(cls_iou, pos_thresh)
+        used = np.zeros(n_real, bool)
+        used[match[match >= 0]] = True
+        free = np.flatnonzero(match < 0)
+        ptype[match >= 0], target[match >= 0] = TP, match[match >= 0]
+        # an unmatched prediction: loc, cls, dupe, bkg or both, in TIDE's order of tests
+        f_iou, f_cls = iou[free], cls_iou[free]
+        k_loc = f_cls.argmax(axis=1)
+        v_loc = f_cls[np.arange(len(free)), k_loc]
+        non_iou = f_iou * ~same[free]
         k_cls = non_iou.argmax(axis=1)
-        used_iou = np.where(used[None, :], cls_iou, 0.0)
+        v_cls = non_iou[np.arange(len(free)), k_cls]
+        used_iou = f_cls * used
         k_dupe = used_iou.argmax(axis=1)
-        v_loc, v_cls, v_dupe = cls_iou[rows, k_loc], non_iou[rows, k_cls], used_iou[rows, k_dupe]
-        free = match < 0
-        is_loc = free & (bg_thresh <= v_loc) & (v_loc <= pos_thresh)
-        is_cls = free & ~is_loc & (v_cls >= pos_thresh)
-        is_dupe = free & ~is_loc & ~is_cls & (v_dupe >= pos_thresh)
-        is_bkg = free & ~is_loc & ~is_cls & ~is_dupe & (iou.max(axis=1) <= bg_thresh)
-        ptype[free] = BOTH
-        for flag, code, k in ((is_loc, LOC, k_loc), (is_cls, CLS, k_cls), (is_dupe, DUPE, k_dupe)):
-            ptype[flag], target[flag] = code, k[flag]
-        ptype[is_bkg] = BKG
+        v_dupe = used_iou[np.arange(len(free)), k_dupe]
+        is_loc = (bg_thresh <= v_loc) & (v_loc <= pos_thresh)
+        is_cls = ~is_loc & (v_cls >= pos_thresh)
+        is_dupe = ~is_loc & ~is_cls & (v_dupe >= pos_thresh)
+        is_bkg = ~is_loc & ~is_cls & ~is_dupe & (f_iou.max(axis=1, initial=0.0) <= bg_thresh)
+        f_type = np.select([is_loc, is_cls, is_dupe, is_bkg], [LOC, CLS, DUPE, BKG], BOTH).astype(np.uint8)
+        f_target = np.select([is_loc, is_cls, is_dupe], [k_loc, k_cls, k_dupe], -1)
+        ptype[free], target[free] = f_type, f_target
         # BestGTMatch: of the loc / cls errors on an unmatched GT, the most confident (the first) is fixed
-        err = np.flatnonzero((is_loc | is_cls) & ~used[np.maximum(target, 0)])
+        err = free[(is_loc | is_cls) & ~used[np.maximum(f_target, 0)]]
         _, first = np.unique(target[err], return_index=True)
-        fix = np.zeros(n_keep, bool)
-        fix[err[first]] = True
-        out.pred_fix[order] = fix
-        out.pred_fix_cls[order[is_cls]] = gc[target[is_cls]]
-        gt_type = np.full(len(real), MISSED, np.uint8)
-        gt_type[used] = TP
-        gt_pred = np.full(len(real), -1, np.int64)
-        gt_pred[match[match >= 0]] = order[match >= 0]
-        gt_type[target[err[first]]] = ptype[err[first]]
-        gt_pred[target[err[first]]] = order[err[first]]
-        out.gt_type[real], out.gt_pred[real] = gt_type, gt_pred
+        best = err[first]
+        pred_fix[order[best]] = True
+        g_type = np.where(used, TP, MISSED).astype(np.uint8)
+        g_pred = np.full(n_real, -1, np.int64)
+        g_pred[match[match >= 0]] = order[match >= 0]
+        g_type[target[best]], g_pred[target[best]] = ptype[best], order[best]
+        gt_type[real], gt_pred[real] = g_type, g_pred
+        is_c = free[is_cls]
+        fix_cls[order[is_c]] = gc[target[is_c]]
         has = target >= 0
-        out.pred_size[order[has]] = gt_size[real[target[has]]]
-    out.pred_type[order], out.pred_ignored[order] = ptype, ignored
-    out.pred_gt[order] = np.where(target >= 0, real[np.maximum(target, 0)] if len(real) else -1, -1)
-    return out
+        pred_size[order[has]] = gt_size[real[target[has]]]
+        pred_gt[order] = np.where(has, real[np.maximum(target, 0)], -1)
+    else:
+        match = np.full(n_keep, -1, np.int64)
+    if n_real < n_gt and n_keep:  # ignore regions: crowd IoU (over the prediction's area) > t_f, same class
+        crowds = np.flatnonzero(crowd)
+        ciou = _ious(pb, gt[crowds], crowd=True)
+        pred_ignored[order] = (match < 0) & np.any((ciou > pos_thresh) & (pc[:, None] == gcls[crowds][None, :]), axis=1)
+    pred_type[order] = ptype
+    return ImageErrors(pred_type, pred_gt, pred_ignored, pred_fix, pred_size, gt_type, gt_pred, gt_size, order,
+                       pcls, fix_cls, conf, gcls)
+
+
+def _ious(pred: np.ndarray, gt: np.ndarray, *, crowd: bool) -> np.ndarray:
+    """(P, G) IoUs of ``[x, y, w, h]`` boxes with pycocotools' ``bbIou`` operations (crowd: over the pred area)."""
+    px, py, pw, ph = pred.T[:, :, None]
+    gx, gy, gw, gh = gt.T[:, None, :]
+    w = np.minimum(px + pw, gx + gw) - np.maximum(px, gx)
+    h = np.minimum(py + ph, gy + gh) - np.maximum(py, gy)
+    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)  # w * h where both > 0, else 0
+    union = pw * ph if crowd else pw * ph + gw * gh - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=inter > 0)
+
+
+def _match(cls_iou: np.ndarray, pos_thresh: float) -> np.ndarray:
+    """TIDE's greedy matching: each prediction (by confidence) takes the unused GT of its class with the
+    highest IoU, the first on ties, when that IoU >= t_f. (P,) GT index, -1 when none. Plain Python over the
+    few pairs above t_f: faster than numpy on arrays this small."""
+    match = np.full(len(cls_iou), -1, np.int64)
+    jj, kk = np.nonzero(cls_iou >= pos_thresh)
+    if not len(jj):
+        return match
+    vals = cls_iou[jj, kk].tolist()
+    taken: set = set()
+    cur, best, best_v = -1, -1, -1.0
+    for j, k, v in zip(jj.tolist() + [-2], kk.tolist() + [-1], vals + [0.0]):
+        if j != cur:
+            if best >= 0:
+                match[cur], best = best, -1
+                taken.add(match[cur].item())
+            cur, best_v = j, -1.0
+        if k not in taken and v > best_v:
+            best, best_v = k, v
+    return match
 
 
 def type_image_boxes(img: ImageBoxes, *, max_dets: int = MAX_DETS) -> ImageErrors:
