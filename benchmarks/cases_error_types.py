@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+BATCH = 256  # images typed at once
 NAMES = ["c0", "c1", "c2", "c3", "c4", "c5"]
 ANALYZE_BEYOND_INFERENCE_S = 17.0  # RESULTS_analyze.md: analyze beyond inference, 2,000 images x ~40 GT
 
@@ -68,11 +69,13 @@ def _vm(key: str) -> float:
 
 
 def _ours(images: list[dict]) -> dict:
-    from yolo_tl.analysis.metrics.error_types import ErrorAccumulator, type_errors
+    from yolo_tl.analysis.metrics.error_costs import ErrorAccumulator
+    from yolo_tl.analysis.metrics.error_types import ImageInput, type_batch
 
     acc = ErrorAccumulator(NAMES)
-    for im in images:
-        acc.add(type_errors(im["gt"], im["gt_cls"], im["pred"], im["pred_cls"], im["conf"], gt_crowd=im["crowd"]))
+    for start in range(0, len(images), BATCH):  # as analyze works: a batch of images at a time
+        acc.add(type_batch([ImageInput(im["gt"], im["gt_cls"], im["pred"], im["pred_cls"], im["conf"], im["crowd"])
+                            for im in images[start:start + BATCH]]))
     res = acc.result()
     return {"ap": res.overall.ap, "dap": res.overall.dap, "predictions": len(acc.cols["conf"])}
 
@@ -164,6 +167,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {args.out}", file=sys.stderr)
 
 
+def _secs(runs: list[dict]) -> str:
+    return ", ".join(f"{r['seconds']:.2f}" for r in runs)
+
+
 def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
     """The markdown of RESULTS_error_types.md."""
     med = {s: statistics.median(r["seconds"] for r in v) for s, v in runs.items()}
@@ -205,7 +212,7 @@ tidecv's includes building its `Data` objects from the same arrays.
 For scale inside analyze: evaluation.py's `match_image` + `pr_curves` (analyze's COCO matching) on the same boxes \
 took {med['match']:.2f} s (error types: {med['ours'] / med['match']:.2f}x that); RESULTS_analyze.md measures analyze \
 beyond inference at {ANALYZE_BEYOND_INFERENCE_S:.0f} s on 2,000 images x ~40 GT, so the error-type phase would add \
-{100 * med['ours'] / ANALYZE_BEYOND_INFERENCE_S:.0f}% (target <= 20%; to be measured inside analyze once it is wired in).
+{100 * med['ours'] / ANALYZE_BEYOND_INFERENCE_S:.0f}% (target <= 20%; to be measured inside analyze once wired in).
 
 Memory: the accumulator keeps 19 bytes per kept prediction and fixed-size (size x class) GT counts; nothing per \
 image or per GT box.
@@ -215,8 +222,7 @@ image or per GT box.
 | AP50 | {ours['ap']:.4f} | {tide['ap']:.4f} | {abs(ours['ap'] - tide['ap']):.1e} |
 {rows}
 
-Seconds per run: ours {', '.join(f"{r['seconds']:.2f}" for r in runs['ours'])}; tidecv \
-{', '.join(f"{r['seconds']:.2f}" for r in runs['tide'])}; match_image {', '.join(f"{r['seconds']:.2f}" for r in runs['match'])}.
+Seconds per run: ours {_secs(runs['ours'])}; tidecv {_secs(runs['tide'])}; match_image {_secs(runs['match'])}.
 """
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.analysis.tide_reference import assert_same, run_ours, run_tide
 from yolo_tl.analysis.metrics import error_types as et
+from yolo_tl.analysis.metrics.error_costs import ErrorAccumulator
 from yolo_tl.analysis.metrics.error_report import reading, table
 from yolo_tl.errors import AnnotationError, YoloTLError
 
@@ -249,13 +250,13 @@ def test_bad_arrays_are_one_line_errors(kwargs, field):
 
 
 def test_class_outside_the_names_is_refused():
-    acc = et.ErrorAccumulator(["a"])
+    acc = ErrorAccumulator(["a"])
     with pytest.raises(YoloTLError, match="pred_cls"):
         acc.add(et.type_errors([A], [0], [A], [3], [0.5]))
 
 
 def test_memory_is_a_few_bytes_per_prediction():
-    acc = et.ErrorAccumulator(NAMES)
+    acc = ErrorAccumulator(NAMES)
     rng = np.random.default_rng(0)
     for im in sized_images(rng, "medium", 200):
         acc.add(et.type_errors(im["gt"], im["gt_cls"], im["pred"], im["pred_cls"], im["conf"]))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from yolo_tl.analysis.metrics import error_types as et
+from yolo_tl.analysis.metrics.error_costs import ErrorAccumulator, ErrorBreakdown
 
 TIDE_NAMES = {"ClassError": "cls", "BoxError": "loc", "OtherError": "both", "DuplicateError": "dupe",
               "BackgroundError": "bkg", "MissedError": "missed"}
@@ -84,14 +85,19 @@ def run_tide(images: list[dict], *, max_dets: int = 100) -> Side:
     return Side(types, missed, run.ap, dap, per_class(run.ap_data), fixed)
 
 
-def run_ours(images: list[dict], names: list[str], *, max_dets: int = 100) -> tuple[Side, et.ErrorBreakdown]:
-    """The same images through type_errors + ErrorAccumulator."""
-    acc = et.ErrorAccumulator(names)
+def run_ours(images: list[dict], names: list[str], *, max_dets: int = 100) -> tuple[Side, ErrorBreakdown]:
+    """The same images through type_batch (all at once), type_errors (one by one) and ErrorAccumulator."""
+    acc = ErrorAccumulator(names)
+    batch = et.type_batch([et.ImageInput(im["gt"], im["gt_cls"], im["pred"], im["pred_cls"], im["conf"],
+                                         im.get("crowd")) for im in images], max_dets=max_dets)
+    acc.add(batch)  # the whole list at once; each image alone must give the same
     types, missed = [], []
-    for im in images:
+    for i, im in enumerate(images):
         typed = et.type_errors(im["gt"], im["gt_cls"], im["pred"], im["pred_cls"], im["conf"],
                                gt_crowd=im.get("crowd"), max_dets=max_dets)
-        acc.add(typed)
+        from_batch = batch.image(i)
+        for name in typed.__dataclass_fields__:
+            assert np.array_equal(getattr(typed, name), getattr(from_batch, name)), (i, name)
         types.append([et.TYPE_NAMES[c] for c in typed.pred_type.tolist()])
         missed.append((typed.gt_type == et.MISSED).tolist())
     res = acc.result()

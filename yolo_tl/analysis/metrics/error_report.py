@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from yolo_tl.analysis.metrics.error_types import ERROR_TYPES, SPECIAL, ErrorBreakdown, ErrorCosts
+from yolo_tl.analysis.metrics.error_costs import ErrorBreakdown, ErrorCosts
+from yolo_tl.analysis.metrics.error_types import ERROR_TYPES, SPECIAL
 
 LABELS = {"cls": "classification errors", "loc": "localisation errors", "both": "errors of both class and place",
           "dupe": "duplicate detections", "bkg": "background detections", "missed": "missed ground truth"}
