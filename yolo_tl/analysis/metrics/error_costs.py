@@ -53,27 +53,30 @@ class ErrorBreakdown:
                 "per_size": {k: one(v) for k, v in self.per_size.items()}}
 
 
-def _class_aps(cls: np.ndarray, score: np.ndarray, tp: np.ndarray, group: np.ndarray, num_gt: np.ndarray
+def _class_aps(order: np.ndarray, keep: np.ndarray, cls: np.ndarray, tp: np.ndarray, num_gt: np.ndarray
                ) -> np.ndarray:
-    """TIDE's ``APDataObject.get_ap`` for every class at once: (nc,), NaN where a class is empty.
+    """TIDE's ``APDataObject.get_ap`` for every class: (nc,), NaN where a class is empty (left out of the mean).
 
-    Points are in insertion order (their index); ties on score keep ``group`` (0 first), then that order."""
+    ``order``: every point, in the run's order on score (ties as TIDE's insertion order breaks them);
+    ``keep``: the points in this run; ``cls`` / ``tp``: their class and outcome in this run."""
     nc = len(num_gt)
-    order = np.lexsort((group, -score, cls))  # lexsort is stable: insertion order breaks the last ties
-    cls_s, tp_s = cls[order], tp[order]
-    bounds = np.searchsorted(cls_s, np.arange(nc + 1), side="left")
+    o = order[keep[order]]
+    c = cls[o]
+    by_class = np.argsort(c, kind="stable")  # keeps the score order inside each class
+    tp_s = tp[o[by_class]]
+    bounds = np.searchsorted(c[by_class], np.arange(nc + 1), side="left")
     aps = np.full(nc, np.nan)
-    for c in range(nc):
-        a, b, n = bounds[c], bounds[c + 1], int(num_gt[c])
+    for k in range(nc):
+        a, b, n = bounds[k], bounds[k + 1], int(num_gt[k])
         if b == a and n == 0:
             continue  # is_empty(): left out of the mean
         if n <= 0 or b == a:
-            aps[c] = 0.0
+            aps[k] = 0.0
             continue
         hits = np.cumsum(tp_s[a:b]).astype(np.float64)
         precision = np.maximum.accumulate((hits / np.arange(1, b - a + 1))[::-1])[::-1]
         idx = np.searchsorted(hits / n, RECALL, side="left")
-        aps[c] = float(np.sum(precision[idx[idx < len(precision)]])) / len(RECALL) * 100
+        aps[k] = float(np.sum(precision[idx[idx < len(precision)]])) / len(RECALL) * 100
     return aps
 
 
@@ -115,33 +118,36 @@ class ErrorAccumulator:
         np.add.at(self.type_counts, (gt_size[miss], MISSED, gt_cls[miss]), 1)
         self.images += len(typed) if isinstance(typed, TypedBatch) else 1
 
-    def _costs(self, sel: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _orders(self) -> dict[str, np.ndarray]:
+        """The three orders TIDE's runs sort points in (stable sorts: insertion order breaks ties):
+        the original (score), a fixed run (score, then the errors before the original tps, as
+        ``fix_errors`` pushes them) and FalsePos (tps, scored 1, before everything else, scored 0)."""
+        score, is_tp = self.cols["conf"], self.cols["type"] == TP
+        return {"base": np.argsort(-score, kind="stable"), "fixed": np.lexsort((is_tp, -score)),
+                "false_pos": np.argsort(~is_tp, kind="stable")}
+
+    def _costs(self, orders: dict[str, np.ndarray], sel: np.ndarray, sizes: list[int]
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(AP per class, AP per class of each fixed run) for the points in ``sel`` and GT of ``sizes``."""
-        typ, flags = self.cols["type"][sel], self.cols["flags"][sel]
-        cls, fix_cls, score = self.cols["cls"][sel], self.cols["fix_cls"][sel], self.cols["conf"][sel]
+        typ, flags, cls, fix_cls = self.cols["type"], self.cols["flags"], self.cols["cls"], self.cols["fix_cls"]
         num_gt = self.num_gt[sizes].sum(axis=0)
-        kept = (flags & _IGNORED) == 0
-        is_tp = typ == TP
-        group = is_tp.astype(np.int8)  # fix_errors pushes the errors first, then the original tps
-
-        def aps(keep: np.ndarray, c: np.ndarray, tp: np.ndarray, n: np.ndarray, s: np.ndarray = score,
-                g: np.ndarray = group) -> np.ndarray:
-            return _class_aps(c[keep], s[keep], tp[keep], g[keep], n)
-
-        base = aps(kept, cls, is_tp, num_gt, g=np.zeros(len(typ), np.int8))
+        kept = sel & ((flags & _IGNORED) == 0)
+        is_tp, fixed_order = typ == TP, orders["fixed"]
+        base = _class_aps(orders["base"], kept, cls, is_tp, num_gt)
         runs: dict[str, np.ndarray] = {}
         for name in ERROR_TYPES:
             if name == "missed":
-                runs[name] = aps(kept, cls, is_tp, num_gt - self.missed[sizes].sum(axis=0))
+                runs[name] = _class_aps(fixed_order, kept, cls, is_tp, num_gt - self.missed[sizes].sum(axis=0))
                 continue
             this = typ == TYPE_NAMES.index(name)
-            if name in ("cls", "loc"):
-                fixed = this & ((flags & _FIX) != 0)
-                runs[name] = aps((kept & ~this) | fixed, np.where(fixed, fix_cls, cls), is_tp | fixed, num_gt)
+            if name in ("cls", "loc"):  # the oracle's pick becomes a tp (of the GT's class), the others go
+                fixed = sel & this & ((flags & _FIX) != 0)
+                runs[name] = _class_aps(fixed_order, (kept & ~this) | fixed, np.where(fixed, fix_cls, cls),
+                                        is_tp | fixed, num_gt)
             else:
-                runs[name] = aps(kept & ~this, cls, is_tp, num_gt)
-        runs["false_pos"] = aps(kept, cls, is_tp, num_gt, s=is_tp.astype(np.float64))
-        runs["false_neg"] = aps(kept, cls, is_tp, num_gt - self.unmatched[sizes].sum(axis=0))
+                runs[name] = _class_aps(fixed_order, kept & ~this, cls, is_tp, num_gt)
+        runs["false_pos"] = _class_aps(orders["false_pos"], kept, cls, is_tp, num_gt)
+        runs["false_neg"] = _class_aps(fixed_order, kept, cls, is_tp, num_gt - self.unmatched[sizes].sum(axis=0))
         return base, runs
 
     def _slice(self, base: np.ndarray, runs: dict[str, np.ndarray], col: Optional[int], counts: np.ndarray
@@ -165,14 +171,14 @@ class ErrorAccumulator:
 
     def result(self) -> ErrorBreakdown:
         """AP50 and dAP per error type: overall, per class, per object size."""
-        all_sizes = list(range(len(SIZES)))
-        base, runs = self._costs(np.ones(len(self.cols["type"]), bool), all_sizes)
+        orders = self._orders()
+        base, runs = self._costs(orders, np.ones(len(self.cols["type"]), bool), list(range(len(SIZES))))
         counts = self.type_counts.sum(axis=0)
         out = ErrorBreakdown(self._slice(base, runs, None, counts.sum(axis=1)))
         for c, name in enumerate(self.names):
             out.per_class[name] = self._slice(base, runs, c, counts[:, c])
         size = self.cols["size"]
         for s, name in enumerate(SIZES):
-            b, r = self._costs(size == s, [s])
+            b, r = self._costs(orders, size == s, [s])
             out.per_size[name] = self._slice(b, r, None, self.type_counts[s].sum(axis=1))
         return out

@@ -268,14 +268,22 @@ def type_batch(images: Sequence[ImageInput], *, max_dets: int = MAX_DETS, pos_th
 
 def _ious(pred: np.ndarray, gt: np.ndarray, *, crowd: bool) -> np.ndarray:
     """(B, P, G) IoUs of ``[x, y, w, h]`` boxes with pycocotools' ``bbIou`` operations (crowd: over the
-    prediction's area): w = min(x + w) - max(x), 0 unless both sides > 0."""
+    prediction's area): w = min(x + w) - max(x), 0 unless both sides > 0. In place: the block is large."""
     px, py, pw, ph = (pred[:, :, None, i] for i in range(4))
     gx, gy, gw, gh = (gt[:, None, :, i] for i in range(4))
-    w = np.minimum(px + pw, gx + gw) - np.maximum(px, gx)
-    h = np.minimum(py + ph, gy + gh) - np.maximum(py, gy)
-    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
-    union = pw * ph if crowd else pw * ph + gw * gh - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=inter > 0)
+    w = np.minimum(px + pw, gx + gw)
+    w -= np.maximum(px, gx)
+    np.maximum(w, 0.0, out=w)
+    h = np.minimum(py + ph, gy + gh)
+    h -= np.maximum(py, gy)
+    np.maximum(h, 0.0, out=h)
+    w *= h  # the intersection, w * h where both > 0, else 0
+    if crowd:
+        union = np.broadcast_to(pw * ph, w.shape)
+    else:
+        union = np.add(pw * ph, gw * gh, out=h)
+        union -= w
+    return np.divide(w, union, out=np.zeros_like(w), where=w > 0)
 
 
 def type_image_boxes(img: ImageBoxes, *, max_dets: int = MAX_DETS) -> ImageErrors:
