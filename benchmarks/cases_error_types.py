@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"repeat {r + 1}/{args.repeats} {side}: {runs[side][-1]['seconds']:.2f} s, "
                   f"peak +{runs[side][-1]['peak_mib']:.0f} MiB", file=sys.stderr)
     args.out.write_text(report(runs, args))
+    args.out.with_suffix(".json").write_text(json.dumps(runs, indent=1))  # the raw runs, to check the table
     print(f"wrote {args.out}", file=sys.stderr)
 
 
@@ -209,10 +210,12 @@ sides alternating, medians of {args.repeats}.
 yolo-tl's figure includes the per-class and per-size breakdown (3 x 9 more AP runs) that tidecv does not compute.
 tidecv's includes building its `Data` objects from the same arrays.
 
-For scale inside analyze: evaluation.py's `match_image` + `pr_curves` (analyze's COCO matching) on the same boxes \
-took {med['match']:.2f} s (error types: {med['ours'] / med['match']:.2f}x that); RESULTS_analyze.md measures analyze \
-beyond inference at {ANALYZE_BEYOND_INFERENCE_S:.0f} s on 2,000 images x ~40 GT, so the error-type phase would add \
-{100 * med['ours'] / ANALYZE_BEYOND_INFERENCE_S:.0f}% (target <= 20%; to be measured inside analyze once wired in).
+For scale inside analyze (target: the error-type phase adds <= 20% to analyze's time beyond inference): \
+evaluation.py's `match_image` + `pr_curves`, one part of that time, took {med['match']:.2f} s on the same boxes in \
+the same runs, so the error types add at most {100 * med['ours'] / med['match']:.0f}% of it \
+(RESULTS_analyze.md: analyze beyond inference {ANALYZE_BEYOND_INFERENCE_S:.0f} s on 2,000 images x ~40 GT on a \
+quiet machine; this machine's load changes absolute seconds, not the ratio). To be measured inside analyze \
+(`seconds.error_types`) once it is wired in.
 
 Memory: the accumulator keeps 19 bytes per kept prediction and fixed-size (size x class) GT counts; nothing per \
 image or per GT box.

@@ -286,8 +286,9 @@ def _ious(pred: np.ndarray, gt: np.ndarray, *, crowd: bool) -> np.ndarray:
     return np.divide(w, union, out=np.zeros_like(w), where=w > 0)
 
 
-def type_image_boxes(img: ImageBoxes, *, max_dets: int = MAX_DETS) -> ImageErrors:
-    """``type_errors`` for evaluation.py's relative ``[x, y, w, h]`` boxes (pixels from ``img.size``)."""
+def input_from_boxes(img: ImageBoxes) -> ImageInput:
+    """evaluation.py's relative ``[x, y, w, h]`` boxes as ``type_batch`` input (pixels from ``img.size``,
+    which object sizes need)."""
     h, w = img.size if img.size is not None else (1, 1)
     scale = np.array([w, h, w, h], dtype=np.float64)
 
@@ -295,7 +296,11 @@ def type_image_boxes(img: ImageBoxes, *, max_dets: int = MAX_DETS) -> ImageError
         b = b.reshape(-1, 4) * scale
         return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
 
-    return type_errors(xyxy(img.gt_xywh), img.gt_cls, xyxy(img.pred_xywh), img.pred_cls, img.pred_conf,
-                       gt_crowd=img.gt_crowd, max_dets=max_dets)
+    return ImageInput(xyxy(img.gt_xywh), img.gt_cls, xyxy(img.pred_xywh), img.pred_cls, img.pred_conf, img.gt_crowd)
+
+
+def type_image_boxes(img: ImageBoxes, *, max_dets: int = MAX_DETS) -> ImageErrors:
+    """``type_errors`` for one ``ImageBoxes`` (``type_batch([input_from_boxes(...), ...])`` for many)."""
+    return type_batch([input_from_boxes(img)], max_dets=max_dets).image(0)
 
 
