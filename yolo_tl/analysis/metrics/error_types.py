@@ -1,4 +1,4 @@
-"""Why each error happened: TIDE's error types and what each costs in AP50, in numpy, one image at a time.
+"""Why each error happened: TIDE's error types on every box, in numpy, a batch of images at a time.
 
 ``type_errors`` types every box of one image exactly as tidecv 1.0.1 does (``TIDEExample`` and
 ``TIDERun._eval_image``): the 100 most confident predictions of the image are kept, across classes;
@@ -47,6 +47,9 @@ def size_index(area: np.ndarray) -> np.ndarray:
 class ImageErrors:
     """Every box of one image typed, in the caller's order (codes index ``TYPE_NAMES``).
 
+    A prediction: tp, loc, cls, dupe, bkg, both, or capped (past the 100 kept). A GT box: tp, missed,
+    crowd, or loc / cls when it is unmatched and errors of those types point at it (the type of the
+    one the oracle fixes: such a GT is not missed, TIDE counts the error on the prediction).
     ``pred_gt`` / ``gt_pred``: the GT a prediction is about (tp: matched, loc / cls: pointed at,
     dupe: the matched GT it repeats) and the prediction a GT is about (tp: its match, loc / cls: the
     error the oracle fixes); -1 when none. ``pred_fix``: the oracle turns this loc / cls error into a
