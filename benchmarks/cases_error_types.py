@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> None:
             runs[side].append(_spawn(side, args.images, args.seed))
             print(f"repeat {r + 1}/{args.repeats} {side}: {runs[side][-1]['seconds']:.2f} s, "
                   f"peak +{runs[side][-1]['peak_mib']:.0f} MiB", file=sys.stderr)
-    args.out.write_text(report(runs, args))
+    scale = {n: _spawn("ours", n, args.seed) for n in (max(args.images // 4, 1), args.images * 2)}
+    scale[args.images] = runs["ours"][0]
+    args.out.write_text(report(runs, args, scale))
     args.out.with_suffix(".json").write_text(json.dumps(runs, indent=1))  # the raw runs, to check the table
     print(f"wrote {args.out}", file=sys.stderr)
 
@@ -172,7 +174,7 @@ def _secs(runs: list[dict]) -> str:
     return ", ".join(f"{r['seconds']:.2f}" for r in runs)
 
 
-def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
+def report(runs: dict[str, list[dict]], args: argparse.Namespace, scale: dict[int, dict]) -> str:
     """The markdown of RESULTS_error_types.md."""
     med = {s: statistics.median(r["seconds"] for r in v) for s, v in runs.items()}
     mem = {s: statistics.median(r["peak_mib"] for r in v) for s, v in runs.items()}
@@ -218,7 +220,8 @@ quiet machine; this machine's load changes absolute seconds, not the ratio). To 
 (`seconds.error_types`) once it is wired in.
 
 Memory: the accumulator keeps 19 bytes per kept prediction and fixed-size (size x class) GT counts; nothing per \
-image or per GT box.
+image or per GT box; a batch of {BATCH} images is typed at once. Peak memory of our call by number of images: \
+{"; ".join(f"{n:,} images {scale[n]['peak_mib']:.1f} MiB" for n in sorted(scale))}.
 
 | dAP (AP50 points) | yolo-tl | tidecv | difference |
 |---|---|---|---|
