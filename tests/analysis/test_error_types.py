@@ -264,3 +264,23 @@ def test_memory_is_a_few_bytes_per_prediction():
     per_box = sum(acc.cols[k].nbytes for k in ("conf", "cls", "fix_cls", "type", "flags", "size")) / n
     fixed = acc.num_gt.nbytes + acc.missed.nbytes + acc.unmatched.nbytes + acc.type_counts.nbytes
     assert per_box == 19 and fixed == (3 * 3 * 3 + 3 * 9 * 3) * 8  # no per-image or per-GT array
+
+
+@pytest.mark.slow
+def test_benchmark_runs_and_agrees_with_tidecv(tmp_path):
+    """benchmarks/cases_error_types.py end to end on 12 images: its table rows, and both sides' dAP equal."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "RESULTS_error_types.md"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.cases_error_types", "--images", "12", "--repeats", "1",
+                           "--out", str(out)], cwd=repo, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = out.read_text()
+    assert "| seconds: type every box + AP + 8 oracle runs |" in text
+    assert "| largest difference in AP50 or any dAP (0-100) |" in text and "**pass** |\n\nyolo-tl's" in text
+    runs = json.loads(out.with_suffix(".json").read_text())
+    ours, tide = runs["ours"][0], runs["tide"][0]
+    assert ours["dap"] == pytest.approx(tide["dap"], abs=1e-9) and ours["ap"] == pytest.approx(tide["ap"], abs=1e-9)
