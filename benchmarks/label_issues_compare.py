@@ -90,6 +90,32 @@ def inject(images: List[dict], nc: int, *, seed: int, rate: float) -> None:
                 break
 
 
+def simulate(seed: int, n_images: int = 60, width: int = 640, height: int = 480) -> List[dict]:
+    """Images with injected mistakes and a simulated detector: 90 % of the true boxes found (4 px jitter,
+    7 % with a random class), confidences ~ Beta(5, 1.5), about one false positive per image."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for n in range(n_images):
+        boxes = []
+        for c in rng.choice(12, size=8, replace=False):
+            x1, y1 = c % 4 * 160 + rng.uniform(5, 40), c // 4 * 160 + rng.uniform(5, 40)
+            boxes.append((int(rng.integers(3)), x1, y1, x1 + rng.uniform(60, 110), y1 + rng.uniform(60, 110)))
+        images.append({"path": f"{n}.jpg", "width": width, "height": height, "boxes": boxes})
+    inject(images, 3, seed=seed, rate=0.08)
+    for img in images:
+        preds = []
+        for c, *b in img["boxes"]:
+            if rng.random() < 0.9:
+                conf = float(np.clip(rng.beta(5, 1.5), 0.05, 0.999))
+                cls = c if rng.random() < 0.93 else int(rng.integers(3))
+                preds.append((cls, *(np.array(b) + rng.normal(0, 4, 4)).tolist(), conf))
+        for _ in range(rng.poisson(1.0)):
+            x1, y1 = rng.uniform(0, width - 80), rng.uniform(0, height - 80)
+            preds.append((int(rng.integers(3)), x1, y1, x1 + 60, y1 + 60, float(rng.uniform(0.05, 0.5))))
+        img["preds"] = preds
+    return images
+
+
 def _arrays(img: dict) -> tuple:
     lab = np.array([b[1:] for b in img["labels"]], dtype=float).reshape(-1, 4)
     labc = np.array([b[0] for b in img["labels"]], dtype=int)

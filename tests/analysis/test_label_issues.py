@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.label_issues_compare import simulate
 from yolo_tl.analysis.metrics.label_issues import (
     KINDS, find_label_issues, iou_matrix, ranking_ap, recall_at, reliability_table,
 )
@@ -118,40 +119,12 @@ def test_reliability_table_counts_each_bin():
     assert by_bin["0.9-1.0"]["n"] == 2 and by_bin["0.5-0.7"]["n"] == 0
 
 
-def _simulated(seed: int, n_images: int = 60) -> list:
-    """Images with injected mistakes and a simulated detector: 90 % of the true boxes found (4 px jitter,
-    7 % with a random class), confidences ~ Beta(5, 1.5), about one false positive per image."""
-    from benchmarks.label_issues_compare import inject
-
-    rng = np.random.default_rng(seed)
-    images = []
-    for n in range(n_images):
-        boxes = []
-        for c in rng.choice(12, size=8, replace=False):
-            x1, y1 = c % 4 * 160 + rng.uniform(5, 40), c // 4 * 160 + rng.uniform(5, 40)
-            boxes.append((int(rng.integers(3)), x1, y1, x1 + rng.uniform(60, 110), y1 + rng.uniform(60, 110)))
-        images.append({"path": f"{n}.jpg", "width": W, "height": H, "boxes": boxes})
-    inject(images, 3, seed=seed, rate=0.08)
-    for img in images:
-        preds = []
-        for c, *b in img["boxes"]:
-            if rng.random() < 0.9:
-                conf = float(np.clip(rng.beta(5, 1.5), 0.05, 0.999))
-                cls = c if rng.random() < 0.93 else int(rng.integers(3))
-                preds.append((cls, *(np.array(b) + rng.normal(0, 4, 4)).tolist(), conf))
-        for _ in range(rng.poisson(1.0)):
-            x1, y1 = rng.uniform(0, 560), rng.uniform(0, 400)
-            preds.append((int(rng.integers(3)), x1, y1, x1 + 60, y1 + 60, float(rng.uniform(0.05, 0.5))))
-        img["preds"] = preds
-    return images
-
-
 def test_on_a_simulated_detector_each_kind_ranks_at_least_as_well_as_cleanlab():
     """The benchmark's machinery end to end (injection, both scorers, hit matching) on simulated predictions;
     cleanlab's own per-box subtype scores are the reference."""
     from benchmarks import label_issues_compare as cmp
 
-    images = _simulated(5)
+    images = simulate(5)
     ours, _ = cmp.ours(images)
     rows = cmp.table({"ours": ours, **cmp.cleanlab_scores(images, 3)}, images)
     ap = {(r["method"], r["kind"]): r["ap"] for r in rows}
@@ -164,7 +137,7 @@ def test_the_shipped_calibration_is_a_probability_out_of_sample():
     """Fitted on seed 1 (see CALIBRATION); on seed 5, suspects scored >= 0.5 are real about as often as scored."""
     from benchmarks import label_issues_compare as cmp
 
-    images = _simulated(5)
+    images = simulate(5)
     cands, _ = cmp.ours(images)
     scores, real = cmp.real_flags(cands, images)
     for row in reliability_table(scores, real, edges=(0.0, 0.3, 0.5, 0.7, 1.0))[1:]:

@@ -43,7 +43,8 @@ _EPS = 0.01  # confidences are floored here before the logit (a missing predicti
 
 # Per kind: (intercept, weights) of the logistic calibration over ``_features``' values.
 # PROVISIONAL: fitted (``label_issues_compare.fit_calibration``) on injected mistakes with a simulated
-# detector (tests/analysis/test_label_issues.py ``_simulated``, seed 1; out of sample on seed 5 the
+# detector (``python -m benchmarks.bench_label_issues --simulated --fit``: benchmarks/label_issues_compare.py
+# ``simulate``, seed 1 fitted; out of sample on seed 5 the
 # share of real mistakes per score bin was within 0.06 of the bin's mean score from 0.3 up). The
 # simulated detector's class confusions carry no signal, so wrong_class's fit came out flat; its
 # weights are set by hand to keep the order (more confident other class: more likely a swap).
