@@ -119,3 +119,33 @@ def test_an_existing_output_or_one_inside_the_source_is_refused(tmp_path):
     with pytest.raises(OutputError, match="inside the source"):
         write_fixed_dataset(data_yaml, FIXES, tmp_path / "src" / "fixed")
     assert not (tmp_path / "src" / "fixed").exists()
+
+
+def test_suspects_accepted_above_a_score_turn_injected_labels_back_into_the_true_ones(tmp_path):
+    """Each kind injected into a real label file, found by the scorer from predictions on the true boxes,
+    accepted with --accept-above 0.5 and written: the output's label lines are the true ones."""
+    from yolo_tl.analysis.metrics.label_issues import find_label_issues, fixes_above
+    from yolo_tl.dataset.boxes import format_yolo_line, xyxy_to_yolo
+
+    W, H = 400, 300
+    true = [(0, 20, 20, 80, 90), (1, 150, 30, 230, 110), (2, 280, 40, 360, 120), (0, 40, 170, 120, 260),
+            (1, 200, 180, 290, 270)]
+    # true[0] dropped, true[2] labelled class 0, true[3] shifted 30 px right, a box added on background
+    given = [true[1], (0, *true[2][1:]), (0, 70, 170, 150, 260), true[4], (1, 320, 200, 390, 290)]
+    root = tmp_path / "src"
+    (root / "images/train").mkdir(parents=True)
+    (root / "labels/train").mkdir(parents=True)
+    Image.new("RGB", (W, H), (90, 90, 90)).save(root / "images/train/x.png")
+
+    def line(c, *box):
+        return format_yolo_line(c, xyxy_to_yolo(box, W, H))
+
+    (root / "labels/train/x.txt").write_text("".join(line(*b) + "\n" for b in given))
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/train\nnames: [a, b, c]\n")
+    issues = find_label_issues([b[1:] for b in given], [b[0] for b in given], [b[1:] for b in true],
+                               [b[0] for b in true], [0.9] * len(true))
+    fixes = fixes_above(issues, "images/train/x.png", 0.5)
+    assert sorted(f.kind for f in fixes) == ["add", "move", "relabel", "remove"]
+    write_fixed_dataset(root / "data.yaml", fixes, tmp_path / "out")
+    got = sorted((tmp_path / "out/labels/train/x.txt").read_text().splitlines())
+    assert got == sorted(line(*b) for b in true)

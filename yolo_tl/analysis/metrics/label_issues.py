@@ -271,3 +271,35 @@ def recall_at(scores: Sequence[float], hits: Sequence[bool], n_real: int, k: Opt
     room = k - int(above.sum())
     found = h[above].sum() + (h[tied].sum() * room / tied.sum() if tied.any() and room > 0 else 0.0)
     return float(found / n_real)
+
+
+FIX_FOR_KIND = {"missing": "add", "wrong_class": "relabel", "badly_placed": "move", "spurious": "remove"}
+
+
+def fixes_above(issues: Sequence[LabelIssue], image: str, threshold: float, *, accepted: Optional[str] = None) -> list:
+    """The ``dataset.fixes.LabelFix`` list for one image's suspects scored at or above ``threshold``.
+
+    One fix per label box (its best-scored suspect) and none for a missing box whose suggestion overlaps an
+    accepted one (IoU >= 0.5), so the fixes never conflict. ``accepted`` says how (default
+    ``--accept-above THRESHOLD``); ``image`` is the image as the data.yaml lists it.
+    """
+    from yolo_tl.dataset.fixes import LabelFix
+
+    how = accepted or f"--accept-above {threshold:g}"
+    fixes, boxes_done, added = [], set(), []
+    for s in sorted(issues, key=lambda s: -s.score):
+        if s.score < threshold:
+            break
+        if s.label_index is not None:
+            if s.label_index in boxes_done:
+                continue
+            boxes_done.add(s.label_index)
+        elif added and iou_matrix([s.fix_box], added).max() >= MATCH_IOU:
+            continue
+        before = None if s.label_index is None else (s.label_class, *s.label_box)
+        after = None if s.fix_box is None else (s.fix_class, *s.fix_box)
+        if s.kind == "missing":
+            added.append(s.fix_box)
+        fixes.append(LabelFix(image=image, kind=FIX_FOR_KIND[s.kind], box=s.label_index, before=before,
+                              after=after, score=round(s.score, 4), accepted=how, issue=s.kind))
+    return fixes
