@@ -149,3 +149,14 @@ def test_suspects_accepted_above_a_score_turn_injected_labels_back_into_the_true
     write_fixed_dataset(root / "data.yaml", fixes, tmp_path / "out")
     got = sorted((tmp_path / "out/labels/train/x.txt").read_text().splitlines())
     assert got == sorted(line(*b) for b in true)
+
+
+def test_a_dataset_reached_through_a_linked_folder(tmp_path):
+    """data.yaml's path: goes through a symlink; fixes name images relative to it and still find them."""
+    _dataset(tmp_path / "real")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    data_yaml = tmp_path / "link" / "data.yaml"
+    data_yaml.write_text(data_yaml.read_text().replace(str(tmp_path / "real"), str(tmp_path / "link")))
+    write_fixed_dataset(data_yaml, FIXES, tmp_path / "out")
+    assert (tmp_path / "out/labels/train/b.txt").read_text() == "1 0.300000 0.350000 0.400000 0.500000\n"
+    assert json.loads((tmp_path / "out/fixes.json").read_text())["fixes"][0]["image"] == "images/train/a.jpg"

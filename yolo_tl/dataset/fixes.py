@@ -73,7 +73,7 @@ def _image_names(data: DataYaml, split: str, images: List[Path]) -> Dict[Path, s
     dirs = [e.resolve() for e in data.entries[split] if e.resolve().is_dir()]
     taken: Dict[str, Path] = {}
     for image in images:
-        real = Path(os.path.abspath(image))
+        real = _real(image)
         base = next((d for d in dirs if d in real.parents), None)
         name = real.relative_to(base).as_posix() if base is not None else real.name
         stem_key = name.rsplit(".", 1)[0].lower()
@@ -85,11 +85,18 @@ def _image_names(data: DataYaml, split: str, images: List[Path]) -> Dict[Path, s
     return names
 
 
+def _real(path: Union[str, Path]) -> Path:
+    """The path with its folders resolved but not its file: an image that is a link (prepare --link
+    symlink) keeps its own name and place, a dataset reached through a linked folder is still found."""
+    path = Path(os.path.abspath(path))
+    return Path(os.path.realpath(path.parent)) / path.name
+
+
 def _key(data: DataYaml, image: Union[str, Path]) -> str:
     """The fix's way of naming an image: relative to the dataset root when below it."""
-    path = Path(os.path.abspath(data.root / image)) if not Path(image).is_absolute() else Path(os.path.abspath(image))
+    path = _real(image if Path(image).is_absolute() else data.root / image)
     try:
-        return path.relative_to(data.root).as_posix()
+        return path.relative_to(os.path.realpath(data.root)).as_posix()
     except ValueError:
         return path.as_posix()
 
