@@ -142,3 +142,30 @@ def test_the_shipped_calibration_is_a_probability_out_of_sample():
     scores, real = cmp.real_flags(cands, images)
     for row in reliability_table(scores, real, edges=(0.0, 0.3, 0.5, 0.7, 1.0))[1:]:
         assert abs(row["share_real"] - row["mean_score"]) < 0.15, row
+
+
+def test_the_benchmarks_injection_is_what_it_says():
+    """Every injected kind is present; moved boxes overlap their true box at IoU 0.15-0.6, added ones lie on
+    background, swapped ones keep their box; untouched boxes are unchanged."""
+    images = simulate(2)  # label_issues_compare.inject runs inside, at rate 0.08
+    again = simulate(2)
+    assert [img["labels"] for img in images] == [img["labels"] for img in again]  # seeded
+    counts = {k: 0 for k in KINDS}
+    for img in images:
+        counts["missing"] += len(img["dropped"])
+        true = {tuple(b[1:]): b[0] for b in img["boxes"]}
+        for (cls, *box), tag in zip(img["labels"], img["tags"]):
+            if tag is None:
+                assert true[tuple(box)] == cls
+                continue
+            counts[tag] += 1
+            best = iou_matrix([box], [b[1:] for b in img["boxes"]]).max()
+            if tag == "wrong_class":
+                assert tuple(box) in true and true[tuple(box)] != cls
+            elif tag == "badly_placed":
+                assert 0.15 <= best <= 0.6
+            else:
+                assert best < 0.05
+    assert all(n >= 15 for n in counts.values()), counts
+    n_boxes = sum(len(img["boxes"]) for img in images)
+    assert abs(counts["spurious"] - round(0.08 * n_boxes)) <= 2  # a few may find no background
