@@ -68,6 +68,10 @@ class TrainingError(YoloTLError):
     """Bad training options or a dataset that Ultralytics cannot train on."""
 
 
+class FixError(YoloTLError):
+    """A label fix that cannot be applied (its box no longer exists, two fixes on one box, ...)."""
+
+
 class DatabaseError(YoloTLError):
     """FiftyOne's database cannot be started or reached."""
 
