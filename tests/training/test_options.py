@@ -61,7 +61,7 @@ def test_library_errors_name_python_parameters():
     with pytest.raises(TrainingError) as exc:
         FinetuneOptions(epochs="10")
     assert exc.value.field == "epochs"
-    with pytest.raises(TypeError, match="unknown finetune option 'epoch'"):
+    with pytest.raises(TypeError, match="FinetuneOptions: unknown option 'epoch'"):
         FinetuneOptions().replace(epoch=3)
     with pytest.raises(TrainingError, match="on_error: expected fail or skip"):
         FinetuneOptions(on_error="ignore")
