@@ -174,7 +174,7 @@ def test_evaluate_and_analyze_by_name_equal_ultralytics_on_relabelled_data(kept,
     assert gt == {["red", "green", "blue"][c]: n for c, (_, n) in truth.items()}
     predicted = {lab for labels in ds.values("predictions.detections.label") for lab in labels or []}
     assert predicted and predicted <= {"red", "green", "blue"}, predicted
-    assert rep.ultralytics_map50_95 == pytest.approx(theirs.box.map)
+    assert rep.maps.ultralytics_map50_95 == pytest.approx(theirs.box.map)
 
 
 def test_keep_classes_with_distill_teacher_is_the_start_model(kept, tiny_base_weights, tmp_path):
