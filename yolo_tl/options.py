@@ -9,6 +9,7 @@ expected -> float), so a bad type is one ``YoloTLError`` naming the Python param
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Mapping
 from dataclasses import field, fields
 from pathlib import Path
@@ -153,17 +154,17 @@ def check_value(f: dataclasses.Field, value: Any, error: type[YoloTLError] = Yol
             return value
     elif isinstance(value, Path) and str in kinds:
         return str(value)
-    elif float in kinds and isinstance(value, (int, float)):
+    elif float in kinds and isinstance(value, numbers.Real):  # numpy numbers too
         return float(value)
-    elif int in kinds and isinstance(value, int):
-        return value
+    elif int in kinds and isinstance(value, numbers.Integral):
+        return int(value)
     elif str in kinds and isinstance(value, str):
         return value
     elif str in kinds and f.name == "device" and isinstance(value, int):  # YAML reads `device: 0` as a number
         return str(value)
     elif tuple in kinds and isinstance(value, (list, tuple)):
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return tuple(value)
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+            return tuple(int(v) for v in value)
     elif Mapping in kinds and isinstance(value, Mapping):
         if all(isinstance(k, str) for k in value):
             return dict(value)
