@@ -134,9 +134,9 @@ def test_evaluate_matches_classes_by_name(kept, tiny_yolo_data):
 
 
 def test_keep_classes_needs_trained_weights(tiny_yolo_data, tmp_path):
-    with pytest.raises(TrainingError, match="--keep-classes"):
+    with pytest.raises(TrainingError, match="keep_classes: needs trained start weights"):
         finetune(tiny_yolo_data, weights="yolov8n.yaml", freeze="none", keep_classes=True, project=tmp_path)
-    with pytest.raises(TrainingError, match="--distill: needs --keep-classes"):
+    with pytest.raises(TrainingError, match="distill: needs keep_classes"):
         finetune(tiny_yolo_data, weights="yolov8n.yaml", freeze="none", distill=True, project=tmp_path)
 
 
