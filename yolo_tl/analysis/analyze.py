@@ -135,8 +135,9 @@ def analyze(
     opts = (options or AnalyzeOptions()).replace(**kwargs)
     if data_yaml is not None:
         opts = opts.replace(data=data_yaml)
-    if opts.data is None or opts.weights is None:
-        raise YoloTLError("missing: give the data.yaml and the weights to analyse", field="data/weights")
+    for needed, what in (("data", "the data.yaml"), ("weights", "the weights to evaluate")):
+        if getattr(opts, needed) is None:
+            raise YoloTLError(f"missing: give {what}", field=needed)
     step = progress or (lambda phase, n, total: None)
     t0 = time.perf_counter()
     job = _prepare(opts)
