@@ -113,8 +113,8 @@ def worker(spec: dict) -> dict:
     wall = time.perf_counter() - t0
     peak = _vm(os.getpid(), "VmHWM")
     fo.delete_dataset(spec["name"])
-    return {"wall_s": wall, "peak_rss": peak, "predictions": rep.predictions, "samples": rep.samples,
-            "map": rep.fiftyone_map, "seconds": rep.seconds}
+    return {"wall_s": wall, "peak_rss": peak, "predictions": rep.totals.predictions, "samples": rep.totals.samples,
+            "map": rep.maps.fiftyone_map50_95, "seconds": rep.seconds}
 
 
 def run_one(spec: dict) -> dict:

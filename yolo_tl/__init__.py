@@ -3,10 +3,13 @@
 Public Python API (imported lazily, so ``import yolo_tl`` and ``yolo-tl --help`` stay fast):
 
 - ``prepare(source, out, ...) -> PrepareReport``: VOC / COCO -> Ultralytics YOLO dataset
-- ``finetune(data_yaml, ...)``, ``evaluate(weights, data_yaml, ...)``, ``predict(weights, source, ...)``
+- ``finetune(data_yaml, options=None, **kwargs) -> FinetuneResult`` (options: ``FinetuneOptions``)
+- ``evaluate(weights, data_yaml, ...) -> EvaluationResult``, ``predict(weights, source, ...) -> PredictionReport``
 - ``export(weights, format=..., data=...) -> ExportReport``: ONNX / OpenVINO / TorchScript + parity proof
-- ``analyze(data_yaml, weights=..., ...) -> AnalysisReport``: FiftyOne dataset + evaluation;
-  ``launch_app(name, ...)``, ``list_datasets()``, ``delete_dataset(name)``
+- ``analyze(data_yaml, options=None, **kwargs) -> AnalysisReport`` (options: ``AnalyzeOptions``): FiftyOne
+  dataset + evaluation; ``launch_app(name, ...)``, ``list_datasets()``, ``delete_dataset(name)``
+
+The package is typed (``py.typed``).
 """
 
 from __future__ import annotations
@@ -21,13 +24,18 @@ _API = {
     "prepare": "yolo_tl.dataset.prepare",
     "PrepareReport": "yolo_tl.dataset.prepare",
     "finetune": "yolo_tl.training.finetune",
+    "FinetuneOptions": "yolo_tl.training.options",
+    "FinetuneResult": "yolo_tl.training.finetune",
     "evaluate": "yolo_tl.model.evaluate",
+    "EvaluationResult": "yolo_tl.model.evaluate",
     "predict": "yolo_tl.model.predict",
+    "PredictionReport": "yolo_tl.model.predict",
     "export": "yolo_tl.deploy.export",
     "ExportReport": "yolo_tl.deploy.export",
     "analyze": "yolo_tl.analysis.analyze",
     "launch_app": "yolo_tl.analysis.app.launch",
-    "AnalysisReport": "yolo_tl.analysis.analyze",
+    "AnalyzeOptions": "yolo_tl.analysis.report",
+    "AnalysisReport": "yolo_tl.analysis.report",
     "list_datasets": "yolo_tl.analysis.store.our_datasets",
     "delete_dataset": "yolo_tl.analysis.store.our_datasets",
     "YoloTLError": "yolo_tl.errors",

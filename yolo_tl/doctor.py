@@ -52,8 +52,8 @@ def check_python() -> Check:
 
     v = sys.version_info
     detail = f"Python {platform.python_version()} ({sys.executable}), yolo-tl {__version__}"
-    if v < (3, 9):
-        return Check("python", FAIL, detail, "use Python 3.9 or newer")
+    if v < (3, 10):
+        return Check("python", FAIL, detail, "use Python 3.10 or newer")
     return Check("python", OK, detail)
 
 

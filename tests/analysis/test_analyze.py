@@ -53,15 +53,15 @@ def test_samples_boxes_and_predictions_add_up(bccd_analysis, bccd_yolo, bccd_det
     rep = bccd_analysis
     ds = fo.load_dataset(rep.name)
     images = sorted(_split_dir(bccd_yolo, "images").iterdir())
-    assert len(ds) == len(images) == rep.samples == 87  # SOURCE.md: ImageSets/Main/val.txt has 87 ids
+    assert len(ds) == len(images) == rep.totals.samples == 87  # SOURCE.md: ImageSets/Main/val.txt has 87 ids
     # ground truth: tp + fn over all samples == label lines in labels/val
     gt_lines = sum(1 for p in _split_dir(bccd_yolo, "labels").glob("*.txt")
                    for line in p.read_text().splitlines() if line.strip())
-    assert sum(ds.values("eval_tp")) + sum(ds.values("eval_fn")) == gt_lines == rep.gt_boxes
+    assert sum(ds.values("eval_tp")) + sum(ds.values("eval_fn")) == gt_lines == rep.totals.gt_boxes
     # predictions: tp + fp == stored predictions == what Ultralytics' own predictor returns
     stored = ds.count("predictions.detections")
     assert stored > 0, "the tiny detector predicts nothing at conf 0.001; the checks would be empty"
-    assert sum(ds.values("eval_tp")) + sum(ds.values("eval_fp")) == stored == rep.predictions
+    assert sum(ds.values("eval_tp")) + sum(ds.values("eval_fp")) == stored == rep.totals.predictions
     ul = sum(len(r.boxes) for r in YOLO(str(bccd_detector)).predict(
         [str(p) for p in images], conf=0.001, iou=0.7, imgsz=128, batch=16, stream=True,
         verbose=False))
@@ -69,10 +69,11 @@ def test_samples_boxes_and_predictions_add_up(bccd_analysis, bccd_yolo, bccd_det
     # every box carries its eval tag, with the meaning FiftyOne documents
     assert set(ds.distinct("predictions.detections.eval")) <= {"tp", "fp"}
     assert set(ds.distinct("ground_truth.detections.eval")) <= {"tp", "fn"}
-    assert rep.tp + rep.fn == rep.gt_boxes and rep.tp + rep.fp == rep.predictions
+    t = rep.totals
+    assert t.tp + t.fn == t.gt_boxes and t.tp + t.fp == t.predictions
     # both mAPs are reported; Ultralytics' one comes from its own validator
-    assert 0.0 <= rep.fiftyone_map <= 1.0 and 0.0 <= rep.ultralytics_map50_95 <= 1.0
-    assert "100 predictions per image" in rep.why_maps_differ
+    assert 0.0 <= rep.maps.fiftyone_map50_95 <= 1.0 and 0.0 <= rep.maps.ultralytics_map50_95 <= 1.0
+    assert "100 predictions per image" in rep.maps.why_differ
     names = yaml.safe_load(bccd_yolo.read_text())["names"]
     assert [c.name for c in rep.classes] == [names[i] for i in sorted(names)]
     assert sorted(c.name for c in rep.classes) == ["Platelets", "RBC", "WBC"]  # SOURCE.md
@@ -87,14 +88,14 @@ def test_views_and_tags(bccd_analysis):
     fns = ds.values("eval_fn")
     evals = ds.values("predictions.detections.eval")
     confs = ds.values("predictions.detections.confidence")
-    fp_hi = [sum(1 for e, c in zip(ev, cf) if e == "fp" and c >= rep.high_conf)
+    fp_hi = [sum(1 for e, c in zip(ev, cf) if e == "fp" and c >= rep.options.high_conf)
              for ev, cf in zip(evals, confs)]
     n_missed = sum(1 for n in fns if n > 0)
     n_fp_hi = sum(1 for n in fp_hi if n > 0)
     n_err = sum(1 for a, b in zip(fns, fp_hi) if a + b > 0)
     assert n_missed > 0  # a 2-epoch model misses objects
-    assert len(ds.load_saved_view("false_negatives")) == rep.views["false_negatives"] == n_missed
-    assert len(ds.load_saved_view("fp_high_conf")) == rep.views["fp_high_conf"] == n_fp_hi
+    assert len(ds.load_saved_view("false_negatives")) == rep.views.counts["false_negatives"] == n_missed
+    assert len(ds.load_saved_view("fp_high_conf")) == rep.views.counts["fp_high_conf"] == n_fp_hi
     assert len(ds.load_saved_view("worst_samples")) == min(50, n_err) > 0
     worst = ds.load_saved_view("worst_samples").values("errors")
     assert worst == sorted(worst, reverse=True) and worst[0] == max(a + b for a, b in zip(fns, fp_hi))
@@ -133,11 +134,11 @@ def test_perfect_predictions_score_one(bccd_yolo, bccd_detector, bccd_root, monk
     rep = analyze(bccd_yolo, weights=bccd_detector, name="test-bccd-perfect", imgsz=128,
                   compare_ultralytics=False)
     ds = fo.load_dataset(rep.name)
-    assert rep.fn == 0 and rep.tp == rep.gt_boxes == sum(ds.values("eval_tp"))
-    assert rep.fp == len(ds) == 87
-    assert rep.fiftyone_map == pytest.approx(1.0, abs=1e-6)
-    assert rep.views["fp_high_conf"] == 0 and rep.views["false_negatives"] == 0
-    assert rep.views["worst_samples"] == 0
+    assert rep.totals.fn == 0 and rep.totals.tp == rep.totals.gt_boxes == sum(ds.values("eval_tp"))
+    assert rep.totals.fp == len(ds) == 87
+    assert rep.maps.fiftyone_map50_95 == pytest.approx(1.0, abs=1e-6)
+    assert rep.views.counts["fp_high_conf"] == 0 and rep.views.counts["false_negatives"] == 0
+    assert rep.views.counts["worst_samples"] == 0
     assert all(c.ap == pytest.approx(1.0) and c.recall == 1.0 for c in rep.classes)
     delete_dataset(rep.name)
     assert not fo.dataset_exists(rep.name)
@@ -152,8 +153,8 @@ def test_rerun_replaces_dataset_without_growth(bccd_analysis, bccd_yolo, bccd_de
                                  "--no-ultralytics-val", "--json"])
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)
-    assert d["name"] == bccd_analysis.name and d["samples"] == 87
-    assert d["predictions"] == bccd_analysis.predictions
+    assert d["name"] == bccd_analysis.name and d["totals"]["samples"] == 87
+    assert d["totals"]["predictions"] == bccd_analysis.totals.predictions
     names = fo.list_datasets()
     assert names.count(bccd_analysis.name) == 1
     assert not [n for n in names if "-building-" in n]

@@ -27,8 +27,9 @@ def reference(bccd_analysis):
     ref = ds.clone()
     ref.delete_evaluation("eval")
     assert "eval_tp" not in ref.get_field_schema()  # nothing of ours left on the copy
-    res = ref.evaluate_detections("predictions", gt_field="ground_truth", eval_key="eval", iou=bccd_analysis.iou,
-                                  compute_mAP=True, classes=[c.name for c in bccd_analysis.classes], progress=False)
+    res = ref.evaluate_detections("predictions", gt_field="ground_truth", eval_key="eval",
+                                  iou=bccd_analysis.options.iou, compute_mAP=True,
+                                  classes=[c.name for c in bccd_analysis.classes], progress=False)
     yield ds, ref, res
     ref.delete()
 
@@ -54,7 +55,7 @@ def test_bccd_every_box_and_the_map_equal_evaluate_detections(bccd_analysis, ref
         assert ds.values(f) == ref.values(f), f
     for field in ("predictions", "ground_truth"):
         assert _fields(ds, field) == _fields(ref, field), field
-    assert bccd_analysis.fiftyone_map == pytest.approx(res.mAP(), abs=1e-6)
+    assert bccd_analysis.maps.fiftyone_map50_95 == pytest.approx(res.mAP(), abs=1e-6)
     ours = ds.load_evaluation_results("eval")
     assert np.allclose(ours.precision, res.precision, atol=1e-9)
     for c in bccd_analysis.classes:
@@ -87,16 +88,16 @@ def test_views_show_predictions_above_show_conf_and_colour_by_outcome(bccd_yolo,
     rep = analyze(bccd_yolo, weights=bccd_detector, name="test-bccd-showconf", show_conf=0.25)
     ds = fo.load_dataset(rep.name)
     try:
-        assert ds.info["yolo_tl"]["show_conf"] == rep.show_conf == 0.25
+        assert ds.info["yolo_tl"]["show_conf"] == rep.options.show_conf == 0.25
         full = {s.filepath: [d.confidence for d in s.predictions.detections] for s in ds}
-        assert ds.count("predictions.detections") == rep.predictions == sum(map(len, full.values()))
+        assert ds.count("predictions.detections") == rep.totals.predictions == sum(map(len, full.values()))
         for name in ("worst_samples", "false_negatives", "shown_predictions"):
             view = ds.load_saved_view(name)
             shown = view.values("predictions.detections.confidence")
             assert len(view) > 0 and all(c >= 0.25 for per in shown for c in per), name
             assert [len(per) for per in shown] == [sum(1 for c in full[p] if c >= 0.25)
                                                    for p in view.values("filepath")], name
-        assert rep.views["fp_high_conf"] == 87  # the far-off 0.6 box of every image
+        assert rep.views.counts["fp_high_conf"] == 87  # the far-off 0.6 box of every image
         scheme = ds.app_config.color_scheme
         assert scheme.color_by == "value"
         by_path = {f["path"]: {v["value"]: v["color"] for v in f["valueColors"]} for f in scheme.fields}
@@ -119,12 +120,12 @@ def test_figures_json_and_size_aps(bccd_analysis):
     assert m.shape == (n + 1, n + 1) and m[n, n] == 0
     # every GT box is either matched to some prediction >= show_conf or missed: rows sum to the GT counts
     assert m[:n].sum(axis=1).tolist() == [c.gt for c in rep.classes]
-    assert set(rep.ap_by_size) == {"all", "small", "medium", "large"}
-    assert rep.ap_by_size["all"] == pytest.approx(rep.fiftyone_map, abs=1e-9)
-    steps = rep.map_steps
-    assert len(steps) == 4 and steps[0]["map50_95"] == pytest.approx(rep.fiftyone_map, abs=1e-6)
+    assert set(rep.maps.by_size) == {"all", "small", "medium", "large"}
+    assert rep.maps.by_size["all"] == pytest.approx(rep.maps.fiftyone_map50_95, abs=1e-9)
+    steps = rep.maps.steps
+    assert len(steps) == 4 and steps[0]["map50_95"] == pytest.approx(rep.maps.fiftyone_map50_95, abs=1e-6)
     assert all(0.0 <= s["map50_95"] <= 1.0 for s in steps)
-    assert rep.ultralytics_val_run and rep.ultralytics_map50_95 is not None
+    assert rep.maps.ultralytics_val_run and rep.maps.ultralytics_map50_95 is not None
     json.dumps(rep.to_dict())
 
 
@@ -150,9 +151,9 @@ def test_cli_json_seconds_and_no_ultralytics_val(bccd_yolo, bccd_detector, tmp_p
     d = json.loads(r.stdout)
     assert {"predict", "ingest_evaluate", "views", "total"} <= set(d["seconds"])
     assert d["seconds"]["total"] >= d["seconds"]["predict"] > 0
-    assert d["ultralytics_val_run"] is False and d["ultralytics_map50_95"] is None
-    assert "not run" in d["why_maps_differ"]
-    assert d["split_is_train"] is True and d["train_overlap"] == 1.0
+    assert d["maps"]["ultralytics_val_run"] is False and d["maps"]["ultralytics_map50_95"] is None
+    assert "not run" in d["maps"]["why_differ"]
+    assert d["split"]["is_train"] is True and d["split"]["train_overlap"] == 1.0
     assert (tmp_path / "figs" / "test-bccd-trainval" / "pr_curves.png").is_file()
     r = runner.invoke(app, ["analyze", str(same), "--weights", str(bccd_detector), "--imgsz", "128",
                             "--name", "test-bccd-trainval", "--out", str(tmp_path / "figs")],

@@ -102,7 +102,7 @@ def test_voc_ground_truth_reaches_fiftyone(bccd_root, bccd_weights, tmp_path, mo
                   imgsz=64, batch=16, compare_ultralytics=False)
     got = _fiftyone_counts(rep.name)
     assert got == expected
-    assert rep.gt_boxes == sum(sum(c.values()) for c in expected.values()) > 1000
+    assert rep.totals.gt_boxes == sum(sum(c.values()) for c in expected.values()) > 1000
 
 
 @pytest.mark.parametrize("mode", MODES)

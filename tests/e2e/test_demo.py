@@ -127,7 +127,7 @@ def test_fiftyone_dataset_holds_the_val_split(demo_run):
     assert d["analysis_error"] is None and d["app_command"] == "yolo-tl app demo-test"
     ds = fo.load_dataset("demo-test")
     val = set((VOC / "ImageSets/Main/val.txt").read_text().split())
-    assert len(ds) == len(val) == d["analysis"]["samples"]
+    assert len(ds) == len(val) == d["analysis"]["totals"]["samples"]
     assert {Path(p).stem for p in ds.values("filepath")} == val
     gt = sum(len(x.detections) if x else 0 for x in ds.values("ground_truth"))
     assert gt == _xml_box_count(val)

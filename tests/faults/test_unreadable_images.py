@@ -136,7 +136,7 @@ def test_analyze_pairs_predictions_by_path(yolo_with_broken, tiny_base_weights):
                   conf=CONF, imgsz=64, batch=4, compare_ultralytics=False)
     images = sorted((yolo_with_broken.parent / "images" / "val").iterdir())
     broken = images[0]
-    assert [Path(p).name for p in rep.unreadable] == [broken.name]
+    assert [Path(p).name for p in rep.split.unreadable] == [broken.name]
     ds = fo.load_dataset(rep.name)
     paths = ds.values("filepath")
     assert sorted(Path(p).name for p in paths) == [p.name for p in images[1:]]

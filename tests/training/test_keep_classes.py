@@ -134,9 +134,9 @@ def test_evaluate_matches_classes_by_name(kept, tiny_yolo_data):
 
 
 def test_keep_classes_needs_trained_weights(tiny_yolo_data, tmp_path):
-    with pytest.raises(TrainingError, match="--keep-classes"):
+    with pytest.raises(TrainingError, match="keep_classes: needs trained start weights"):
         finetune(tiny_yolo_data, weights="yolov8n.yaml", freeze="none", keep_classes=True, project=tmp_path)
-    with pytest.raises(TrainingError, match="--distill: needs --keep-classes"):
+    with pytest.raises(TrainingError, match="distill: needs keep_classes"):
         finetune(tiny_yolo_data, weights="yolov8n.yaml", freeze="none", distill=True, project=tmp_path)
 
 
@@ -174,7 +174,7 @@ def test_evaluate_and_analyze_by_name_equal_ultralytics_on_relabelled_data(kept,
     assert gt == {["red", "green", "blue"][c]: n for c, (_, n) in truth.items()}
     predicted = {lab for labels in ds.values("predictions.detections.label") for lab in labels or []}
     assert predicted and predicted <= {"red", "green", "blue"}, predicted
-    assert rep.ultralytics_map50_95 == pytest.approx(theirs.box.map)
+    assert rep.maps.ultralytics_map50_95 == pytest.approx(theirs.box.map)
 
 
 def test_keep_classes_with_distill_teacher_is_the_start_model(kept, tiny_base_weights, tmp_path):

@@ -1,12 +1,15 @@
 """Error analysis in FiftyOne: ground truth + predictions, COCO-style evaluation, saved views, App.
 
 ``analyze(data_yaml, weights=...)`` builds a persistent FiftyOne dataset (one sample per image of
-the split) and evaluates it, batch by batch: predict, match (``evaluation.py``, FiftyOne's rules
-in numpy), insert the samples with their evaluation fields (``build.py``), then register the run
-as FiftyOne's own (``evaluation_run.py``). It saves views that open on the errors, stores a
-colour scheme by outcome (``views.py``), writes PR curves and the confusion matrix as PNGs
-(``plots.py``) and explains the gap between FiftyOne's mAP and Ultralytics' by measurement
-(``explain.py``). The App is served by ``app.py``, datasets are listed / deleted in ``datasets.py``.
+the split) and evaluates it, batch by batch: predict, match (``metrics/evaluation.py``, FiftyOne's
+rules in numpy), insert the samples with their evaluation fields (``store/evaluated_samples.py``),
+then register the run as FiftyOne's own. It saves views that open on the errors, stores a colour
+scheme by outcome (``app/views.py``), writes PR curves and the confusion matrix as PNGs and explains
+the gap between FiftyOne's mAP and Ultralytics' by measurement (``metrics/map_steps.py``).
+
+Each step below is a function from values to values: ``_prepare`` (inputs checked, model loaded),
+``_evaluate_into`` (the predict -> match -> insert loop), ``_write_plots``, ``_save_views``,
+``_ultralytics_pass`` and ``_report``. The options and the report are in ``report.py``.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+from yolo_tl.analysis.report import (AnalysisReport, AnalyzeOptions, ClassRow, Maps, SplitFacts, Totals,
+                                     Views)
 from yolo_tl.analysis.store.mongod import database_location
 from yolo_tl.analysis.store.disk_guard import SpaceGuard
 from yolo_tl.analysis.store.dataset_swap import building
@@ -37,62 +42,7 @@ BATCH = 256  # images per predict -> match -> insert round: memory stays flat as
 PathLike = Union[str, Path]
 Progress = Callable[[str, int, Optional[int]], None]  # (phase, images done in this call, total)
 
-
-@dataclass
-class ClassRow:
-    """Per-class figures. Precision / recall count every prediction above ``conf``."""
-
-    name: str
-    gt: int
-    tp: int
-    fp: int
-    fn: int
-    precision: float
-    recall: float
-    ap: float | None  # FiftyOne COCO-style AP@[.5:.95], None when the class has no GT
-    ultralytics_ap: float | None = None  # Ultralytics AP50-95 for the class (--ultralytics-val)
-    ap_small: float | None = None  # COCO sizes: area < 32^2, 32^2..96^2, > 96^2 pixels
-    ap_medium: float | None = None
-    ap_large: float | None = None
-
-
-@dataclass
-class AnalysisReport:
-    name: str
-    url_path: str
-    data_yaml: str
-    weights: str
-    split: str
-    conf: float
-    iou: float
-    high_conf: float
-    samples: int
-    gt_boxes: int
-    predictions: int
-    tp: int
-    fp: int
-    fn: int
-    fiftyone_map: float | None
-    ultralytics_map50_95: float | None
-    ultralytics_map50: float | None
-    why_maps_differ: str
-    classes: list[ClassRow] = field(default_factory=list)
-    views: dict[str, int] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    show_conf: float = 0.25
-    default_view: str = DEFAULT_VIEW
-    ap_by_size: dict[str, float | None] = field(default_factory=dict)
-    map_steps: list[dict] = field(default_factory=list)  # explain.Step: FiftyOne's mAP -> Ultralytics'
-    ultralytics_val_run: bool = False
-    confusion: dict[str, Any] = field(default_factory=dict)  # {"labels", "rows", "columns", "matrix"}
-    plots: dict[str, str] = field(default_factory=dict)
-    evaluation: str = "yolo-tl"  # "yolo-tl" (registered as FiftyOne's run) or "fiftyone" (fallback)
-    split_is_train: bool = False  # every image of the split is also a training image
-    train_overlap: float = 0.0  # share of the split's images that are in the train split
-    unreadable: list[str] = field(default_factory=list)  # images left out: their pixels do not decode
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["AnalysisReport", "AnalyzeOptions", "ClassRow", "analyze", "default_name", "train_overlap"]
 
 
 def default_name(data_yaml: PathLike, weights: PathLike, split: str) -> str:
@@ -149,130 +99,122 @@ def train_overlap(data_yaml: Path, split: str, images: list[Path]) -> float:
     return sum(1 for p in images if p in train) / len(images)
 
 
-def _timed(it: Iterator, seconds: dict[str, float], key: str) -> Iterator:
-    """Yield from ``it``, adding the time spent inside ``next()`` to ``seconds[key]``."""
-    while True:
-        t = time.perf_counter()
-        try:
-            item = next(it)
-        except StopIteration:
-            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t
-            return
-        seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t
-        yield item
+class _Timed:
+    """Iterate ``it``, adding up the time spent inside its ``next()`` in ``seconds``."""
+
+    def __init__(self, it: Iterator) -> None:
+        self.it = it
+        self.seconds = 0.0
+
+    def __iter__(self) -> Iterator:
+        while True:
+            t = time.perf_counter()
+            try:
+                item = next(self.it)
+            except StopIteration:
+                self.seconds += time.perf_counter() - t
+                return
+            self.seconds += time.perf_counter() - t
+            yield item
 
 
 def analyze(
-    data_yaml: PathLike,
+    data_yaml: PathLike | None = None,
+    options: AnalyzeOptions | None = None,
     *,
-    weights: PathLike,
-    split: str = "val",
-    name: str | None = None,
-    conf: float = 0.001,
-    iou: float = 0.5,
-    imgsz: int = 640,
-    batch: int = 16,
-    high_conf: float = 0.5,
-    show_conf: float = 0.25,
-    worst_k: int = 50,
-    device: str | None = None,
-    compare_ultralytics: bool = False,
-    plots_dir: PathLike | None = None,
     progress: Progress | None = None,
+    **kwargs: Any,
 ) -> AnalysisReport:
     """Build (or replace) the FiftyOne dataset ``name`` for ``split`` and evaluate ``weights`` on it.
 
-    ``conf`` is the lowest confidence kept (0.001 as Ultralytics validates); ``iou`` is the
-    evaluation IoU for tp/fp/fn; ``high_conf`` is the confidence above which a false positive is
+    The options are an ``AnalyzeOptions`` or its fields as keywords (keywords win, ``data_yaml`` over
+    ``options.data``). ``conf`` is the lowest confidence kept (0.001 as Ultralytics validates); ``iou``
+    the evaluation IoU for tp/fp/fn; ``high_conf`` the confidence above which a false positive is
     "confident" (view ``fp_high_conf``); ``show_conf`` the lowest confidence the saved views show.
-    ``compare_ultralytics`` also runs Ultralytics' validator (a second inference pass);
-    ``plots_dir``: where PR curves and the confusion matrix go as PNG (None: not written).
+    ``compare_ultralytics`` also runs Ultralytics' validator (a second inference pass); ``plots_dir``:
+    where PR curves and the confusion matrix go as PNG (None: not written). ``progress`` is called
+    with (phase, images done, total).
     """
-    from yolo_tl.analysis import collect as fio
-    from yolo_tl.analysis.store.evaluated_samples import EvaluatedBuilder, Item
-    from yolo_tl.analysis.metrics.map_steps import ap_by_size, explain_maps
-
-    if not 0.0 <= conf < 1.0 or not 0.0 < iou < 1.0 or not 0.0 <= show_conf <= 1.0:
-        raise YoloTLError("--conf must be in [0, 1), --iou in (0, 1) and --show-conf in [0, 1]",
-                          field="conf/iou/show-conf")
-    t0 = time.perf_counter()
-    fo = open_fiftyone()  # first: a database that is down is reported before any slow work
+    opts = (options or AnalyzeOptions()).replace(**kwargs)
+    if data_yaml is not None:
+        opts = opts.replace(data=data_yaml)
+    for needed, what in (("data", "the data.yaml"), ("weights", "the weights to evaluate")):
+        if getattr(opts, needed) is None:
+            raise YoloTLError(f"missing: give {what}", field=needed)
     step = progress or (lambda phase, n, total: None)
-    data_yaml = Path(data_yaml).expanduser().resolve()
-    weights = Path(weights).expanduser().resolve()
-    split_data = fio.read_split(data_yaml, split)
-    names = list(split_data.names)
-    label_of = dict(zip(split_data.images, split_data.labels))
+    t0 = time.perf_counter()
+    job = _prepare(opts)
+    seconds = {"read": time.perf_counter() - t0}
+    built = _build(job, step)
+    seconds.update(built.seconds)
+    ul = None
+    if job.opts.compare_ultralytics:
+        t = time.perf_counter()
+        step("ultralytics val", 0, None)
+        ul = _ultralytics_pass(job)
+        seconds["ultralytics_val"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t0
+    return _report(job, built, ul, seconds)
+
+
+@dataclass
+class _Job:
+    """Everything checked and loaded before the slow work starts."""
+
+    opts: AnalyzeOptions  # data and weights resolved, name chosen
+    fo: Any
+    split_data: Any  # collect.SplitData
+    model: Any
+    match: ClassMatch
+    rename: dict[str, str] | None
+    overlap: float
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.split_data.names)
+
+
+@dataclass
+class _Built:
+    """What building the dataset produced."""
+
+    ds: Any
+    builder: Any  # EvaluatedBuilder: counts, confusion, accumulator
+    results: Any  # FiftyOne's evaluation results (None for an empty split)
+    unreadable: list[str]
+    views: dict[str, int]
+    plots: dict[str, str]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _prepare(opts: AnalyzeOptions) -> _Job:
+    """Open the database (first: one that is down is reported before any slow work), read the split,
+    load the model, match its classes to the data's by name, choose the dataset name."""
+    from yolo_tl.analysis import collect as fio
+
+    fo = open_fiftyone()
+    data_yaml = Path(opts.data or "").expanduser().resolve()
+    weights = Path(opts.weights or "").expanduser().resolve()
+    split_data = fio.read_split(data_yaml, opts.split)
     model = fio.load_model(weights)
+    names = list(split_data.names)
     match = match_classes(model.names, names, path=weights, data_yaml=data_yaml)
-    rename = label_renames(model.names, names, match)
-    name = name or default_name(data_yaml, weights, split)
+    name = opts.name or default_name(data_yaml, weights, opts.split)
     if fo.dataset_exists(name) and not is_ours(fo.load_dataset(name)):
         raise OutputError(f"FiftyOne dataset '{name}' exists and was not made by yolo-tl",
                           hint="choose another --name")
-    overlap = train_overlap(data_yaml, split, split_data.images)
-    seconds: dict[str, float] = {"read": time.perf_counter() - t0}
-    total = len(split_data.images)
-    state: dict[str, Any] = {}
+    plots_dir = str(Path(opts.plots_dir).expanduser().resolve()) if opts.plots_dir is not None else None
+    resolved = opts.replace(data=str(data_yaml), weights=str(weights), name=name, plots_dir=plots_dir)
+    return _Job(resolved, fo, split_data, model, match, label_renames(model.names, names, match),
+                train_overlap(data_yaml, opts.split, split_data.images))
 
-    def fill(ds: Any) -> Any:
-        builder = EvaluatedBuilder(ds, names, iou=iou, high_conf=high_conf, show_conf=show_conf)
-        state["builder"] = builder
-        space = SpaceGuard(ds, total, where=database_location(fo))
-        space.check(0)
-        preds = _timed(iter(fio.predict_boxes(model, split_data.images, conf=conf, imgsz=imgsz, batch=batch,
-                                              device=device)), seconds, "predict")
-        t_work = 0.0
-        chunk: list[Item] = []
-        for path, boxes, size in preds:
-            step("predict", 1, total)
-            if boxes is None:  # left out, as Ultralytics' validator leaves out an image it cannot read
-                unreadable.append(str(path))
-                continue
-            t = time.perf_counter()
-            gt = fio.read_yolo_boxes(label_of.get(Path(path), fio.label_path_for(Path(path))), names)
-            chunk.append(Item(str(path), gt, fio.rename_boxes(boxes, rename), size))
-            if len(chunk) >= BATCH:
-                builder.add(chunk)
-                step("evaluate + insert", len(chunk), total)
-                space.check(builder.samples)
-                chunk = []
-            t_work += time.perf_counter() - t
-        if len(unreadable) == total:
-            raise YoloTLError(f"none of the {total} images of split '{split}' could be read", path=data_yaml)
-        t = time.perf_counter()
-        if chunk:
-            builder.add(chunk)
-            step("evaluate + insert", len(chunk), total)
-        results = builder.finish()
-        seconds["ingest_evaluate"] = t_work + time.perf_counter() - t
-        if plots_dir is not None:  # before the swap: a figure that cannot be written leaves the old dataset
-            from yolo_tl.analysis.metrics.evaluation import mean_ap
-            from yolo_tl.analysis.metrics.plots import write_figures
 
-            curves = builder.acc.pr_curves("all")
-            aps = [a if n else None for a, n in zip(mean_ap(curves["precision"])[1], builder.counts["gt"])]
-            state["plots"] = write_figures(Path(plots_dir).expanduser().resolve(), names, curves, aps,
-                                           builder.confusion, iou=iou, min_conf=show_conf)
-        t = time.perf_counter()
-        step("views", 0, 1)
-        state["views"] = save_views(ds, names, high_conf, worst_k, show_conf)
-        style_app(ds)
-        ds.tags = [TAG]
-        ds.info["yolo_tl"] = {"data_yaml": str(data_yaml), "weights": str(weights), "split": split,
-                              "conf": conf, "iou": iou, "imgsz": imgsz, "show_conf": show_conf,
-                              "default_view": DEFAULT_VIEW, "train_overlap": round(overlap, 4)}
-        ds.save()
-        seconds["views"] = time.perf_counter() - t
-        step("views", 1, 1)
-        return results
-
-    # Built under a temporary name and swapped in once complete (swap.py): an error or Ctrl-C
-    # leaves the earlier dataset of this name as it was.
-    unreadable: list[str] = []
+def _build(job: _Job, step: Progress) -> _Built:
+    """Build the dataset under a temporary name and swap it in once complete (``store/dataset_swap.py``):
+    an error or Ctrl-C leaves the earlier dataset of this name as it was."""
     try:
-        with building(fo, name, is_ours=is_ours) as ds:
-            results = fill(ds)
+        with building(job.fo, job.opts.name or "", is_ours=is_ours) as ds:
+            return _fill(ds, job, step)
     except OSError as err:
         if not is_disk_full(err):
             raise
@@ -280,53 +222,141 @@ def analyze(
         raise OutputError(f"no space left on the device while writing {where}",
                           hint="free some space (or set TMPDIR / --out to another disk); the earlier dataset "
                                "of this name is unchanged") from None
-    finally:
-        if "builder" in state:  # its temporary file, also when the build failed
-            state["builder"].matches.close()
-    builder = state["builder"]
-    ul = None
-    if compare_ultralytics:
+
+
+def _fill(ds: Any, job: _Job, step: Progress) -> _Built:
+    """Evaluate into ``ds``, then the figures and the saved views, each timed."""
+    from yolo_tl.analysis.store.evaluated_samples import EvaluatedBuilder
+
+    opts = job.opts
+    builder = EvaluatedBuilder(ds, job.names, iou=opts.iou, high_conf=opts.high_conf, show_conf=opts.show_conf)
+    try:
+        seconds, unreadable = _evaluate_into(builder, ds, job, step)
         t = time.perf_counter()
-        step("ultralytics val", 0, None)
-        ul = _ultralytics_val(model, data_yaml, split, conf=conf, imgsz=imgsz, batch=batch,
-                              device=device, match=match)
-        seconds["ultralytics_val"] = time.perf_counter() - t
+        results = builder.finish()
+        seconds["ingest_evaluate"] += time.perf_counter() - t
+        # before the swap: a figure that cannot be written leaves the old dataset
+        plots = _write_plots(builder, job.names, opts) if opts.plots_dir is not None else {}
+        t = time.perf_counter()
+        step("views", 0, 1)
+        views = _save_views(ds, job)
+        seconds["views"] = time.perf_counter() - t
+        step("views", 1, 1)
+    finally:
+        builder.matches.close()  # its temporary file, also when the build failed
+    return _Built(ds, builder, results, unreadable, views, plots, seconds)
+
+
+def _evaluate_into(builder: Any, ds: Any, job: _Job, step: Progress) -> tuple[dict[str, float], list[str]]:
+    """Predict, match and insert in rounds of ``BATCH`` images; returns the seconds spent predicting and
+    evaluating + inserting, and the images left out because their pixels do not decode."""
+    from yolo_tl.analysis import collect as fio
+    from yolo_tl.analysis.store.evaluated_samples import Item
+
+    opts, split_data, names = job.opts, job.split_data, job.names
+    label_of = dict(zip(split_data.images, split_data.labels))
+    total = len(split_data.images)
+    space = SpaceGuard(ds, total, where=database_location(job.fo))
+    space.check(0)
+    preds = _Timed(iter(fio.predict_boxes(job.model, split_data.images, conf=opts.conf, imgsz=opts.imgsz,
+                                          batch=opts.batch, device=opts.device)))
+    t_work = 0.0
+    unreadable: list[str] = []
+    chunk: list[Item] = []
+    for path, boxes, size in preds:
+        step("predict", 1, total)
+        if boxes is None:  # left out, as Ultralytics' validator leaves out an image it cannot read
+            unreadable.append(str(path))
+            continue
+        t = time.perf_counter()
+        gt = fio.read_yolo_boxes(label_of.get(Path(path), fio.label_path_for(Path(path))), names)
+        chunk.append(Item(str(path), gt, fio.rename_boxes(boxes, job.rename), size))
+        if len(chunk) >= BATCH:
+            builder.add(chunk)
+            step("evaluate + insert", len(chunk), total)
+            space.check(builder.samples)
+            chunk = []
+        t_work += time.perf_counter() - t
+    if len(unreadable) == total:
+        raise YoloTLError(f"none of the {total} images of split '{opts.split}' could be read", path=opts.data)
+    t = time.perf_counter()
+    if chunk:
+        builder.add(chunk)
+        step("evaluate + insert", len(chunk), total)
+    return {"predict": preds.seconds, "ingest_evaluate": t_work + time.perf_counter() - t}, unreadable
+
+
+def _write_plots(builder: Any, names: list[str], opts: AnalyzeOptions) -> dict[str, str]:
+    """PR curves and the confusion matrix as PNG in ``opts.plots_dir``; figure -> path."""
+    from yolo_tl.analysis.metrics.evaluation import mean_ap
+    from yolo_tl.analysis.metrics.plots import write_figures
+
+    curves = builder.acc.pr_curves("all")
+    aps = [a if n else None for a, n in zip(mean_ap(curves["precision"])[1], builder.counts["gt"])]
+    return write_figures(Path(opts.plots_dir or "."), names, curves, aps, builder.confusion, iou=opts.iou,
+                         min_conf=opts.show_conf)
+
+
+def _save_views(ds: Any, job: _Job) -> dict[str, int]:
+    """The saved views, the App's colours, and what the dataset was made from (``ds.info``)."""
+    opts = job.opts
+    views = save_views(ds, job.names, opts.high_conf, opts.worst_k, opts.show_conf)
+    style_app(ds)
+    ds.tags = [TAG]
+    ds.info["yolo_tl"] = {"data_yaml": opts.data, "weights": opts.weights, "split": opts.split,
+                          "conf": opts.conf, "iou": opts.iou, "imgsz": opts.imgsz, "show_conf": opts.show_conf,
+                          "default_view": DEFAULT_VIEW, "train_overlap": round(job.overlap, 4)}
+    ds.save()
+    return views
+
+
+def _ultralytics_pass(job: _Job) -> Any:
+    """Ultralytics' own validation of the model on the split (its second inference pass)."""
+    opts = job.opts
+    return _ultralytics_val(job.model, Path(opts.data or ""), opts.split, conf=opts.conf, imgsz=opts.imgsz,
+                            batch=opts.batch, device=opts.device, match=job.match)
+
+
+def _report(job: _Job, built: _Built, ul: Any, seconds: dict[str, float]) -> AnalysisReport:
+    """The figures of the built dataset as one report."""
+    from yolo_tl.analysis.metrics.map_steps import ap_by_size, explain_maps
+
+    opts, names, builder, results = job.opts, job.names, built.builder, built.results
     ul_ap: dict[int, float] = {}
     if ul is not None:
         # by class name: the validator's indices are the model's, the table's are the data's
-        to_data = match.model_to_data
+        to_data = job.match.model_to_data
         ul_ap = {to_data[int(i)]: float(a) for i, a in zip(ul.box.ap_class_index, ul.box.ap) if int(i) in to_data}
     sizes = ap_by_size(builder.acc)
-    fo_map = float(results.mAP()) if results is not None else -1.0
-    rows = []
-    for i, c in enumerate(names):
-        tp, fp, fn, ngt = (int(builder.counts[k][i]) for k in ("tp", "fp", "fn", "gt"))
-        ap = float(results.mAP(classes=[c])) if ngt and results is not None else None
-        rows.append(ClassRow(
-            c, ngt, tp, fp, fn, precision=tp / (tp + fp) if tp + fp else 0.0,
-            recall=tp / (tp + fn) if tp + fn else 0.0, ap=ap if ap is None or ap >= 0 else None,
-            ultralytics_ap=ul_ap.get(i), ap_small=sizes["small"]["per_class"][i],
-            ap_medium=sizes["medium"]["per_class"][i], ap_large=sizes["large"]["per_class"][i]))
+    rows = [_class_row(i, c, builder.counts, results, ul_ap.get(i), sizes) for i, c in enumerate(names)]
     steps = [s.to_dict() for s in explain_maps(builder.acc)]
-    confusion = {"labels": names, "rows": [*names, "background"], "columns": [*names, "missed"],
-                 "iou": iou, "min_conf": show_conf, "matrix": builder.confusion.tolist()}
-    plots: dict[str, str] = state.get("plots", {})
-    seconds["total"] = time.perf_counter() - t0
+    fo_map = float(results.mAP()) if results is not None else -1.0
     why = (f"measured on the same {builder.predictions} stored predictions: "
            + "; ".join(f"{s['rule']}: {s['map50_95']}" for s in steps)
            + ("" if ul is not None else "; Ultralytics' own validation pass was not run (--ultralytics-val)"))
+    maps = Maps(fiftyone_map50_95=fo_map if fo_map >= 0 else None,
+                ultralytics_map50_95=float(ul.box.map) if ul is not None else None,
+                ultralytics_map50=float(ul.box.map50) if ul is not None else None,
+                ultralytics_val_run=ul is not None, why_differ=why, steps=steps,
+                by_size={k: v["mAP"] for k, v in sizes.items()})
+    totals = Totals(samples=len(built.ds), gt_boxes=sum(r.gt for r in rows), predictions=builder.predictions,
+                    tp=sum(r.tp for r in rows), fp=sum(r.fp for r in rows), fn=sum(r.fn for r in rows))
+    confusion = {"labels": names, "rows": [*names, "background"], "columns": [*names, "missed"],
+                 "iou": opts.iou, "min_conf": opts.show_conf, "matrix": builder.confusion.tolist()}
     return AnalysisReport(
-        name=name, url_path=f"/datasets/{ds.slug}", data_yaml=str(data_yaml), weights=str(weights),
-        split=split, conf=conf, iou=iou, high_conf=high_conf, samples=len(ds),
-        gt_boxes=sum(r.gt for r in rows), predictions=builder.predictions,
-        tp=sum(r.tp for r in rows), fp=sum(r.fp for r in rows), fn=sum(r.fn for r in rows),
-        fiftyone_map=fo_map if fo_map >= 0 else None,
-        ultralytics_map50_95=float(ul.box.map) if ul is not None else None,
-        ultralytics_map50=float(ul.box.map50) if ul is not None else None,
-        why_maps_differ=why, classes=rows, views=state["views"],
-        seconds={k: round(v, 3) for k, v in seconds.items()}, show_conf=show_conf,
-        ap_by_size={k: v["mAP"] for k, v in sizes.items()}, map_steps=steps, ultralytics_val_run=ul is not None,
-        confusion=confusion, plots=plots, evaluation="yolo-tl" if builder.registered else "fiftyone",
-        split_is_train=overlap >= 1.0 and split != "train", train_overlap=round(overlap, 4),
-        unreadable=unreadable,
-    )
+        name=opts.name or "", url_path=f"/datasets/{built.ds.slug}", options=opts, totals=totals, maps=maps,
+        classes=rows, confusion=confusion, views=Views(built.views, DEFAULT_VIEW), plots=built.plots,
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+        split=SplitFacts(is_train=job.overlap >= 1.0 and opts.split != "train",
+                         train_overlap=round(job.overlap, 4), unreadable=built.unreadable),
+        evaluation="yolo-tl" if builder.registered else "fiftyone")
+
+
+def _class_row(i: int, name: str, counts: dict[str, Any], results: Any, ul_ap: float | None,
+               sizes: dict[str, Any]) -> ClassRow:
+    tp, fp, fn, ngt = (int(counts[k][i]) for k in ("tp", "fp", "fn", "gt"))
+    ap = float(results.mAP(classes=[name])) if ngt and results is not None else None
+    return ClassRow(name, ngt, tp, fp, fn, precision=tp / (tp + fp) if tp + fp else 0.0,
+                    recall=tp / (tp + fn) if tp + fn else 0.0, ap=ap if ap is None or ap >= 0 else None,
+                    ultralytics_ap=ul_ap, ap_small=sizes["small"]["per_class"][i],
+                    ap_medium=sizes["medium"]["per_class"][i], ap_large=sizes["large"]["per_class"][i])

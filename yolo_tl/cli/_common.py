@@ -55,6 +55,22 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def as_flags(flags: dict[str, str]) -> Iterator[None]:
+    """Show a library error about an option by its flag: ``epochs: ...`` -> ``--epochs: ...``.
+
+    The library names Python parameters; an error with a path is about a file's key (``--config``)
+    and keeps its name.
+    """
+    try:
+        yield
+    except YoloTLError as err:
+        if err.path is None and err.field in flags:
+            err.field = flags[err.field]
+            err.args = (str(err),)
+        raise
+
+
 def print_json(data: Any) -> None:
     """Print machine-readable output on stdout, nothing else on that line."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,5 +1,5 @@
 """``yolo-tl analyze``, ``yolo-tl app`` and ``yolo-tl datasets list|delete``: FiftyOne error analysis."""
-# ruff: noqa: UP045, B008  (Typer evaluates annotations at run time: keep Optional for Python 3.9)
+# ruff: noqa: B008  (typer.Option defaults are the Typer idiom)
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import contextlib
 import signal
 import socket
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from yolo_tl.cli import app
-from yolo_tl.cli._common import console, err_console, handle_errors, logs_to_stderr, print_json, setup_logging
+from yolo_tl.analysis.report import AnalyzeOptions
+from yolo_tl.cli._common import (as_flags, console, err_console, handle_errors, logs_to_stderr, print_json,
+                                 setup_logging)
 
 datasets_app = typer.Typer(
     help="List or delete the FiftyOne datasets that yolo-tl made.\n\nExample: yolo-tl datasets list",
@@ -23,17 +24,20 @@ datasets_app = typer.Typer(
 app.add_typer(datasets_app, name="datasets")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_O = AnalyzeOptions  # defaults and help texts, declared once there
+_FLAGS = {name: f"--{name.replace('_', '-')}" for name in _O.names()}
+_FLAGS.update(data="DATA_YAML", compare_ultralytics="--ultralytics-val", plots_dir="--out")
 
 
-def _fmt(v: Optional[float]) -> str:
+def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def _fmt4(v: Optional[float]) -> str:
+def _fmt4(v: float | None) -> str:
     return "-" if v is None else f"{v:.4f}"
 
 
-def _change(v: Optional[float]) -> str:
+def _change(v: float | None) -> str:
     if v is None:
         return ""
     return "0" if abs(v) < 5e-5 else f"{v:+.4f}"
@@ -41,12 +45,13 @@ def _change(v: Optional[float]) -> str:
 
 def render_report(d: dict) -> None:
     """Per-class table, AP by object size, the measured steps between the two mAPs, views, figures."""
-    title = (f"{d['name']}  ({d['split']}: {d['samples']} images, conf >= {d['conf']}, IoU {d['iou']})")
-    if d.get("split_is_train"):
-        title += f"\n[bold yellow]warning: '{d['split']}' is the training split[/] (every image is in train)"
-    elif d.get("train_overlap"):
-        title += f"\n[yellow]{d['train_overlap']:.0%} of these images are also in the train split[/]"
-    ul = d.get("ultralytics_val_run")
+    o, totals, maps, facts = d["options"], d["totals"], d["maps"], d["split"]
+    title = (f"{d['name']}  ({o['split']}: {totals['samples']} images, conf >= {o['conf']}, IoU {o['iou']})")
+    if facts["is_train"]:
+        title += f"\n[bold yellow]warning: '{o['split']}' is the training split[/] (every image is in train)"
+    elif facts["train_overlap"]:
+        title += f"\n[yellow]{facts['train_overlap']:.0%} of these images are also in the train split[/]"
+    ul = maps["ultralytics_val_run"]
     t = Table(title=title)
     cols = ["class", "GT", "TP", "FP", "FN", "prec.", "recall", "AP"]
     for col in cols + (["AP (UL val)"] if ul else []):
@@ -55,35 +60,35 @@ def render_report(d: dict) -> None:
         t.add_row(r["name"], str(r["gt"]), str(r["tp"]), str(r["fp"]), str(r["fn"]),
                   f"{r['precision']:.3f}", f"{r['recall']:.3f}", _fmt(r["ap"]),
                   *([_fmt(r["ultralytics_ap"])] if ul else []))
-    tp, fp, fn = d["tp"], d["fp"], d["fn"]
-    t.add_row("[bold]all[/]", str(d["gt_boxes"]), str(tp), str(fp), str(fn),
+    tp, fp, fn = totals["tp"], totals["fp"], totals["fn"]
+    t.add_row("[bold]all[/]", str(totals["gt_boxes"]), str(tp), str(fp), str(fn),
               f"{tp / (tp + fp) if tp + fp else 0:.3f}", f"{tp / (tp + fn) if tp + fn else 0:.3f}",
-              _fmt(d["fiftyone_map"]), *([_fmt(d["ultralytics_map50_95"])] if ul else []), end_section=True)
+              _fmt(maps["fiftyone_map50_95"]), *([_fmt(maps["ultralytics_map50_95"])] if ul else []), end_section=True)
     console.print(t)
     console.print(f"AP: AP@[.5:.95] by FiftyOne's COCO rules{'; UL val: by Ultralytics validator' if ul else ''}. "
-                  f"Precision and recall count every prediction with confidence >= {d['conf']}; "
-                  f"see view fp_high_conf for false positives >= {d['high_conf']}.")
+                  f"Precision and recall count every prediction with confidence >= {o['conf']}; "
+                  f"see view fp_high_conf for false positives >= {o['high_conf']}.")
     s = Table(title="AP@[.5:.95] by object size")
     for col in ("class", "small", "medium", "large", "all"):
         s.add_column(col, justify="left" if col == "class" else "right")
     for r in d["classes"]:
         s.add_row(r["name"], _fmt(r.get("ap_small")), _fmt(r.get("ap_medium")), _fmt(r.get("ap_large")),
                   _fmt(r["ap"]))
-    sz = d.get("ap_by_size", {})
+    sz = maps["by_size"]
     s.add_row("[bold]all[/]", *(_fmt(sz.get(k)) for k in ("small", "medium", "large", "all")))
     console.print(s)
     console.print("COCO sizes: small < 32x32 px <= medium <= 96x96 px < large.")
-    m = Table(title=f"From FiftyOne's mAP to Ultralytics', one rule at a time, on the same {d['predictions']} "
+    m = Table(title=f"From FiftyOne's mAP to Ultralytics', one rule at a time, on the same {totals['predictions']} "
                     "predictions")
     m.add_column("rule", overflow="fold")
     m.add_column("mAP50-95", justify="right")
     m.add_column("change", justify="right")
-    for step in d.get("map_steps", []):
+    for step in maps["steps"]:
         ch = step["change"]
         m.add_row(step["rule"], _fmt4(step["map50_95"]), _change(ch))
-    steps = d.get("map_steps") or [{}]
+    steps = maps["steps"] or [{}]
     if ul:
-        last, own = steps[-1].get("map50_95"), d["ultralytics_map50_95"]
+        last, own = steps[-1].get("map50_95"), maps["ultralytics_map50_95"]
         m.add_row("Ultralytics' own val (its separate inference pass)", _fmt4(own),
                   _change(None if last is None or own is None else own - last))
     console.print(m)
@@ -92,12 +97,12 @@ def render_report(d: dict) -> None:
     v = Table(title="Saved views")
     v.add_column("view")
     v.add_column("samples", justify="right")
-    for name, n in d["views"].items():
+    for name, n in d["views"]["counts"].items():
         v.add_row(name, str(n))
     console.print(v)
-    console.print(f"The views show predictions >= {d.get('show_conf')} (--show-conf), boxes coloured by "
-                  f"outcome; the App opens on {d.get('default_view')}.")
-    for what, path in d.get("plots", {}).items():
+    console.print(f"The views show predictions >= {o['show_conf']} (--show-conf), boxes coloured by "
+                  f"outcome; the App opens on {d['views']['default']}.")
+    for what, path in d["plots"].items():
         console.print(f"{what.replace('_', ' ')}: {path}", highlight=False, soft_wrap=True)
 
 
@@ -111,7 +116,7 @@ class _Bars:
                                  console=err_console, transient=False)
         self.tasks: dict[str, int] = {}
 
-    def __call__(self, phase: str, n: int, total: Optional[int]) -> None:
+    def __call__(self, phase: str, n: int, total: int | None) -> None:
         if phase not in self.tasks:
             self.tasks[phase] = self.progress.add_task(phase, total=total)
         self.progress.advance(self.tasks[phase], n)
@@ -141,7 +146,7 @@ def _precheck_database() -> None:
 
 
 def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool,
-           view: Optional[str] = None) -> None:
+           view: str | None = None) -> None:
     from yolo_tl.analysis.app.launch import launch_app
 
     _precheck_database()
@@ -169,28 +174,19 @@ def _serve(name: str, address: str, port: int, open_browser: bool, as_json: bool
 @app.command("analyze")
 @handle_errors
 def analyze_cmd(
-    data_yaml: Path = typer.Argument(..., help="data.yaml of the prepared dataset."),
-    weights: Path = typer.Option(..., "--weights", "-w", help="Detection checkpoint (.pt), or a model from yolo-tl export (best.onnx, best_openvino_model/)."),
-    split: str = typer.Option("val", "--split", help="Split to analyse: train, val or test."),
-    name: Optional[str] = typer.Option(
-        None, "--name", help="FiftyOne dataset name (default: derived from data + weights, "
-                             "stable across re-runs; a re-run replaces it)."),
-    conf: float = typer.Option(0.001, "--conf", help="Lowest prediction confidence kept "
-                                                      "(0.001, as Ultralytics validates)."),
-    iou: float = typer.Option(0.5, "--iou", help="IoU for a prediction to match a GT box."),
-    imgsz: int = typer.Option(640, "--imgsz", help="Inference image size."),
-    batch: int = typer.Option(16, "--batch", help="Inference batch size."),
-    high_conf: float = typer.Option(0.5, "--high-conf",
-                                    help="A false positive at or above this is 'confident'."),
-    show_conf: float = typer.Option(0.25, "--show-conf",
-                                    help="The saved views and the App show predictions at or above this "
-                                         "(all down to --conf count in the metrics)."),
-    out: Path = typer.Option(Path("runs/analyze"), "--out",
-                             help="Folder for the PNG figures (a subfolder per dataset name)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, 0, 0,1 ... (default: auto)."),
-    ultralytics_val: bool = typer.Option(False, "--ultralytics-val/--no-ultralytics-val",
-                                         help="Also run Ultralytics' validator (a second inference pass) "
-                                              "for its own mAP."),
+    data_yaml: Path = typer.Argument(..., help=_O.help("data")),
+    weights: Path = typer.Option(..., "--weights", "-w", help=_O.help("weights")),
+    split: str = typer.Option(_O.default("split"), "--split", help=_O.help("split")),
+    name: str | None = typer.Option(None, "--name", help=_O.help("name")),
+    conf: float = typer.Option(_O.default("conf"), "--conf", help=_O.help("conf")),
+    iou: float = typer.Option(_O.default("iou"), "--iou", help=_O.help("iou")),
+    imgsz: int = typer.Option(_O.default("imgsz"), "--imgsz", help=_O.help("imgsz")),
+    batch: int = typer.Option(_O.default("batch"), "--batch", help=_O.help("batch")),
+    high_conf: float = typer.Option(_O.default("high_conf"), "--high-conf", help=_O.help("high_conf")),
+    show_conf: float = typer.Option(_O.default("show_conf"), "--show-conf", help=_O.help("show_conf").replace("conf count", "--conf count")),
+    out: Path = typer.Option(Path("runs/analyze"), "--out", help="Folder for the PNG figures (a subfolder per dataset name)."),
+    device: str | None = typer.Option(None, "--device", help=_O.help("device")),
+    ultralytics_val: bool = typer.Option(False, "--ultralytics-val/--no-ultralytics-val", help=_O.help("compare_ultralytics")),
     launch: bool = typer.Option(False, "--launch", help="Open the App when done (Ctrl-C stops)."),
     port: int = typer.Option(5151, "--port", help="App port."),
     address: str = typer.Option("127.0.0.1", "--address",
@@ -205,22 +201,23 @@ def analyze_cmd(
     from yolo_tl.analysis.analyze import analyze, default_name
 
     setup_logging()
+    with as_flags(_FLAGS):  # bad options are one line before the database is even looked at
+        opts = AnalyzeOptions(data=data_yaml, weights=weights, split=split, name=name, conf=conf, iou=iou,
+                              imgsz=imgsz, batch=batch, high_conf=high_conf, show_conf=show_conf, device=device,
+                              compare_ultralytics=ultralytics_val,
+                              plots_dir=out / (name or default_name(data_yaml, weights, split)))
     _precheck_database()
-    plots_dir = out / (name or default_name(data_yaml, weights, split))
     bars = _Bars() if err_console.is_terminal else contextlib.nullcontext()
     with logs_to_stderr("fiftyone", "ultralytics"), bars:
-        report = analyze(data_yaml, weights=weights, split=split, name=name, conf=conf, iou=iou,
-                         imgsz=imgsz, batch=batch, high_conf=high_conf, show_conf=show_conf, device=device,
-                         compare_ultralytics=ultralytics_val, plots_dir=plots_dir,
-                         progress=bars if isinstance(bars, _Bars) else None)
+        report = analyze(options=opts, progress=bars if isinstance(bars, _Bars) else None)
     d = report.to_dict()
     if as_json:
         print_json(d)
     else:
         render_report(d)
-        if report.unreadable:  # one line: the images are named in the log above and in --json
-            console.print(f"[yellow]{len(report.unreadable)} image(s) left out: their pixels do not decode "
-                          f"(first: {escape(report.unreadable[0])})[/]")
+        if unreadable := report.split.unreadable:  # one line: the images are named in the log above and in --json
+            console.print(f"[yellow]{len(unreadable)} image(s) left out: their pixels do not decode "
+                          f"(first: {escape(unreadable[0])})[/]")
         console.print(f"Dataset [bold]{report.name}[/] saved. Reopen: yolo-tl app {report.name}")
     if launch:
         _serve(report.name, address, port, open_browser, as_json)
@@ -234,7 +231,7 @@ def app_cmd(
     address: str = typer.Option("127.0.0.1", "--address",
                                 help="App address; 0.0.0.0 exposes it to the network."),
     open_browser: bool = typer.Option(False, "--open-browser", help="Also open a browser tab."),
-    view: Optional[str] = typer.Option(None, "--view", help="Saved view to open on (default: the one "
+    view: str | None = typer.Option(None, "--view", help="Saved view to open on (default: the one "
                                                             "analyze chose, worst_samples)."),
 ) -> None:
     """Reopen an analysis in the FiftyOne App; blocks until Ctrl-C.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -58,8 +57,8 @@ def doctor(
 @app.command(rich_help_panel=PANEL)
 @handle_errors
 def sample(
-    out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                       help="Where to write it (default: datasets/sample in the source tree)."),
+    out: Path | None = typer.Option(None, "--out", "-o",
+                                    help="Where to write it (default: datasets/sample in the source tree)."),
     source_task: bool = typer.Option(False, "--source-task",
                                      help="Write the synthetic source task (other classes) instead."),
     n_images: int = typer.Option(240, "--images", min=1, help="Images of the source task (with --source-task)."),
@@ -86,7 +85,7 @@ def sample(
                   + ", ".join(f"{k} {v}" for k, v in info.per_class.items()))
 
 
-def _f(v: Optional[float]) -> str:
+def _f(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
@@ -144,14 +143,15 @@ def render_demo(d: dict) -> None:
 
     a = d.get("analysis")
     if a:
-        views = ", ".join(f"{k} ({v})" for k, v in a.get("views", {}).items())
-        console.print(f"FiftyOne: dataset [bold]{a['name']}[/], {a['samples']} samples, "
-                      f"tp {a['tp']} / fp {a['fp']} / fn {a['fn']} at IoU {a['iou']}, "
-                      f"COCO-style mAP {_f(a['fiftyone_map'])} (Ultralytics mAP50-95 "
-                      f"{_f(a['ultralytics_map50_95'] or ev['map50_95'])}). Saved views: {views or 'none'}.",
+        views = ", ".join(f"{k} ({v})" for k, v in a["views"]["counts"].items())
+        totals, maps = a["totals"], a["maps"]
+        console.print(f"FiftyOne: dataset [bold]{a['name']}[/], {totals['samples']} samples, "
+                      f"tp {totals['tp']} / fp {totals['fp']} / fn {totals['fn']} at IoU {a['options']['iou']}, "
+                      f"COCO-style mAP {_f(maps['fiftyone_map50_95'])} (Ultralytics mAP50-95 "
+                      f"{_f(maps['ultralytics_map50_95'] or ev['map50_95'])}). Saved views: {views or 'none'}.",
                       highlight=False)
-        if a.get("map_steps"):
-            steps = "; ".join(f"{s['rule']}: {_f(s['map50_95'])}" for s in a["map_steps"])
+        if maps["steps"]:
+            steps = "; ".join(f"{s['rule']}: {_f(s['map50_95'])}" for s in maps["steps"])
             console.print(f"The gap, measured on the same predictions: {steps}.", highlight=False)
             console.print("The rest, to Ultralytics' validator, is its own inference pass: its NMS keeps a box "
                           "once for every class scoring above --conf (multi_label=True), predictions keep one "
@@ -186,7 +186,7 @@ def demo(
     keep: bool = typer.Option(True, "--keep-classes/--no-keep-classes",
                               help="Also run the transfer with --keep-classes, shown beside plain transfer."),
     name: str = typer.Option("yolo-tl-demo", "--name", help="FiftyOne dataset name."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, 0, 0,1 ... (default: auto)."),
+    device: str | None = typer.Option(None, "--device", help="cpu, 0, 0,1 ... (default: auto)."),
     port: int = typer.Option(5151, "--port", help="App port (with --launch)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:

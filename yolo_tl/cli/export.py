@@ -1,10 +1,10 @@
 """``yolo-tl export``: options -> yolo_tl.deploy.export -> a parity table."""
-# ruff: noqa: UP045, B008  (Typer evaluates annotations at run time: keep Optional for Python 3.9)
+# ruff: noqa: B008  (typer.Option defaults are the Typer idiom)
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -50,14 +50,14 @@ def render_parity(report: Any) -> None:
 def export_cmd(
     weights: Path = typer.Argument(..., help="Trained checkpoint (.pt), e.g. runs/train/weights/best.pt."),
     fmt: str = typer.Option("onnx", "--format", help="onnx, openvino or torchscript."),
-    data: Optional[Path] = typer.Option(None, "--data", help="data.yaml: validate the .pt and the export on --split and compare."),
+    data: Path | None = typer.Option(None, "--data", help="data.yaml: validate the .pt and the export on --split and compare."),
     split: str = typer.Option("val", "--split", help="Split of --data to compare on."),
     imgsz: int = typer.Option(640, "--imgsz", help="Input size of the exported model (a multiple of 32)."),
     dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic batch and image size (ONNX, OpenVINO)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: <weights dir>/export_<format>)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: <weights dir>/export_<format>)."),
     max_drop: float = typer.Option(0.005, "--max-drop", help="Largest mAP50-95 drop of the export allowed with --data."),
     conf: float = typer.Option(0.25, "--conf", help="Confidence threshold of the box-by-box comparison (as predict)."),
-    opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: Ultralytics' choice)."),
+    opset: int | None = typer.Option(None, "--opset", help="ONNX opset (default: Ultralytics' choice)."),
     as_json: bool = typer.Option(False, "--json", help="Print export.json's content as JSON on stdout."),
 ) -> None:
     """Export a trained model for deployment and prove it answers like the .pt.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -120,10 +119,10 @@ def render_report(report) -> None:
 def prepare(
     source: Path = typer.Argument(..., help="VOC folder, COCO JSON file, or a folder of COCO JSON files."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for the YOLO dataset."),
-    format: Optional[str] = typer.Option(None, "--format", help="Force the input format: voc or coco."),
-    images: Optional[Path] = typer.Option(None, "--images", help="Folder of the images, when not found beside the annotations."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="Comma-separated classes to keep, in this order."),
-    split: Optional[str] = typer.Option(None, "--split", help="Random split fractions when the source has none: 0.8,0.2 or 0.7,0.2,0.1."),
+    format: str | None = typer.Option(None, "--format", help="Force the input format: voc or coco."),
+    images: Path | None = typer.Option(None, "--images", help="Folder of the images, when not found beside the annotations."),
+    classes: str | None = typer.Option(None, "--classes", help="Comma-separated classes to keep, in this order."),
+    split: str | None = typer.Option(None, "--split", help="Random split fractions when the source has none: 0.8,0.2 or 0.7,0.2,0.1."),
     resplit: bool = typer.Option(False, "--resplit", help="Ignore the source's own splits and split randomly."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random split."),
     include_difficult: bool = typer.Option(False, "--include-difficult", help="Keep VOC objects marked difficult."),
@@ -132,7 +131,7 @@ def prepare(
     on_error: str = typer.Option("fail", "--on-error", help="fail: stop at the first bad file; skip: skip it and list it in the report."),
     exif: str = typer.Option("auto", "--exif", help="Photos with an EXIF orientation: auto turns boxes drawn on the stored frame (the annotation's size says so); rotate always turns them; keep never does."),
     verify_images: bool = typer.Option(False, "--verify-images", help="Decode every image (in parallel) and treat one whose pixels do not decode as a bad file."),
-    year: Optional[str] = typer.Option(None, "--year", help="VOCdevkit with several years: take this one (2007, VOC2012) instead of merging them."),
+    year: str | None = typer.Option(None, "--year", help="VOCdevkit with several years: take this one (2007, VOC2012) instead of merging them."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
 ) -> None:
     """Convert Pascal VOC XML or COCO JSON annotations into an Ultralytics YOLO dataset.

@@ -8,20 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.table import Table
 
 from yolo_tl.cli import app
-from yolo_tl.cli._common import console, err_console, handle_errors, logs_to_stderr, print_json
+from yolo_tl.cli._common import as_flags, console, err_console, handle_errors, logs_to_stderr, print_json
 from yolo_tl.errors import TrainingError
+from yolo_tl.training.options import FinetuneOptions
 
-# finetune options that a --config file may set (file keys may use - or _)
-_CONFIG_KEYS = (
-    "data", "weights", "freeze", "epochs", "imgsz", "batch", "device", "seed", "patience", "workers",
-    "project", "name", "resume", "unfreeze_at", "unfreeze_lr_factor", "lr_factors", "keep_classes", "pseudo_conf",
-    "distill", "json",
-)
+_O = FinetuneOptions  # defaults and help texts: every finetune option is declared once, there
+_FLAGS = {name: "DATA_YAML" if name == "data" else f"--{name.replace('_', '-')}" for name in _O.names()}
+_FLAGS["extra"] = "--config (ultralytics:)"
 
 
 def render_metrics(metrics: Any, title: str) -> None:
@@ -39,57 +36,32 @@ def render_metrics(metrics: Any, title: str) -> None:
     console.print(table)
 
 
-def _read_config(path: Path) -> dict:
-    if not path.is_file():
-        raise TrainingError("config file not found", path=path, field="--config")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise TrainingError(f"not valid YAML ({err})", path=path, field="--config") from None
-    if not isinstance(data, dict):
-        raise TrainingError("expected a mapping of option: value", path=path, field="--config")
-    out = {}
-    for key, value in data.items():
-        norm = str(key).replace("-", "_").lstrip("_")
-        if norm == "ultralytics":
-            if not isinstance(value, dict):
-                raise TrainingError("must be a mapping of Ultralytics train arguments", path=path, field=key)
-            out["extra"] = value
-        elif norm in _CONFIG_KEYS:
-            out[norm] = value
-        else:
-            raise TrainingError(
-                f"unknown option (known: {', '.join(_CONFIG_KEYS)}, ultralytics)", path=path, field=str(key)
-            )
-    return out
-
-
 @app.command(rich_help_panel="Train")
 @handle_errors
 def finetune(
     ctx: typer.Context,
-    data_yaml: Path | None = typer.Argument(None, help="data.yaml of a YOLO dataset (from yolo-tl prepare)."),
-    weights: str = typer.Option("yolov8n.pt", "--weights", help="Start checkpoint: a .pt path, a name like yolo11n.pt (cache or download), or a model .yaml (from scratch)."),
-    freeze: str = typer.Option("auto", "--freeze", help="Layers to freeze: backbone, none, N (layers 0..N-1) or a list 0,1,2. Default auto: backbone for .pt weights, none for a model .yaml (random weights; freezing them is refused)."),
-    epochs: int = typer.Option(100, "--epochs", help="Total epochs (both stages together)."),
-    imgsz: int = typer.Option(640, "--imgsz", help="Training image size."),
-    batch: int = typer.Option(16, "--batch", help="Batch size (-1: Ultralytics AutoBatch on one GPU)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, mps, 0, or 0,1,2,3 for multi-GPU DDP."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    patience: int = typer.Option(100, "--patience", help="Early-stopping patience in epochs."),
-    workers: int = typer.Option(8, "--workers", help="Dataloader workers."),
-    project: Path = typer.Option(Path("runs"), "--project", help="Folder of the run directories."),
-    name: str | None = typer.Option(None, "--name", help="Run name (default train, train2, ...)."),
+    data_yaml: Path | None = typer.Argument(None, help=_O.help("data")),
+    weights: str = typer.Option(_O.default("weights"), "--weights", help=_O.help("weights")),
+    freeze: str = typer.Option(_O.default("freeze"), "--freeze", help=_O.help("freeze")),
+    epochs: int = typer.Option(_O.default("epochs"), "--epochs", help=_O.help("epochs")),
+    imgsz: int = typer.Option(_O.default("imgsz"), "--imgsz", help=_O.help("imgsz")),
+    batch: int = typer.Option(_O.default("batch"), "--batch", help=_O.help("batch")),
+    device: str = typer.Option("auto", "--device", help=_O.help("device")),
+    seed: int = typer.Option(_O.default("seed"), "--seed", help=_O.help("seed")),
+    patience: int = typer.Option(_O.default("patience"), "--patience", help=_O.help("patience")),
+    workers: int = typer.Option(_O.default("workers"), "--workers", help=_O.help("workers")),
+    project: Path = typer.Option(Path(_O.default("project")), "--project", help=_O.help("project")),
+    name: str | None = typer.Option(None, "--name", help=_O.help("name")),
     resume: bool = typer.Option(False, "--resume", help="Resume the interrupted run PROJECT/NAME (--name is required)."),
-    unfreeze_at: str | None = typer.Option(None, "--unfreeze-at", help="Unfreeze after these epochs: 5 (two-stage: all at once) or 5,10 (gradual: frozen layers split into groups, top first)."),
-    unfreeze_lr_factor: float = typer.Option(0.1, "--unfreeze-lr-factor", help="Learning-rate factor from the first unfreeze step on."),
-    lr_factors: str | None = typer.Option(None, "--lr-factors", help="Per-part learning-rate factors: backbone=0.1,neck=0.5,head=1 or layer ranges 0-4=0.05 (later entries win)."),
-    keep_classes: bool = typer.Option(False, "--keep-classes", help="Keep the start model's classes: train on the data's classes plus its, with its pseudo-labels on the images (a derived dataset in the run folder)."),
-    pseudo_conf: float = typer.Option(0.5, "--pseudo-conf", help="--keep-classes: confidence of the start model's boxes kept as pseudo-labels."),
+    unfreeze_at: str | None = typer.Option(None, "--unfreeze-at", help=_O.help("unfreeze_at")),
+    unfreeze_lr_factor: float = typer.Option(_O.default("unfreeze_lr_factor"), "--unfreeze-lr-factor", help=_O.help("unfreeze_lr_factor")),
+    lr_factors: str | None = typer.Option(None, "--lr-factors", help=_O.help("lr_factors")),
+    keep_classes: bool = typer.Option(False, "--keep-classes", help=_O.help("keep_classes")),
+    pseudo_conf: float = typer.Option(_O.default("pseudo_conf"), "--pseudo-conf", help="--keep-classes: confidence of the start model's boxes kept as pseudo-labels."),
     distill: bool = typer.Option(False, "--distill", help="--keep-classes: also distil from the start model (Ultralytics distill_model)."),
+    on_error: str = typer.Option(_O.default("on_error"), "--on-error", help=_O.help("on_error")),
     config: Path | None = typer.Option(None, "--config", help="YAML file with these options (keys as option names; an 'ultralytics:' mapping passes extra train args). Flags win."),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics and paths as JSON on stdout."),
-    on_error: str = typer.Option("fail", "--on-error", help="A bad label line: fail (stop, name file:line) or skip (train without that image; listed in run.json)."),
 ) -> None:
     """Fine-tune a YOLO detector with frozen layers (transfer learning).
 
@@ -97,36 +69,16 @@ def finetune(
     """
     from yolo_tl.training.finetune import finetune as run_finetune
 
-    opts: dict = {
-        "data": data_yaml, "weights": weights, "freeze": freeze, "epochs": epochs, "imgsz": imgsz,
-        "batch": batch, "device": device, "seed": seed, "patience": patience, "workers": workers,
-        "project": project, "name": name, "resume": resume, "unfreeze_at": unfreeze_at,
-        "unfreeze_lr_factor": unfreeze_lr_factor, "lr_factors": lr_factors, "keep_classes": keep_classes,
-        "pseudo_conf": pseudo_conf, "distill": distill, "json": as_json,
-    }
-    extra = None
-    if config is not None:
-        from_file = _read_config(config)
-        extra = from_file.pop("extra", None)
-        param_of = {"data": "data_yaml", "json": "as_json"}
-        for key, value in from_file.items():
-            source = ctx.get_parameter_source(param_of.get(key, key))
-            if getattr(source, "name", None) != "COMMANDLINE":  # flags win over the file
-                opts[key] = value
-    if opts["data"] is None:
-        raise TrainingError("missing DATA_YAML (give it as an argument or as data: in --config)")
-    with logs_to_stderr("ultralytics", enabled=bool(opts["json"])):
-        result = run_finetune(
-            Path(opts["data"]), weights=str(opts["weights"]), freeze=opts["freeze"], epochs=int(opts["epochs"]),
-            imgsz=int(opts["imgsz"]), batch=int(opts["batch"]), device=opts["device"], seed=int(opts["seed"]),
-            patience=int(opts["patience"]), workers=int(opts["workers"]), project=Path(opts["project"]),
-            name=opts["name"], resume=bool(opts["resume"]),
-            unfreeze_at=opts["unfreeze_at"], unfreeze_lr_factor=float(opts["unfreeze_lr_factor"]),
-            lr_factors=opts["lr_factors"], keep_classes=bool(opts["keep_classes"]),
-            pseudo_conf=float(opts["pseudo_conf"]), distill=bool(opts["distill"]), extra=extra,
-            on_error=on_error,
-        )
-    if opts["json"]:
+    given = {key: value for key, value in ctx.params.items() if key not in ("config", "as_json")
+             and getattr(ctx.get_parameter_source(key), "name", None) == "COMMANDLINE"}
+    given = {("data" if key == "data_yaml" else key): value for key, value in given.items()}
+    with as_flags(_FLAGS):
+        opts = FinetuneOptions.from_yaml(config, **given) if config is not None else FinetuneOptions(**given)
+        if opts.data is None:
+            raise TrainingError("missing DATA_YAML (give it as an argument or as data: in --config)")
+        with logs_to_stderr("ultralytics", enabled=as_json):
+            result = run_finetune(options=opts)
+    if as_json:
         print_json({"run_dir": str(result.run_dir), "best": str(result.best), "last": str(result.last),
                     "run_json": str(result.run_json), "frozen_layers": result.frozen_layers,
                     "metrics": result.metrics.to_dict() if result.metrics else None})

@@ -23,6 +23,7 @@ from yolo_tl.training.disk_guard import disk_full_guard
 from yolo_tl.errors import TrainingError, first_line
 from yolo_tl.files import write_text_atomic
 from yolo_tl.training.freeze import architecture_lengths, freeze_for_weights
+from yolo_tl.training.options import FinetuneOptions
 from yolo_tl.training.lr_factors import format_lr_factors, parse_lr_factors, resolve_lr_factors
 from yolo_tl.training.schedule import ScheduleHooks, stages
 from yolo_tl.model.metrics import DetectionMetrics
@@ -44,88 +45,78 @@ class FinetuneResult:
 
 
 def finetune(
-    data_yaml: PathLike,
+    data_yaml: PathLike | None = None,
+    options: FinetuneOptions | None = None,
     *,
-    weights: PathLike = "yolov8n.pt",
-    freeze: str | int | list[int] | None = "auto",
-    epochs: int = 100,
-    imgsz: int = 640,
-    batch: int = 16,
-    device: str | None = None,
-    seed: int = 0,
-    patience: int = 100,
-    workers: int = 8,
-    project: PathLike = "runs",
-    name: str | None = None,
-    resume: bool = False,
-    unfreeze_at: int | str | list[int] | None = None,
-    unfreeze_lr_factor: float = 0.1,
-    lr_factors: str | Mapping[str, float] | None = None,
-    keep_classes: bool = False,
-    pseudo_conf: float = 0.5,
-    distill: bool = False,
-    extra: Mapping[str, Any] | None = None,
     callbacks: Mapping[str, Callable[[Any], None]] | None = None,
-    on_error: str = "fail",
+    **kwargs: Any,
 ) -> FinetuneResult:
     """Fine-tune a YOLO detector on ``data_yaml`` with frozen layers; write run.json beside best.pt.
 
+    The options are a ``FinetuneOptions`` (see ``options.py`` for each one and its default) or its
+    fields as keywords (``finetune(data, weights="yolov8n.pt", freeze="backbone", epochs=50)``);
+    keywords win over ``options``, and ``data_yaml`` over ``options.data``. The main ones:
     ``freeze='auto'``: the backbone for trained weights, nothing for a model .yaml (random weights);
     ``unfreeze_at``: one epoch (two-stage) or several (gradual unfreezing, top layers first);
     ``lr_factors``: per-part learning-rate factors, ``"backbone=0.1,neck=0.5"`` or ``{"0-4": 0.05}``;
     ``keep_classes``: train on the data's classes plus the start model's, with its pseudo-labels at
     ``pseudo_conf`` (see ``keep_classes.py``); ``distill``: the start model is also the teacher of
-    Ultralytics' ``distill_model``;
-    ``extra`` passes further Ultralytics train arguments (lr0, optimizer, plots, ...);
-    ``callbacks`` maps Ultralytics callback events to functions (for progress hooks and tests).
+    Ultralytics' ``distill_model``; ``extra`` passes further Ultralytics train arguments;
     ``on_error``: a bad label line stops before training (``fail``) or its image is left out and listed
     in run.json under ``label_check`` (``skip``).
+    ``callbacks`` maps Ultralytics callback events to functions (for progress hooks and tests).
     """
+    opts = (options or FinetuneOptions()).replace(**kwargs)
+    if data_yaml is not None:
+        opts = opts.replace(data=data_yaml)
+    if opts.data is None:
+        raise TrainingError("missing: give the data.yaml to train on", field="data")
+    return _finetune(opts, callbacks)
+
+
+def _finetune(opts: FinetuneOptions, callbacks: Mapping[str, Callable[[Any], None]] | None) -> FinetuneResult:
+    weights, freeze, epochs, imgsz, batch = opts.weights, opts.freeze, opts.epochs, opts.imgsz, opts.batch
+    unfreeze_lr_factor, keep_classes, distill = opts.unfreeze_lr_factor, opts.keep_classes, opts.distill
     t0 = time.time()
-    info = read_data_info(data_yaml)
-    dev = check_device(device)
-    project_dir = Path(project).expanduser().resolve()
-    if resume:
-        return _resume(info, dev, project_dir, name, workers, callbacks, t0)
+    info = read_data_info(opts.data)
+    dev = check_device(opts.device)
+    project_dir = Path(opts.project).expanduser().resolve()
+    if opts.resume:
+        return _resume(info, dev, project_dir, opts.name, opts.workers, callbacks, t0)
 
     if epochs < 1:
-        raise TrainingError(f"must be >= 1, got {epochs}", field="--epochs")
+        raise TrainingError(f"must be >= 1, got {epochs}", field="epochs")
     source = resolve_weights(weights)
     if source.task != "detect":
-        raise TrainingError("only detection models can be fine-tuned", field="--weights")
+        raise TrainingError("only detection models can be fine-tuned", field="weights")
     spec = freeze_for_weights(freeze, from_scratch=source.from_scratch, weights=str(weights))
     frozen = spec.resolve(source.model_yaml)
-    steps = _check_unfreeze(parse_unfreeze_at(unfreeze_at), frozen, epochs, unfreeze_lr_factor, dev)
-    factor_entries = parse_lr_factors(lr_factors)
+    steps = _check_unfreeze(parse_unfreeze_at(opts.unfreeze_at), frozen, epochs, unfreeze_lr_factor, dev)
+    factor_entries = parse_lr_factors(opts.lr_factors)
     layer_factors = resolve_lr_factors(factor_entries, source.model_yaml)
     if layer_factors and dev and "," in dev:
         raise TrainingError("learning-rate factors run on one device; multi-GPU DDP is not supported",
-                            field="--lr-factors")
+                            field="lr_factors")
 
     if distill and not keep_classes:
-        raise TrainingError("needs --keep-classes (the start model is the teacher)", field="--distill")
+        raise TrainingError("needs keep_classes (the start model is the teacher)", field="distill")
     if keep_classes and dev and "," in dev:
         raise TrainingError("runs on one device: its best.pt rule is an in-process callback, which "
-                            "Ultralytics' DDP subprocesses do not carry", field="--keep-classes")
+                            "Ultralytics' DDP subprocesses do not carry", field="keep_classes")
     if (keep_classes or distill) and source.from_scratch:
-        raise TrainingError("needs trained start weights (.pt), not a model .yaml", field="--keep-classes")
+        raise TrainingError("needs trained start weights (.pt), not a model .yaml", field="keep_classes")
 
     from ultralytics.utils.files import increment_path
 
-    run_dir = Path(increment_path(project_dir / (name or "train"), exist_ok=False, mkdir=False))
-    checked = check_training_data(info, on_error=on_error, workdir=run_dir)  # every label line, once
+    run_dir = Path(increment_path(project_dir / (opts.name or "train"), exist_ok=False, mkdir=False))
+    checked = check_training_data(info, on_error=opts.on_error, workdir=run_dir)  # every label line, once
     n_backbone, n_layers = architecture_lengths(source.model_yaml)
-    options = {
-        "data": str(info.path), "weights": str(weights), "freeze": str(spec),
-        "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": dev or "auto", "seed": seed,
-        "patience": patience, "workers": workers, "project": str(project_dir), "name": run_dir.name,
-        "unfreeze_at": steps or None, "unfreeze_lr_factor": unfreeze_lr_factor,
-        "lr_factors": format_lr_factors(factor_entries) or None, "keep_classes": keep_classes,
-        "pseudo_conf": pseudo_conf if keep_classes else None, "distill": distill, "extra": dict(extra or {}),
-    }
+    resolved = opts.replace(  # what this run did: run.json records these
+        data=str(info.path), freeze=str(spec), device=dev or "auto", project=str(project_dir), name=run_dir.name,
+        unfreeze_at=tuple(steps) or None, lr_factors=format_lr_factors(factor_entries) or None)
     record: dict[str, Any] = {
         "status": "running",
-        "options": options,
+        "options": resolved.to_dict(),
         "frozen_layers": frozen,
         "backbone_layers": n_backbone,
         "model_layers": n_layers,
@@ -144,18 +135,19 @@ def finetune(
 
         base = info if checked.data_yaml == info.path else read_data_info(checked.data_yaml)
         train_data, record["keep_classes"] = build_keep_classes_data(
-            base, source.path, source.names or {}, run_dir / "keep_classes_data", conf=pseudo_conf,
+            base, source.path, source.names or {}, run_dir / "keep_classes_data", conf=opts.pseudo_conf,
             imgsz=imgsz, batch=batch, device=dev)
     args: dict[str, Any] = {
-        "data": str(train_data), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed,
-        "patience": patience, "workers": workers, "project": str(project_dir), "name": run_dir.name, "exist_ok": True,
+        "data": str(train_data), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": opts.seed,
+        "patience": opts.patience, "workers": opts.workers, "project": str(project_dir), "name": run_dir.name,
+        "exist_ok": True,
         "freeze": frozen or None,
     }
     if dev is not None:
         args["device"] = dev
     if distill:
         args["distill_model"] = str(source.path)
-    args.update(extra or {})
+    args.update(opts.extra)
 
     from ultralytics import YOLO
 
@@ -170,21 +162,21 @@ def parse_unfreeze_at(value: int | str | list[int] | None) -> list[int]:
     if value is None:
         return []
     if isinstance(value, bool):
-        raise TrainingError(f"expected epochs like 5 or 5,10, got {value!r}", field="--unfreeze-at")
+        raise TrainingError(f"expected epochs like 5 or 5,10, got {value!r}", field="unfreeze_at")
     items = [value] if isinstance(value, int) else value if isinstance(value, (list, tuple)) else \
         [p for p in str(value).replace(" ", "").split(",") if p]
     try:
         return [int(str(v)) for v in items]
     except ValueError:
-        raise TrainingError(f"expected epochs like 5 or 5,10, got {value!r}", field="--unfreeze-at") from None
+        raise TrainingError(f"expected epochs like 5 or 5,10, got {value!r}", field="unfreeze_at") from None
 
 
 def _check_unfreeze(steps: list[int], frozen: list[int], epochs: int, factor: float, dev: str | None) -> list[int]:
     if not steps:
         return []
-    field_ = "--unfreeze-at"
+    field_ = "unfreeze_at"
     if not frozen:
-        raise TrainingError("needs frozen layers (--freeze is none)", field=field_)
+        raise TrainingError("needs frozen layers (freeze is none)", field=field_)
     for at in steps:
         if not 1 <= at < epochs:
             raise TrainingError(f"must be between 1 and epochs-1 ({epochs - 1}), got {at}", field=field_)
@@ -194,7 +186,7 @@ def _check_unfreeze(steps: list[int], frozen: list[int], epochs: int, factor: fl
         raise TrainingError(f"{len(steps)} steps for {len(frozen)} frozen layers", field=field_,
                             hint="give at most one epoch per frozen layer")
     if not factor > 0:
-        raise TrainingError(f"must be > 0, got {factor}", field="--unfreeze-lr-factor")
+        raise TrainingError(f"must be > 0, got {factor}", field="unfreeze_lr_factor")
     if dev and "," in dev:
         raise TrainingError("the unfreeze schedule runs on one device; multi-GPU DDP is not supported", field=field_)
     return steps
