@@ -30,6 +30,12 @@ class YoloTLError(Exception):
         self.hint = hint
         super().__init__(str(self))
 
+    def renamed(self, field: str) -> YoloTLError:
+        """The same error about ``field`` (the CLI shows a Python parameter as its flag)."""
+        self.field = field
+        self.args = (str(self),)
+        return self
+
     def __str__(self) -> str:
         parts = []
         if self.path:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.corpus_builders import tree_fingerprint
+from tests.helpers.corpus_builders import tree_fingerprint
 from tests.faults.bccd_copies import bccd_copy, cut_end_marker
 
 REPO = Path(__file__).resolve().parents[2]

@@ -190,7 +190,7 @@ def test_relative_path_every_command(tiny_yolo_data: Path, tiny_base_weights: Pa
 
 
 def fast_config(tmp_path: Path) -> Path:
-    from tests.train_helpers import FAST
+    from tests.helpers.train_helpers import FAST
 
     path = tmp_path / "fast.yaml"
     path.write_text("ultralytics:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in FAST.items()))

@@ -66,8 +66,7 @@ def as_flags(flags: dict[str, str]) -> Iterator[None]:
         yield
     except YoloTLError as err:
         if err.path is None and err.field in flags:
-            err.field = flags[err.field]
-            err.args = (str(err),)
+            raise err.renamed(flags[err.field]) from err.__cause__
         raise
 
 
