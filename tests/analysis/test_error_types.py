@@ -268,14 +268,14 @@ def test_memory_is_a_few_bytes_per_prediction():
 
 @pytest.mark.slow
 def test_benchmark_runs_and_agrees_with_tidecv(tmp_path):
-    """benchmarks/cases_error_types.py end to end on 12 images: its table rows, and both sides' dAP equal."""
+    """benchmarks/bench_error_types.py end to end on 12 images: its table rows, and both sides' dAP equal."""
     import subprocess
     import sys
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[2]
     out = tmp_path / "RESULTS_error_types.md"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.cases_error_types", "--images", "12", "--repeats", "1",
+    done = subprocess.run([sys.executable, "-m", "benchmarks.bench_error_types", "--images", "12", "--repeats", "1",
                            "--out", str(out)], cwd=repo, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     text = out.read_text()

@@ -1,6 +1,6 @@
 """TIDE's error types: ``analysis/metrics/error_types.py`` against tidecv 1.0.1 on the same boxes.
 
-``python -m benchmarks.cases_error_types [--images 2000] [--repeats 3] [--out FILE]`` writes
+``python -m benchmarks.bench_error_types [--images 2000] [--repeats 3] [--out FILE]`` writes
 ``benchmarks/RESULTS_error_types.md``. Synthetic, seeded: ``--images`` images of 640 x 640 with ~40
 ground-truth boxes each (6 classes, all three COCO sizes, 2% crowds) and ~40 "predictions" made from
 them (shifts, class swaps, duplicates, drops, background boxes), made once in each worker process.
@@ -138,7 +138,7 @@ def worker(side: str, n: int, seed: int) -> dict:
 
 def _spawn(side: str, n: int, seed: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "benchmarks.cases_error_types", "--worker", side, "--images", str(n),
+    cmd = [sys.executable, "-m", "benchmarks.bench_error_types", "--worker", side, "--images", str(n),
            "--seed", str(seed)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     if done.returncode != 0:
@@ -192,7 +192,7 @@ def report(runs: dict[str, list[dict]], args: argparse.Namespace, scale: dict[in
     rows = "\n".join(f"| {k} | {ours['dap'][k]:.4f} | {tide['dap'][k]:.4f} | {diffs[k]:.1e} |" for k in tide["dap"])
     return f"""# TIDE error types: yolo-tl against tidecv
 
-Written by `python -m benchmarks.cases_error_types --images {args.images} --repeats {args.repeats}` \
+Written by `python -m benchmarks.bench_error_types --images {args.images} --repeats {args.repeats}` \
 (see the module's docstring for what each side does). {args.images:,} synthetic images, {ours['boxes']:,} boxes \
 (GT + predictions, {ours['predictions']:,} predictions kept by the 100-per-image cap); each side in a fresh process, \
 sides alternating, medians of {args.repeats}.
