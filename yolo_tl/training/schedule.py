@@ -67,10 +67,6 @@ class ScheduleHooks:
         done = {i for g in self.groups[:self.steps_done] for i in g}
         return [i for i in self.frozen if i not in done]
 
-    @property
-    def unfrozen(self) -> bool:  # kept for callers of the two-stage schedule
-        return bool(self.groups) and self.steps_done == len(self.groups)
-
     def attach(self, model: Any) -> None:
         model.add_callback("on_pretrain_routine_start", self.on_pretrain_routine_start)
         model.add_callback("on_pretrain_routine_end", self.on_pretrain_routine_end)
