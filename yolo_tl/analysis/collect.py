@@ -66,7 +66,7 @@ def load_model(weights: Path) -> Any:
         raise WeightsError("weights file not found", path=weights)
     from yolo_tl.model.weights import load_detector  # task, class names and damage checks for every format
 
-    return load_detector(weights, field="--weights")[0]
+    return load_detector(weights, field="weights")[0]
 
 
 def rename_boxes(boxes: list[RawBox], rename: dict[str, str] | None) -> list[RawBox]:

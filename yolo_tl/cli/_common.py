@@ -32,6 +32,26 @@ class _State:
 state = _State()
 
 
+def _show_as_flag(err: YoloTLError, kwargs: dict[str, Any]) -> None:
+    """The library names Python parameters (``field="pseudo_conf"``); show them as this command's flag
+    (``--pseudo-conf``) or argument (``WEIGHTS``). A key of a --config file keeps its name."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if not err.field or err.field.startswith("-") or ctx is None:
+        return
+    if err.path is not None and kwargs.get("config") is not None and err.path == str(kwargs["config"]):
+        return
+    for param in ctx.command.params:
+        if param.name == err.field:
+            if isinstance(param, click.Option):
+                longs = [o for o in param.opts if o.startswith("--")]
+                err.renamed(longs[0] if longs else param.opts[0])
+            else:
+                err.renamed(param.human_readable_name)
+            return
+
+
 def handle_errors(fn: F) -> F:
     """Turn library errors into one red line and exit code 1 (a traceback only with --debug)."""
 
@@ -42,6 +62,7 @@ def handle_errors(fn: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except YoloTLError as err:
+            _show_as_flag(err, kwargs)
             if state.debug:
                 raise
             # escape(): "images[id=3]" or "[x, y, w, h]" in a message is text, not rich markup

@@ -163,7 +163,7 @@ def check_dataset(data: DataYaml, splits: Sequence[str] = ("train", "val"), *, o
     ``on_error="skip"``, which collects them in ``LabelCheck.bad`` and leaves them out of ``images``.
     ``hint`` ends the error line (how to get past it in the caller's terms)."""
     if on_error not in ON_ERROR:
-        raise YoloTLError(f"must be one of {', '.join(ON_ERROR)}, got {on_error!r}", field="--on-error")
+        raise YoloTLError(f"must be one of {', '.join(ON_ERROR)}, got {on_error!r}", field="on_error")
     result = LabelCheck()
     own_root = Path(os.path.realpath(data.root)) if (data.root / MARKER).is_file() else None
     done: Dict[Path, Optional[BadItem]] = {}

@@ -83,12 +83,12 @@ def export(
     fmt = check_format(format)
     check_runtime(fmt, purpose="export")
     if imgsz < 32 or imgsz % 32:
-        raise TrainingError(f"must be a positive multiple of 32 (the model's stride), got {imgsz}", field="--imgsz")
+        raise TrainingError(f"must be a positive multiple of 32 (the model's stride), got {imgsz}", field="imgsz")
     if fmt != "onnx" and opset is not None:
-        raise TrainingError("only applies to --format onnx", field="--opset")
+        raise TrainingError("only applies to --format onnx", field="opset")
     source = resolve_weights(weights)
     if source.from_scratch:
-        raise WeightsError("export needs trained weights (.pt), not a model .yaml", path=source.path, field="WEIGHTS")
+        raise WeightsError("export needs trained weights (.pt), not a model .yaml", path=source.path, field="weights")
     info = None
     if data is not None:
         info = read_data_info(data, need=(split,))
@@ -131,13 +131,13 @@ def export(
 
 def _prepare_out(out: Path) -> Path:
     if out.exists() and not out.is_dir():
-        raise OutputError("exists and is not a folder", path=out, field="--out")
+        raise OutputError("exists and is not a folder", path=out, field="out")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=out, prefix=".yolo-tl-write-test-", delete=True)
         probe.close()
     except OSError as err:
-        raise OutputError(f"not writable ({err.strerror or err})", path=out, field="--out") from None
+        raise OutputError(f"not writable ({err.strerror or err})", path=out, field="out") from None
     return out
 
 

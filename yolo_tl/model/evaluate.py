@@ -53,7 +53,7 @@ def evaluate(
     otherwise to a temporary folder that is removed.
     """
     if split not in ("train", "val", "test"):
-        raise TrainingError(f"must be val, test or train, got {split!r}", field="--split")
+        raise TrainingError(f"must be val, test or train, got {split!r}", field="split")
     info = read_data_info(data_yaml, need=("train", "val", split))
     dev = check_device(device)
     model, source = load_detector(weights)

@@ -88,7 +88,7 @@ def predict(
     the export's metadata; a fixed-size export runs at its own input size).
     """
     if not 0.0 <= conf <= 1.0:
-        raise TrainingError(f"must be between 0 and 1, got {conf}", field="--conf")
+        raise TrainingError(f"must be between 0 and 1, got {conf}", field="conf")
     files = list_images(source)
     dev = check_device(device)
     model, resolved = load_detector(weights)

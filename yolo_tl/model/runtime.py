@@ -32,7 +32,7 @@ def check_format(fmt: str) -> str:
     """Normalise ``--format`` and refuse the ones yolo-tl does not export."""
     text = str(fmt).strip().lower()
     if text not in EXPORT_FORMATS:
-        raise WeightsError(f"unknown format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})", field="--format")
+        raise WeightsError(f"unknown format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})", field="format")
     return text
 
 
@@ -49,7 +49,7 @@ def check_runtime(fmt: str, *, purpose: str = "export") -> None:
     if missing:
         verb = "exporting to" if purpose == "export" else "running a model in"
         raise WeightsError(f"{verb} {fmt} needs {', '.join(missing)}, which is not installed",
-                           field="--format" if purpose == "export" else None, hint=EXTRA_HINT)
+                           field="format" if purpose == "export" else None, hint=EXTRA_HINT)
 
 
 def package_version(name: str) -> str | None:

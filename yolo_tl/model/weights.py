@@ -72,28 +72,28 @@ def resolve_weights(spec: str | Path) -> ResolvedWeights:
     """Find (or download) the weights named by ``spec`` and check that they are a detection model."""
     text = str(spec).strip()
     if not text:
-        raise WeightsError("empty weights name", field="--weights", hint="e.g. yolov8n.pt")
+        raise WeightsError("empty weights name", field="weights", hint="e.g. yolov8n.pt")
     path = Path(text).expanduser()
     fmt = exported_format(path)
     if fmt is not None and path.exists():
         raise WeightsError(
             f"is an exported {fmt} model; finetune and export need the PyTorch checkpoint (.pt) it was exported from",
-            path=path, field="--weights", hint="pass best.pt, not the exported model")
+            path=path, field="weights", hint="pass best.pt, not the exported model")
     if path.suffix.lower() in (".yaml", ".yml"):
         return _resolve_yaml(text, path)
     if path.is_file():
         return _load_pt(text, path, "local")
     if path.exists():
-        raise WeightsError("is not a file", path=path, field="--weights")
+        raise WeightsError("is not a file", path=path, field="weights")
     if path.suffix.lower() != ".pt":
         raise WeightsError(
-            "not found (expected a .pt checkpoint or a model .yaml)", path=path, field="--weights"
+            "not found (expected a .pt checkpoint or a model .yaml)", path=path, field="weights"
         )
     if len(path.parts) > 1 or path.name not in downloadable_weights():
         raise WeightsError(
             "file not found, and not a model name Ultralytics can download",
             path=path,
-            field="--weights",
+            field="weights",
             hint="pass the path of a .pt file, or a name like yolov8n.pt or yolo11n.pt",
         )
     cached = weights_cache_dir() / path.name
@@ -103,7 +103,7 @@ def resolve_weights(spec: str | Path) -> ResolvedWeights:
     if offline():
         raise WeightsError(
             f"{path.name} is not in the Ultralytics weights cache and the network is unavailable",
-            field="--weights",
+            field="weights",
             hint=f"download {url} on a connected machine and put it at {cached}, "
             f"or pass --weights /path/to/{path.name}",
         )
@@ -119,10 +119,10 @@ def _download(text: str, name: str, cached: Path, url: str) -> ResolvedWeights:
         got = Path(attempt_download_asset(cached))
     except Exception as err:
         raise WeightsError(
-            f"download of {name} failed: {err}", field="--weights", hint=f"download {url} to {cached}"
+            f"download of {name} failed: {err}", field="weights", hint=f"download {url} to {cached}"
         ) from err
     if not got.is_file():
-        raise WeightsError(f"download of {name} failed", field="--weights", hint=f"download {url} to {cached}")
+        raise WeightsError(f"download of {name} failed", field="weights", hint=f"download {url} to {cached}")
     return _load_pt(text, got, "download")
 
 
@@ -133,7 +133,7 @@ def _resolve_yaml(text: str, path: Path) -> ResolvedWeights:
         model_yaml = yaml_model_load(path)
     except Exception as err:  # noqa: BLE001
         raise WeightsError(
-            f"not a model architecture yaml that Ultralytics knows ({err})", path=path, field="--weights"
+            f"not a model architecture yaml that Ultralytics knows ({err})", path=path, field="weights"
         ) from None
     task = guess_model_task(model_yaml) or "detect"
     _check_task(task, path)
@@ -154,7 +154,7 @@ def _load_pt(text: str, path: Path, source: str) -> ResolvedWeights:
         model, _ = load_checkpoint(path)
     except Exception as err:  # noqa: BLE001
         raise WeightsError(f"not an Ultralytics checkpoint: {_why_unreadable(path, err)}", path=path,
-                           field="--weights") from None
+                           field="weights") from None
     task = getattr(model, "task", None) or guess_model_task(model)
     _check_task(task, path)
     model_yaml = dict(getattr(model, "yaml", None) or {})
@@ -169,7 +169,7 @@ def _check_task(task: str | None, path: Path) -> None:
         raise WeightsError(
             f"is a {task or 'unknown'}-task model; yolo-tl fine-tunes object detection models only",
             path=path,
-            field="--weights",
+            field="weights",
             hint="use a detection checkpoint such as yolov8n.pt or yolo11n.pt",
         )
 

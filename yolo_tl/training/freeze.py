@@ -31,7 +31,7 @@ class FreezeSpec:
         if value is None:
             return cls("none")
         if isinstance(value, bool):
-            raise TrainingError(f"expected backbone, none, N or a list, got {value!r}", field="--freeze")
+            raise TrainingError(f"expected backbone, none, N or a list, got {value!r}", field="freeze")
         if isinstance(value, int):
             return cls._count(value)
         if isinstance(value, (list, tuple)):
@@ -49,7 +49,7 @@ class FreezeSpec:
     @classmethod
     def _count(cls, n: int) -> FreezeSpec:
         if n < 0:
-            raise TrainingError(f"layer count must be >= 0, got {n}", field="--freeze")
+            raise TrainingError(f"layer count must be >= 0, got {n}", field="freeze")
         return cls("none") if n == 0 else cls("count", count=n)
 
     @classmethod
@@ -73,12 +73,12 @@ class FreezeSpec:
         if too_big:
             raise TrainingError(
                 f"layer {too_big[0]} does not exist: the model has {n_layers} layers (0..{n_layers - 1})",
-                field="--freeze",
+                field="freeze",
             )
         if len(wanted) >= n_layers:
             raise TrainingError(
                 f"freezing all {n_layers} layers leaves nothing to train",
-                field="--freeze",
+                field="freeze",
                 hint=f"use backbone ({n_backbone} layers) or a smaller N",
             )
         return wanted
@@ -105,7 +105,7 @@ def freeze_for_weights(freeze: str | int | list[int] | tuple[int, ...] | None | 
     if from_scratch and spec.kind != "none":
         raise TrainingError(
             f"--freeze {spec} with {weights}: an architecture file has random weights, and frozen random "
-            "layers never learn", field="--freeze",
+            "layers never learn", field="freeze",
             hint="drop --freeze (the default for a .yaml is none), or start from trained .pt weights")
     return spec
 
@@ -115,7 +115,7 @@ def architecture_lengths(model_yaml: Mapping[str, Any] | None) -> tuple[int, int
     if not isinstance(model_yaml, Mapping) or not isinstance(model_yaml.get("backbone"), list):
         raise TrainingError(
             "the model's architecture has no 'backbone' section, so 'backbone' cannot be resolved",
-            field="--freeze",
+            field="freeze",
             hint="pass a layer count or a list instead, e.g. --freeze 10",
         )
     backbone = model_yaml["backbone"]
@@ -128,10 +128,10 @@ def _as_index(value: Any) -> int:
         index = int(str(value).strip())
     except ValueError:
         raise TrainingError(
-            f"expected backbone, none, N or a list like 0,1,2, got {value!r}", field="--freeze"
+            f"expected backbone, none, N or a list like 0,1,2, got {value!r}", field="freeze"
         ) from None
     if index < 0:
-        raise TrainingError(f"layer index must be >= 0, got {index}", field="--freeze")
+        raise TrainingError(f"layer index must be >= 0, got {index}", field="freeze")
     return index
 
 

@@ -41,9 +41,9 @@ def build_keep_classes_data(info: DataYaml, weights: Path, source_names: dict[in
                             device: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Write the derived dataset under ``out``; return its data.yaml and the run.json record."""
     if not 0 < conf < 1:
-        raise TrainingError(f"must be between 0 and 1, got {conf}", field="--pseudo-conf")
+        raise TrainingError(f"must be between 0 and 1, got {conf}", field="pseudo_conf")
     if not source_names:
-        raise TrainingError("the start weights have no class names to keep", field="--keep-classes",
+        raise TrainingError("the start weights have no class names to keep", field="keep_classes",
                             hint="--keep-classes needs a trained .pt, not a model .yaml")
     target = [info.names[i] for i in range(info.nc)]
     names = merged_names(target, [source_names[i] for i in sorted(source_names)])

@@ -115,9 +115,9 @@ def plot_runs(rows: list[RunRow], out: PathLike) -> Path:
 
     out = Path(out).expanduser()
     if out.suffix.lower() != ".png":
-        raise TrainingError("the plot is written as PNG: give a .png file", path=out, field="--plot")
+        raise TrainingError("the plot is written as PNG: give a .png file", path=out, field="plot")
     if not out.parent.is_dir():
-        raise TrainingError("folder does not exist", path=out.parent, field="--plot")
+        raise TrainingError("folder does not exist", path=out.parent, field="plot")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     drawn = 0
     for row in rows:
@@ -128,7 +128,7 @@ def plot_runs(rows: list[RunRow], out: PathLike) -> Path:
         drawn += bool(row.curves.get("map50"))
     if not drawn:
         plt.close(fig)
-        raise TrainingError("no run has per-epoch validation (results.csv with mAP columns)", field="--plot")
+        raise TrainingError("no run has per-epoch validation (results.csv with mAP columns)", field="plot")
     for ax, title in zip(axes, ("validation mAP50", "validation mAP50-95")):
         ax.set_title(title)
         ax.set_xlabel("epoch")
