@@ -3,7 +3,9 @@
 Public Python API (imported lazily, so ``import yolo_tl`` and ``yolo-tl --help`` stay fast):
 
 - ``prepare(source, out, ...) -> PrepareReport``: VOC / COCO -> Ultralytics YOLO dataset
-- ``finetune(data_yaml, ...)``, ``evaluate(weights, data_yaml, ...)``, ``predict(weights, source, ...)``
+- ``finetune(data_yaml, ...)``, ``sweep(data_yaml, tries, ...)`` (one run per recipe, ranked),
+  ``convert_classic_yolov5(old, new, ...)`` (a ultralytics/yolov5 checkpoint -> an Ultralytics one),
+  ``evaluate(weights, data_yaml, ...)``, ``predict(weights, source, ...)``
 - ``export(weights, format=..., data=...) -> ExportReport``: ONNX / OpenVINO / TorchScript + parity proof
 - ``analyze(data_yaml, weights=..., ...) -> AnalysisReport``: FiftyOne dataset + evaluation;
   ``launch_app(name, ...)``, ``list_datasets()``, ``delete_dataset(name)``
@@ -21,6 +23,8 @@ _API = {
     "prepare": "yolo_tl.dataset.prepare",
     "PrepareReport": "yolo_tl.dataset.prepare",
     "finetune": "yolo_tl.training.finetune",
+    "sweep": "yolo_tl.training.sweep",
+    "convert_classic_yolov5": "yolo_tl.model.convert",
     "evaluate": "yolo_tl.model.evaluate",
     "predict": "yolo_tl.model.predict",
     "export": "yolo_tl.deploy.export",
