@@ -28,6 +28,8 @@ WIDTH_OF_STEM = {16: "n", 32: "s", 48: "m", 64: "l", 80: "x"}  # out channels of
 CLASSIC_MODULES = ("models.yolo", "models.common", "models.experimental", "utils.general")
 _TORCH_REBUILD = {"_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
                   "_rebuild_parameter_with_state"}
+_DTYPES = {"float16", "float32", "float64", "bfloat16", "half", "float", "double", "int8", "int16", "int32", "int64",
+           "uint8", "bool", "long", "int", "short", "complex64", "complex128"}
 _BUILTINS = {"set": set, "frozenset": frozenset, "list": list, "dict": dict, "tuple": tuple, "slice": slice,
              "complex": complex, "bytearray": bytearray, "int": int, "float": float, "bool": bool, "str": str}
 
@@ -108,7 +110,7 @@ class Unpickler(pickle.Unpickler):
             return _safe_reconstructor
         if module == "torch" and name == "Size":
             return torch.Size
-        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+        if module == "torch" and name in _DTYPES:
             return getattr(torch, name)
         return placeholder_class(module, name)
 

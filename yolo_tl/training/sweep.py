@@ -140,6 +140,10 @@ def sweep(data_yaml: PathLike, tries: list[str], *, weights: PathLike = "yolov8n
     a recipe's own options win. ``device="0,1"`` runs one trial per GPU; ``ray_address`` (or
     ``RAY_ADDRESS``) runs Ray Tune trials on that cluster.
     """
+    fixed = sorted(set(common) & {"data", "data_yaml", "project", "name", "resume"})
+    if fixed:
+        raise TrainingError(f"{fixed[0]} is set by the sweep itself (one run per recipe under project)",
+                            field=fixed[0])
     recipes = [parse_recipe(t) for t in tries]
     if not recipes:
         raise TrainingError("give at least one --try recipe", field="--try", hint='e.g. --try "freeze=backbone"')
@@ -157,7 +161,7 @@ def sweep(data_yaml: PathLike, tries: list[str], *, weights: PathLike = "yolov8n
     base = {"weights": str(weights), "epochs": epochs, "seed": seed, **common}
     todo, skipped = [], []
     for recipe in recipes:
-        if _done(project_dir / recipe.name, info.path, epochs, seed):
+        if _done(project_dir / recipe.name, info.path, _merge(base, recipe)):
             log.info("%s: already finished in %s, skipped", recipe.text, project_dir)
             skipped.append(recipe.name)
         else:
@@ -174,6 +178,8 @@ def sweep(data_yaml: PathLike, tries: list[str], *, weights: PathLike = "yolov8n
     if runner == "ray":
         from yolo_tl.training.sweep_runners import run_ray
 
+        if device and device != "auto":
+            jobs = [(name, {**options, "device": device}) for name, options in jobs]
         failed = run_ray(info.path, jobs, project_dir, address, cpus_per_trial, gpus_per_trial)
     elif runner == "devices":
         from yolo_tl.training.sweep_runners import run_per_device
@@ -205,20 +211,24 @@ def collect(project_dir: Path, names: list[str], *, skipped: list[str] | None = 
     return SweepResult(project_dir, rows, list(skipped or []), list(ran or []), runner)
 
 
-def _done(run_dir: Path, data_path: Path, epochs: int, seed: int) -> bool:
-    """A finished run of the same data, epochs and seed (the recipe is in the folder name)."""
+_SAME = ("epochs", "seed", "weights", "imgsz", "batch")  # besides data: what makes two runs of a recipe comparable
+
+
+def _done(run_dir: Path, data_path: Path, options: dict[str, Any]) -> bool:
+    """A finished run of the same data, epochs, seed, start weights and sizes (the recipe is its folder name)."""
     try:
         record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     opts = record.get("options") or {}
-    return (record.get("status") == "finished" and opts.get("epochs") == epochs and opts.get("seed") == seed
+    same = all(str(opts.get(k)) == str(options[k]) for k in _SAME if k in options)
+    return (record.get("status") == "finished" and same
             and Path(str(opts.get("data", ""))).resolve() == Path(data_path).resolve())
 
 
 def _clear_unfinished(run_dir: Path) -> None:
     """An interrupted or failed run of this sweep starts over (finetune would otherwise pick name2);
-    a finished run made with other data, epochs or seed is never removed: the sweep stops instead."""
+    a finished run made with other data, epochs, seed or weights is never removed: the sweep stops instead."""
     if not run_dir.exists():
         return
     try:
@@ -226,7 +236,8 @@ def _clear_unfinished(run_dir: Path) -> None:
     except (OSError, ValueError):
         status = None
     if status == "finished":
-        raise TrainingError("a finished run with other data, epochs or seed has this recipe's name", path=run_dir,
+        raise TrainingError("a finished run with other data, epochs, seed or weights has this recipe's name",
+                            path=run_dir,
                             hint="sweep into another --project")
     log.warning("%s: not finished (%s); running it again", run_dir, status or "no run.json")
     shutil.rmtree(run_dir)
