@@ -160,6 +160,30 @@ def test_mismatching_checkpoint_refused_naming_file_and_layer(classic, stand_ins
     assert not out.exists() and not list(tmp_path.glob(".out.pt*"))
 
 
+def _custom_width(model) -> None:
+    model.yaml = {**model.yaml, "width_multiple": 0.3}
+
+
+def test_custom_scale_in_yaml_refused(classic, stand_ins, tmp_path):
+    from yolo_tl.model.convert import convert_classic_yolov5
+
+    bad = _craft(classic, tmp_path / "custom.pt", _custom_width)
+    with pytest.raises(WeightsError, match="custom architecture: depth_multiple 0.33 / width_multiple 0.3"):
+        convert_classic_yolov5(bad, tmp_path / "out.pt", nc=3)
+
+
+def test_scale_found_from_tensors_without_yaml(classic, stand_ins, tmp_path):
+    """A checkpoint whose model lost its yaml: the scale comes from layer 0's width, then every shape is checked."""
+    from yolo_tl.model.convert import convert_classic_yolov5
+
+    def drop_yaml(model) -> None:
+        del model.yaml
+
+    no_yaml = _craft(classic, tmp_path / "no_yaml.pt", drop_yaml)
+    report = convert_classic_yolov5(no_yaml, tmp_path / "out.pt", nc=3)
+    assert (report.scale, report.p6, report.carried_tensors) == ("n", False, CARRIED)
+
+
 def test_truncated_file_refused(classic, tmp_path):
     from yolo_tl.model.weights import resolve_weights
 
@@ -233,8 +257,8 @@ def test_cli_convert_and_predict_refusal(classic, tmp_path):
 
 
 # a short fine-tune at a small size on 2 CPUs; nbs = batch so every batch is an optimizer step, no warm-up
-EPOCHS = 2
-MARGIN = 0.1
+EPOCHS = 1  # measured (results.csv, same settings): COCO backbone mAP50 0.390, scratch 0.000
+MARGIN = 0.2  # half the measured gap
 SHORT = {"imgsz": 160, "batch": 8, "workers": 0, "device": "cpu", "seed": 0,
          "extra": {"plots": False, "nbs": 8, "warmup_epochs": 0}}
 

@@ -80,6 +80,16 @@ def test_local_sweep_interrupt_keeps_finished_and_rerun_skips_them(tiny_yolo_dat
     assert scores == sorted(scores, reverse=True) and result.best.name == result.rows[0].name
     assert not list(project.glob("freeze-none2"))  # the interrupted run was redone in place
 
+    # the CLI on the same folder: everything already done, nothing trains; the table and the best are printed
+    cli = CliRunner().invoke(app, ["sweep", str(tiny_yolo_data), "--weights", str(tiny_base_weights), "--epochs", "1",
+                                   "--imgsz", "64", "--batch", "4", "--workers", "0", "--device", "cpu",
+                                   "--project", str(project), "--json",
+                                   *[a for t in [*tries, "freeze=backbone,lr0=0.02"] for a in ("--try", t)]])
+    assert cli.exit_code == 0, cli.output
+    out = json.loads(cli.stdout)
+    assert out["ran"] == [] and len(out["skipped"]) == 3 and out["best"] == result.best.name
+    assert [r["name"] for r in out["runs"]] == [r.name for r in result.rows]
+
 
 @pytest.mark.slow
 def test_ray_sweep_runs_trials_into_the_project(tiny_yolo_data, tiny_base_weights, tmp_path):
