@@ -248,12 +248,13 @@ def test_cli_convert_and_predict_refusal(classic, tmp_path):
     (tmp_path / "labels" / "img.txt").write_text("0 0.5 0.5 0.2 0.2\n")
     (tmp_path / "data.yaml").write_text("path: .\ntrain: images\nval: images\nnames: [a, b]\n")
     for argv in (["predict", str(classic), str(image), "--out", str(tmp_path / "p")],
-                 ["evaluate", str(classic), str(tmp_path / "data.yaml")]):
+                 ["evaluate", str(classic), str(tmp_path / "data.yaml")],
+                 ["export", str(classic), "--format", "torchscript", "--out", str(tmp_path / "e")]):
         result = runner.invoke(app, argv)
         assert result.exit_code == 1, result.output
         assert "classic YOLOv5 checkpoint" in result.output and "convert or fine-tune it first" in result.output
         assert "Traceback" not in result.output
-    assert not (tmp_path / "p").exists()
+    assert not (tmp_path / "p").exists() and not (tmp_path / "e").exists()
 
 
 # a short fine-tune at a small size on 2 CPUs; nbs = batch so every batch is an optimizer step, no warm-up
