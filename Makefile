@@ -19,7 +19,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,export]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,export,sweep]'
 	$(PY) -m yolo_tl.analysis.store.mongod ensure-mongod
 	@touch $(STAMP)
 

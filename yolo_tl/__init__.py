@@ -3,7 +3,9 @@
 Public Python API (imported lazily, so ``import yolo_tl`` and ``yolo-tl --help`` stay fast):
 
 - ``prepare(source, out, ...) -> PrepareReport``: VOC / COCO -> Ultralytics YOLO dataset
-- ``finetune(data_yaml, options=None, **kwargs) -> FinetuneResult`` (options: ``FinetuneOptions``)
+- ``finetune(data_yaml, options=None, **kwargs) -> FinetuneResult`` (options: ``FinetuneOptions``),
+  ``sweep(data_yaml, tries, ...)`` (one run per recipe, ranked),
+  ``convert_classic_yolov5(old, new, ...)`` (an ultralytics/yolov5 checkpoint -> an Ultralytics one)
 - ``evaluate(weights, data_yaml, ...) -> EvaluationResult``, ``predict(weights, source, ...) -> PredictionReport``
 - ``export(weights, format=..., data=...) -> ExportReport``: ONNX / OpenVINO / TorchScript + parity proof
 - ``analyze(data_yaml, options=None, **kwargs) -> AnalysisReport`` (options: ``AnalyzeOptions``): FiftyOne
@@ -26,6 +28,8 @@ _API = {
     "finetune": "yolo_tl.training.finetune",
     "FinetuneOptions": "yolo_tl.training.options",
     "FinetuneResult": "yolo_tl.training.finetune",
+    "sweep": "yolo_tl.training.sweep",
+    "convert_classic_yolov5": "yolo_tl.model.convert",
     "evaluate": "yolo_tl.model.evaluate",
     "EvaluationResult": "yolo_tl.model.evaluate",
     "predict": "yolo_tl.model.predict",

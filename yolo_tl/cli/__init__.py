@@ -46,8 +46,10 @@ from yolo_tl.cli import prepare as _prepare  # noqa: E402,F401
 from yolo_tl.cli import demo as _demo  # noqa: E402,F401
 from yolo_tl.cli import train as _train  # noqa: E402,F401
 from yolo_tl.cli import runs as _runs  # noqa: E402,F401
+from yolo_tl.cli import sweep as _sweep  # noqa: E402,F401
 from yolo_tl.cli import analyze as _analyze  # noqa: E402,F401
 from yolo_tl.cli import export as _export  # noqa: E402,F401
+from yolo_tl.cli import weights as _weights  # noqa: E402,F401
 
 
 def main() -> None:

@@ -88,6 +88,10 @@ def finetune(
         where = "; val = your labels + pseudo-labels" if kept else ""
         render_metrics(result.metrics, f"Validation of best.pt ({result.run_dir.name}{where})")
     frozen = result.frozen_layers
+    if conversion := (result.record.get("weights") or {}).get("conversion"):
+        first, last = conversion["carried_layers"]
+        console.print(f"From classic YOLOv5: layers {first}-{last} carried ({conversion['carried_tensors']} tensors); "
+                      f"new head: layer {_ranges(conversion['new_layers'])} for {conversion['nc']} classes")
     console.print(f"Frozen layers: {_ranges(frozen) if frozen else 'none'}")
     if kept:
         pseudo = ", ".join(f"{k} {v}" for k, v in (kept["pseudo_labels"].get("train") or {}).items()) or "none"

@@ -30,7 +30,7 @@ from yolo_tl.model.runtime import RUNTIME_OF, check_format, check_runtime, no_au
 from yolo_tl._upstream.ultralytics import offline_guards
 from yolo_tl.dataset.handoff import read_data_info, ultralytics_data_yaml
 from yolo_tl.model.weights import (
-    DetectorWeights, resolve_detector, resolve_weights,
+    DetectorWeights, refuse_classic, resolve_detector, resolve_weights,
 )
 
 PathLike = Union[str, Path]
@@ -87,6 +87,7 @@ def export(
     if fmt != "onnx" and opset is not None:
         raise TrainingError("only applies to --format onnx", field="opset")
     source = resolve_weights(weights)
+    refuse_classic(source)
     if source.from_scratch:
         raise WeightsError("export needs trained weights (.pt), not a model .yaml", path=source.path, field="weights")
     info = None

@@ -9,6 +9,11 @@ Non-detection checkpoints are refused.
 ``resolve_detector`` / ``load_detector`` are for inference (evaluate, predict, analyze): they also take
 a model made by ``yolo-tl export`` (``best.onnx``, ``best_openvino_model/``, ``best.torchscript``) and
 read its task and class names from the metadata Ultralytics wrote into it. ``finetune`` refuses those.
+
+A classic YOLOv5 checkpoint (from the ``ultralytics/yolov5`` repository) is recognised by the classes its
+pickle names, read without running its code (``classic_yolov5.py``) and resolved to the matching
+Ultralytics YOLOv5u architecture: finetune carries its backbone and neck (``convert.py``); inference and
+export ask for a conversion or a fine-tune first, since its anchor-based head does not run here.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from yolo_tl.network import offline
 
 log = logging.getLogger(__name__)
 
+CLASSIC = "classic-yolov5"
+
+
 @dataclass(frozen=True)
 class ResolvedWeights:
     """Where the starting weights came from and what they are."""
@@ -37,10 +45,15 @@ class ResolvedWeights:
     model_yaml: dict[str, Any] = field(repr=False)  # the architecture (backbone/head lists)
     nc: int | None = None  # classes in the checkpoint's head (None for a .yaml)
     names: dict[int, str] | None = None
+    kind: str = "ultralytics"  # "ultralytics" | "classic-yolov5" (carried into yolov5{scale}u on use)
 
     @property
     def from_scratch(self) -> bool:
         return self.source == "scratch"
+
+    @property
+    def classic(self) -> bool:
+        return self.kind == CLASSIC
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +63,7 @@ class ResolvedWeights:
             "sha256": self.sha256,
             "task": self.task,
             "nc": self.nc,
+            "kind": self.kind,
         }
 
 
@@ -150,6 +164,11 @@ def _resolve_yaml(text: str, path: Path) -> ResolvedWeights:
 def _load_pt(text: str, path: Path, source: str) -> ResolvedWeights:
     from ultralytics.nn.tasks import guess_model_task, load_checkpoint
 
+    from yolo_tl.model.classic_yolov5 import is_classic_yolov5
+
+    if is_classic_yolov5(path):
+        return _resolve_classic(text, path, source)
+
     try:
         model, _ = load_checkpoint(path)
     except Exception as err:  # noqa: BLE001
@@ -162,6 +181,29 @@ def _load_pt(text: str, path: Path, source: str) -> ResolvedWeights:
     names = {int(k): str(v) for k, v in dict(names).items()} if names else None
     nc = model_yaml.get("nc") or (len(names) if names else None)
     return ResolvedWeights(text, path.resolve(), source, sha256_file(path), task, model_yaml, nc, names)
+
+
+def _resolve_classic(text: str, path: Path, source: str) -> ResolvedWeights:
+    from ultralytics.nn.tasks import yaml_model_load
+
+    from yolo_tl.model.classic_yolov5 import read_classic_yolov5
+
+    classic = read_classic_yolov5(path)
+    model_yaml = yaml_model_load(classic.ultralytics_yaml)
+    log.info("%s is a classic YOLOv5%s checkpoint (%s, %d classes): its backbone and neck go into %s",
+             text, classic.scale, classic.model_class, classic.nc, classic.ultralytics_yaml)
+    return ResolvedWeights(text, path.resolve(), source, sha256_file(path), "detect", model_yaml, classic.nc,
+                           classic.names, CLASSIC)
+
+
+def refuse_classic(resolved: ResolvedWeights, *, field: str = "WEIGHTS") -> None:
+    """Predict / evaluate / export cannot run a classic checkpoint's anchor-based head: say what to do."""
+    if resolved.classic:
+        raise WeightsError(
+            "is a classic YOLOv5 checkpoint (ultralytics/yolov5), whose anchor-based head does not run here: "
+            "convert or fine-tune it first", path=resolved.path, field=field,
+            hint=f"yolo-tl finetune data.yaml --weights {resolved.spec}, or yolo-tl weights convert "
+                 f"{resolved.spec} new.pt --data data.yaml")
 
 
 def _check_task(task: str | None, path: Path) -> None:
@@ -225,6 +267,7 @@ def resolve_detector(spec: str | Path, *, field: str = "WEIGHTS") -> DetectorWei
     fmt = exported_format(path)
     if fmt is None:
         resolved = resolve_weights(spec)
+        refuse_classic(resolved, field=field)
         if resolved.from_scratch:
             raise WeightsError("needs trained weights (.pt or an exported model), not a model .yaml",
                                path=path, field=field)

@@ -103,6 +103,10 @@ def _finetune(opts: FinetuneOptions, callbacks: Mapping[str, Callable[[Any], Non
     if keep_classes and dev and "," in dev:
         raise TrainingError("runs on one device: its best.pt rule is an in-process callback, which "
                             "Ultralytics' DDP subprocesses do not carry", field="keep_classes")
+    if (keep_classes or distill) and source.classic:
+        raise TrainingError("needs the start model's own head, and a classic YOLOv5 checkpoint's anchor-based head "
+                            "is not carried", field="keep_classes",
+                            hint="fine-tune from it first, then keep_classes from that run's best.pt")
     if (keep_classes or distill) and source.from_scratch:
         raise TrainingError("needs trained start weights (.pt), not a model .yaml", field="keep_classes")
 
@@ -149,12 +153,28 @@ def _finetune(opts: FinetuneOptions, callbacks: Mapping[str, Callable[[Any], Non
         args["distill_model"] = str(source.path)
     args.update(opts.extra)
 
+    start = _carry_classic(source, info, run_dir, opts.seed, record) if source.classic else source.path
     from ultralytics import YOLO
 
-    model = YOLO(str(source.path), task="detect")
+    model = YOLO(str(start), task="detect")
     labelled = list(range(info.nc)) if keep_classes else None  # the data's own classes come first
     hooks = ScheduleHooks(frozen, steps, unfreeze_lr_factor, layer_factors, fitness_classes=labelled)
     return _run(model, args, hooks, record, run_dir, callbacks, t0)
+
+
+def _carry_classic(source: Any, info: Any, run_dir: Path, seed: int, record: dict[str, Any]) -> Path:
+    """Backbone + neck of a classic YOLOv5 checkpoint into yolov5{scale}u with a new head for the data's
+    classes, written as the run's start checkpoint (``start_converted.pt``, which a DDP worker reloads)."""
+    from yolo_tl.model.classic_yolov5 import read_classic_yolov5
+    from yolo_tl.model.convert import build_from_classic, write_ultralytics_checkpoint
+
+    model, report = build_from_classic(read_classic_yolov5(source.path), names=dict(info.names_dict), seed=seed)
+    with disk_full_guard(run_dir, fresh=True):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        start = write_ultralytics_checkpoint(model, report, run_dir / "start_converted.pt")
+    log.info("%s", report.summary)
+    record["weights"]["conversion"] = {**report.to_dict(), "start_checkpoint": str(start)}
+    return start
 
 
 def parse_unfreeze_at(value: int | str | list[int] | None) -> list[int]:
