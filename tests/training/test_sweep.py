@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.train_helpers import FAST
+from tests.helpers.train_helpers import FAST
 from yolo_tl.cli import app
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.sweep import parse_recipe, sweep

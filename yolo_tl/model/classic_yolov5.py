@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yolo_tl._upstream.torch import TENSOR_REBUILD, tensor_rebuild
 from yolo_tl.errors import WeightsError
 
 # (depth_multiple, width_multiple) of the official scales, the same in yolov5 and Ultralytics' yolov5u
 SCALES = {(0.33, 0.25): "n", (0.33, 0.5): "s", (0.67, 0.75): "m", (1.0, 1.0): "l", (1.33, 1.25): "x"}
 WIDTH_OF_STEM = {16: "n", 32: "s", 48: "m", 64: "l", 80: "x"}  # out channels of model.0.conv -> scale
 CLASSIC_MODULES = ("models.yolo", "models.common", "models.experimental", "utils.general")
-_TORCH_REBUILD = {"_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
-                  "_rebuild_parameter_with_state"}
 _DTYPES = {"float16", "float32", "float64", "bfloat16", "half", "float", "double", "int8", "int16", "int32", "int64",
            "uint8", "bool", "long", "int", "short", "complex64", "complex128"}
 _BUILTINS = {"set": set, "frozenset": frozenset, "list": list, "dict": dict, "tuple": tuple, "slice": slice,
@@ -100,8 +99,8 @@ class Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         import torch
 
-        if module == "torch._utils" and name in _TORCH_REBUILD:
-            return getattr(torch._utils, name)
+        if module == "torch._utils" and name in TENSOR_REBUILD:
+            return tensor_rebuild(name)
         if module == "collections" and name == "OrderedDict":
             return OrderedDict
         if module in ("builtins", "__builtin__") and name in _BUILTINS:
