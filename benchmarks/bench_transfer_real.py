@@ -38,6 +38,7 @@ RECIPES: list[tuple[str, dict[str, Any]]] = [
     ("two-stage (unfreeze at 1/2)", {"freeze": "backbone", "unfreeze_at": "half"}),
     ("gradual (2 steps)", {"freeze": "backbone", "unfreeze_at": "thirds"}),
     ("--lr-factors backbone=0.1", {"freeze": "none", "lr_factors": "backbone=0.1"}),
+    ("freeze backbone, Ultralytics' nbs 64 + 3 warm-up epochs", {"freeze": "backbone", "ultralytics_schedule": True}),
 ]
 
 
@@ -66,23 +67,29 @@ def _score(weights: Path, data: Path, imgsz: int, batch: int) -> tuple[float, fl
     return m.map50, m.map50_95
 
 
-def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int, seed: int) -> dict[str, Any]:
+def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int, seed: int, nbs: int,
+        warmup_epochs: float) -> dict[str, Any]:
     import yolo_tl
 
     data = {}
     for name in datasets:
         report = yolo_tl.prepare(SOURCES[name], work / "data" / name, overwrite=True).to_dict()
         data[name] = Path(report["data_yaml"])
+    schedule = {"nbs": nbs, "warmup_epochs": warmup_epochs}
     common = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "workers": 0, "seed": seed,
-              "project": work / "runs", "extra": {"plots": False}}
+              "project": work / "runs", "extra": {"plots": False, **schedule}}
     rows = []
     best_of: dict[str, Path] = {}
     for name, data_yaml in data.items():
         for i, (label, kwargs) in enumerate(RECIPES):
             kwargs = {"weights": WEIGHTS, **_resolve(kwargs, epochs)}
+            run_common = dict(common)
+            if kwargs.pop("ultralytics_schedule", False):  # Ultralytics' own nbs and warm-up
+                run_common["extra"] = {"plots": False}
             times: list[float] = []
             t = time.perf_counter()
-            res = yolo_tl.finetune(data_yaml, name=f"{name}_{i}", callbacks=_epoch_timer(times), **kwargs, **common)
+            res = yolo_tl.finetune(data_yaml, name=f"{name}_{i}", callbacks=_epoch_timer(times), **kwargs,
+                                   **run_common)
             wall = time.perf_counter() - t
             score = _score(res.best, data_yaml, imgsz, batch)
             if label == "freeze backbone":
@@ -102,7 +109,7 @@ def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int,
                 "plain_target": (plain["map50"], plain["map50_95"]),
                 "pseudo_labels": (res.record.get("keep_classes") or {}).get("pseudo_labels")}
     return {"settings": {"datasets": ",".join(datasets), "epochs": epochs, "imgsz": imgsz, "batch": batch,
-                         "seed": seed},
+                         "seed": seed, "nbs": nbs, "warmup_epochs": warmup_epochs},
             "rows": rows, "keep_classes": keep}
 
 
@@ -122,7 +129,10 @@ def write_markdown(result: dict[str, Any], out: Path, command: str) -> None:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
         f"Start: `../shared/weights/yolov5n-v6.1-coco.pt` (official YOLOv5n COCO, carried into yolov5nu). "
         f"Every row: seed {s['seed']}, {s['epochs']} epochs, imgsz {s['imgsz']}, batch {s['batch']}, "
-        "optimizer auto; scores by Ultralytics' validator on the val split.", "",
+        f"nbs {s['nbs']} (an optimizer step every batch), {s['warmup_epochs']} warm-up epoch(s) unless the row "
+        "says Ultralytics' (nbs 64: a step every 64 images; warm-up max(3 epochs, 100 iterations), i.e. 8 "
+        "epochs of BCCD), optimizer "
+        "auto; scores by Ultralytics' validator on the val split.", "",
         "| dataset | recipe | mAP50 | mAP50-95 | wall s | epoch s |", "|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
@@ -148,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--nbs", type=int, default=16, help="nominal batch size (Ultralytics' default is 64)")
+    ap.add_argument("--warmup-epochs", type=float, default=0.0,
+                    help="Ultralytics' default is 3 (and at least 100 iterations)")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS_transfer_real.md"))
     ap.add_argument("--workdir", type=Path, default=None, help="keep the data and runs here (default: a temp dir)")
     args = ap.parse_args(argv)
@@ -157,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     with tempfile.TemporaryDirectory(prefix="yolo-tl-transfer-real-") as tmp:
         work = args.workdir.resolve() if args.workdir else Path(tmp)
-        result = run(work, datasets=names, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed)
+        result = run(work, datasets=names, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed,
+                     nbs=args.nbs, warmup_epochs=args.warmup_epochs)
     command = ("python -m benchmarks.bench_transfer_real " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in result["settings"].items()))
     write_markdown(result, args.out, command)
