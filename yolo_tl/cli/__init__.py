@@ -48,6 +48,7 @@ from yolo_tl.cli import train as _train  # noqa: E402,F401
 from yolo_tl.cli import runs as _runs  # noqa: E402,F401
 from yolo_tl.cli import analyze as _analyze  # noqa: E402,F401
 from yolo_tl.cli import export as _export  # noqa: E402,F401
+from yolo_tl.cli import fix_labels as _fix_labels  # noqa: E402,F401
 
 
 def main() -> None:
