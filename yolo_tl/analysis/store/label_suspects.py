@@ -94,6 +94,10 @@ def store_label_suspects(ds: Any, names: Sequence[str], *, min_score: float = MI
     counts = dict.fromkeys(KINDS, 0)
     likely = dict.fromkeys(KINDS, 0)
     top: list[tuple[float, int, dict]] = []  # a min-heap of the best TOP
+    if not ds.has_sample_field(FIELD):  # declared first: a split without a suspect has only empty values
+        ds.add_sample_field(FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+    if not ds.has_sample_field(SCORE_FIELD):
+        ds.add_sample_field(SCORE_FIELD, fo.FloatField)
     ids = ds.values("id")
     suspects, seen = 0, 0
     for start in range(0, len(ids), batch):
@@ -122,9 +126,6 @@ def store_label_suspects(ds: Any, names: Sequence[str], *, min_score: float = MI
         chunk.set_values(SCORE_FIELD, best_of, key_field="id")
         if progress is not None:
             progress(len(issues_of))
-    if not ids:
-        ds.add_sample_field(FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
-        ds.add_sample_field(SCORE_FIELD, fo.FloatField)
     log.info("label suspects: %d suggestions on %d images", sum(counts.values()), suspects)
     return {"counts": counts, "likely": likely, "samples": suspects, "min_score": min_score,
             "top": [entry for _, _, entry in sorted(top, key=lambda t: t[:2], reverse=True)]}
