@@ -68,7 +68,7 @@ def _score(weights: Path, data: Path, imgsz: int, batch: int) -> tuple[float, fl
 
 
 def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int, seed: int, nbs: int,
-        warmup_epochs: float) -> dict[str, Any]:
+        warmup_epochs: float, recipes: list[int] | None = None) -> dict[str, Any]:
     import yolo_tl
 
     data = {}
@@ -82,6 +82,8 @@ def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int,
     best_of: dict[str, Path] = {}
     for name, data_yaml in data.items():
         for i, (label, kwargs) in enumerate(RECIPES):
+            if recipes is not None and i not in recipes:
+                continue
             kwargs = {"weights": WEIGHTS, **_resolve(kwargs, epochs)}
             run_common = dict(common)
             if kwargs.pop("ultralytics_schedule", False):  # Ultralytics' own nbs and warm-up
@@ -99,7 +101,7 @@ def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int,
                          "epoch_s": round(sum(times) / len(times), 2) if times else None})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     keep = None
-    if "bccd" in data and "fruits" in data:
+    if "bccd" in data and "fruits" in data and "bccd" in best_of and "fruits" in {r["dataset"] for r in rows}:
         src = _score(best_of["bccd"], data["bccd"], imgsz, batch)
         res = yolo_tl.finetune(data["fruits"], weights=best_of["bccd"], freeze="backbone", keep_classes=True,
                                name="keep_classes", **common)
@@ -109,7 +111,8 @@ def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int,
                 "plain_target": (plain["map50"], plain["map50_95"]),
                 "pseudo_labels": (res.record.get("keep_classes") or {}).get("pseudo_labels")}
     return {"settings": {"datasets": ",".join(datasets), "epochs": epochs, "imgsz": imgsz, "batch": batch,
-                         "seed": seed, "nbs": nbs, "warmup_epochs": warmup_epochs},
+                         "seed": seed, "nbs": nbs, "warmup_epochs": warmup_epochs,
+                         **({"recipes": ",".join(map(str, recipes))} if recipes is not None else {})},
             "rows": rows, "keep_classes": keep}
 
 
@@ -161,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nbs", type=int, default=16, help="nominal batch size (Ultralytics' default is 64)")
     ap.add_argument("--warmup-epochs", type=float, default=0.0,
                     help="Ultralytics' default is 3 (and at least 100 iterations)")
+    ap.add_argument("--recipes", default=None, help="comma-separated row numbers of RECIPES to run (default: all)")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS_transfer_real.md"))
     ap.add_argument("--workdir", type=Path, default=None, help="keep the data and runs here (default: a temp dir)")
     args = ap.parse_args(argv)
@@ -171,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="yolo-tl-transfer-real-") as tmp:
         work = args.workdir.resolve() if args.workdir else Path(tmp)
         result = run(work, datasets=names, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed,
-                     nbs=args.nbs, warmup_epochs=args.warmup_epochs)
+                     nbs=args.nbs, warmup_epochs=args.warmup_epochs,
+                     recipes=[int(r) for r in args.recipes.split(",")] if args.recipes else None)
     command = ("python -m benchmarks.bench_transfer_real " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in result["settings"].items()))
     write_markdown(result, args.out, command)

@@ -121,7 +121,7 @@ def test_every_public_name_is_still_the_api_after_importing_every_submodule():
     for info in pkgutil.walk_packages(yolo_tl.__path__, "yolo_tl."):
         importlib.import_module(info.name)
     functions = ["prepare", "finetune", "evaluate", "predict", "analyze", "launch_app", "list_datasets",
-                 "delete_dataset"]
+                 "delete_dataset", "fix_labels"]
     for name in functions:
         value = getattr(yolo_tl, name)
         assert inspect.isfunction(value), f"yolo_tl.{name} is {value!r}, not a function"
@@ -140,5 +140,5 @@ def test_every_cli_command_is_still_there():
     root = get_command(app)
     commands = set(root.commands)
     assert {"prepare", "finetune", "evaluate", "predict", "analyze", "app", "datasets", "demo", "doctor",
-            "sample"} <= commands, commands
+            "sample", "fix-labels"} <= commands, commands
     assert {"list", "delete"} <= set(root.commands["datasets"].commands)

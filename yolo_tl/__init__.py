@@ -10,6 +10,8 @@ Public Python API (imported lazily, so ``import yolo_tl`` and ``yolo-tl --help``
 - ``export(weights, format=..., data=...) -> ExportReport``: ONNX / OpenVINO / TorchScript + parity proof
 - ``analyze(data_yaml, options=None, **kwargs) -> AnalysisReport`` (options: ``AnalyzeOptions``): FiftyOne
   dataset + evaluation; ``launch_app(name, ...)``, ``list_datasets()``, ``delete_dataset(name)``
+- ``fix_labels(name, out, accept_above=None) -> FixLabelsReport``: a corrected YOLO dataset from the label
+  suggestions of an analysis that were accepted (tag ``accept`` in the App, or scored above ``accept_above``)
 
 The package is typed (``py.typed``).
 """
@@ -38,6 +40,8 @@ _API = {
     "ExportReport": "yolo_tl.deploy.export",
     "analyze": "yolo_tl.analysis.analyze",
     "launch_app": "yolo_tl.analysis.app.launch",
+    "fix_labels": "yolo_tl.analysis.fix_labels",
+    "FixLabelsReport": "yolo_tl.analysis.fix_labels",
     "AnalyzeOptions": "yolo_tl.analysis.report",
     "AnalysisReport": "yolo_tl.analysis.report",
     "list_datasets": "yolo_tl.analysis.store.our_datasets",

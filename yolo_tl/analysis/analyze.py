@@ -9,7 +9,8 @@ the gap between FiftyOne's mAP and Ultralytics' by measurement (``metrics/map_st
 
 Each step below is a function from values to values: ``_prepare`` (inputs checked, model loaded),
 ``_evaluate_into`` (the predict -> match -> insert loop), ``_write_plots``, ``_save_views``,
-``_ultralytics_pass`` and ``_report``. The options and the report are in ``report.py``.
+``_find_suspects`` (likely label mistakes: ``store/label_suspects.py``), ``_ultralytics_pass`` and
+``_report``. The options and the report are in ``report.py``.
 """
 
 from __future__ import annotations
@@ -185,6 +186,7 @@ class _Built:
     views: dict[str, int]
     plots: dict[str, str]
     seconds: dict[str, float] = field(default_factory=dict)
+    suspects: dict[str, Any] = field(default_factory=dict)  # store.label_suspects' summary
 
 
 def _prepare(opts: AnalyzeOptions) -> _Job:
@@ -242,9 +244,12 @@ def _fill(ds: Any, job: _Job, step: Progress) -> _Built:
         views = _save_views(ds, job)
         seconds["views"] = time.perf_counter() - t
         step("views", 1, 1)
+        t = time.perf_counter()
+        suspects = _find_suspects(ds, job, views, step)
+        seconds["label_issues"] = time.perf_counter() - t
     finally:
         builder.matches.close()  # its temporary file, also when the build failed
-    return _Built(ds, builder, results, unreadable, views, plots, seconds)
+    return _Built(ds, builder, results, unreadable, views, plots, seconds, suspects)
 
 
 def _evaluate_into(builder: Any, ds: Any, job: _Job, step: Progress) -> tuple[dict[str, float], list[str]]:
@@ -310,6 +315,23 @@ def _save_views(ds: Any, job: _Job) -> dict[str, int]:
     return views
 
 
+def _find_suspects(ds: Any, job: _Job, views: dict[str, int], step: Progress) -> dict[str, Any]:
+    """Likely label mistakes of the split: the ``label_issues`` field, the ``suspect`` tag, the
+    ``label_suspects`` view (counted into ``views``) and the App's colours for the suggestions."""
+    from yolo_tl.analysis.app.suspects_view import VIEW, save_suspects_view, style_suspects
+    from yolo_tl.analysis.store.label_suspects import store_label_suspects
+
+    total = len(ds)
+    summary = store_label_suspects(ds, job.names, progress=lambda n: step("label suspects", n, total))
+    views[VIEW] = save_suspects_view(ds, job.opts.show_conf)
+    style_suspects(ds)
+    if job.opts.split == "train" or job.overlap >= 1.0:
+        summary["note"] = ("the analysed split is the training split: the model learned these labels and "
+                           "reproduces their mistakes, so its suspects miss those; out-of-sample predictions "
+                           "need --folds (not built yet): analyse a held-out split")
+    return summary
+
+
 def _ultralytics_pass(job: _Job) -> Any:
     """Ultralytics' own validation of the model on the split (its second inference pass)."""
     opts = job.opts
@@ -349,7 +371,7 @@ def _report(job: _Job, built: _Built, ul: Any, seconds: dict[str, float]) -> Ana
         seconds={k: round(v, 3) for k, v in seconds.items()},
         split=SplitFacts(is_train=job.overlap >= 1.0 and opts.split != "train",
                          train_overlap=round(job.overlap, 4), unreadable=built.unreadable),
-        evaluation="yolo-tl" if builder.registered else "fiftyone")
+        evaluation="yolo-tl" if builder.registered else "fiftyone", label_issues=built.suspects)
 
 
 def _class_row(i: int, name: str, counts: dict[str, Any], results: Any, ul_ap: float | None,

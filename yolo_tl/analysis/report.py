@@ -135,6 +135,8 @@ class AnalysisReport:
     seconds: dict[str, float] = field(default_factory=dict)  # read, predict, ingest_evaluate, views, ...
     split: SplitFacts = field(default_factory=SplitFacts)
     evaluation: str = "yolo-tl"  # "yolo-tl" (registered as FiftyOne's run) or "fiftyone" (fallback)
+    # likely label mistakes: counts / likely (score >= 0.5) per kind, samples, min_score, top, note
+    label_issues: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

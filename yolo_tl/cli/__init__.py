@@ -50,6 +50,7 @@ from yolo_tl.cli import sweep as _sweep  # noqa: E402,F401
 from yolo_tl.cli import analyze as _analyze  # noqa: E402,F401
 from yolo_tl.cli import export as _export  # noqa: E402,F401
 from yolo_tl.cli import weights as _weights  # noqa: E402,F401
+from yolo_tl.cli import fix_labels as _fix_labels  # noqa: E402,F401
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from yolo_tl.cli import app
 from yolo_tl.analysis.report import AnalyzeOptions
+from yolo_tl.cli._suspects import render_suspects
 from yolo_tl.cli._common import (as_flags, console, err_console, handle_errors, logs_to_stderr, print_json,
                                  setup_logging)
 
@@ -218,6 +219,7 @@ def analyze_cmd(
         if unreadable := report.split.unreadable:  # one line: the images are named in the log above and in --json
             console.print(f"[yellow]{len(unreadable)} image(s) left out: their pixels do not decode "
                           f"(first: {escape(unreadable[0])})[/]")
+        render_suspects(d["label_issues"], report.name)
         console.print(f"Dataset [bold]{report.name}[/] saved. Reopen: yolo-tl app {report.name}")
     if launch:
         _serve(report.name, address, port, open_browser, as_json)
