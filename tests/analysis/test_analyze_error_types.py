@@ -95,22 +95,29 @@ def test_counts_per_sample_add_up(stored_bccd):
 
 
 def test_error_views_hold_exactly_their_boxes_above_show_conf(stored_bccd):
+    """The saved views at --show-conf, and the same views built at 0 (a 2-epoch model has few boxes >= 0.25)."""
     import fiftyone as fo
+
+    from yolo_tl.analysis.app.views import error_view
 
     rep, _, _, stored = stored_bccd
     ds = fo.load_dataset(rep.name)
-    show = rep.options.show_conf
-    for t in TYPES:
-        want_pred = {d for s in stored for d, e, c in s["pred"] if e == t and c >= show}
-        want_gt = {d for s in stored for d, e in s["gt"] if e == t}
-        want_samples = {s["id"] for s in stored
-                        if any(d in want_pred for d, _, _ in s["pred"]) or any(d in want_gt for d, _ in s["gt"])}
-        view = ds.load_saved_view(f"error_{t}")
-        assert set(view.values("id")) == want_samples, t
-        assert set(view.values("predictions.detections.id", unwind=True)) == want_pred, t
-        assert set(view.values("ground_truth.detections.id", unwind=True)) == want_gt, t
-        assert rep.views.counts[f"error_{t}"] == len(want_samples)
-    assert rep.views.counts["error_bkg"] > 0
+    shown_preds = 0
+    for show in (rep.options.show_conf, 0.0):
+        for t in TYPES:
+            want_pred = {d for s in stored for d, e, c in s["pred"] if e == t and c >= show}
+            want_gt = {d for s in stored for d, e in s["gt"] if e == t}
+            want_samples = {s["id"] for s in stored
+                            if any(d in want_pred for d, _, _ in s["pred"]) or any(d in want_gt for d, _ in s["gt"])}
+            view = ds.load_saved_view(f"error_{t}") if show else error_view(ds, t, show)
+            assert set(view.values("id")) == want_samples, t
+            assert set(view.values("predictions.detections.id", unwind=True)) == want_pred, t
+            assert set(view.values("ground_truth.detections.id", unwind=True)) == want_gt, t
+            if show:
+                assert rep.views.counts[f"error_{t}"] == len(want_samples)
+            else:
+                shown_preds += len(want_pred)
+    assert rep.views.counts["error_missed"] > 0 and shown_preds > 100
 
 
 def test_error_types_png_beside_the_confusion_matrix(bccd_analysis):
