@@ -90,6 +90,12 @@ def scheme_for(view: str | None) -> Any:
 
 
 def style_app(ds: Any) -> None:
-    """Store the outcome colour scheme with the dataset (the App applies it on open)."""
+    """Store the outcome colour scheme with the dataset (the App applies it on open), and declare the
+    boxes' ``error_type`` in the schema: the App colours only by a declared attribute."""
+    import fiftyone as fo
+
+    for path in (f"{PRED}.detections.error_type", f"{GT}.detections.error_type"):
+        if ds.get_field(path) is None:
+            ds.add_sample_field(path, fo.StringField)
     ds.app_config.color_scheme = color_scheme()
     ds.save()
