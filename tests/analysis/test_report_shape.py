@@ -51,7 +51,7 @@ def _report() -> AnalysisReport:
 def test_report_json_is_nested_and_plain():
     d = json.loads(json.dumps(_report().to_dict()))  # only JSON types inside
     assert set(d) == {"name", "url_path", "options", "totals", "maps", "classes", "confusion", "views", "plots",
-                      "seconds", "split", "evaluation", "label_issues"}
+                      "seconds", "split", "evaluation", "label_issues", "error_types"}
     assert d["options"]["iou"] == 0.5 and d["options"]["data"] == "/d/data.yaml"
     assert d["totals"] == {"samples": 7, "gt_boxes": 15, "predictions": 14, "tp": 9, "fp": 5, "fn": 6}
     assert d["maps"]["fiftyone_map50_95"] == 0.3665 and d["maps"]["ultralytics_val_run"] is False
@@ -73,6 +73,33 @@ def test_cli_table_reads_the_nested_report(monkeypatch):
     cells = [c.strip() for c in all_row.strip().strip("│").split("│")]
     assert cells == ["all", "15", "9", "5", "6", f"{9 / 14:.3f}", f"{9 / 15:.3f}", f"{0.3665:.3f}"], all_row
     assert re.search(r"worst_samples\s+\W*7", text) and "the App opens on worst_samples" in text
+
+
+def test_cli_prints_the_error_types_table_at_80_columns(monkeypatch):
+    """The report's error_types JSON back into error_report's 80-column table and its sentence, in a terminal
+    80 columns wide (nothing wrapped)."""
+    import numpy as np
+
+    import yolo_tl.cli.analyze as cli
+    from yolo_tl.analysis.metrics.error_costs import ErrorAccumulator
+    from yolo_tl.analysis.metrics.error_report import VIEWS, reading, table
+    from yolo_tl.analysis.metrics.error_types import type_errors
+
+    acc = ErrorAccumulator(["cat", "dog"])
+    gt = np.array([[0, 0, 40, 40], [50, 50, 90, 90], [100, 0, 140, 40]], float)
+    pred = np.array([[0, 0, 40, 40], [60, 50, 100, 90], [50, 50, 90, 90], [200, 200, 240, 240]], float)
+    acc.add(type_errors(gt, [0, 1, 0], pred, [0, 1, 0, 1], [0.9, 0.8, 0.7, 0.6]))
+    res = acc.result()
+    rep = _report()
+    rep.error_types = {**res.to_dict(), "reading": reading(res), "views": dict(VIEWS)}
+    console = Console(record=True, width=80)
+    monkeypatch.setattr(cli, "console", console)
+    cli.render_report(json.loads(json.dumps(rep.to_dict())))
+    lines = console.export_text().splitlines()
+    for line in table(res).splitlines():
+        assert line.rstrip() in [x.rstrip() for x in lines], line
+    assert reading(res) in " ".join(" ".join(lines).split())  # wrapped at 80 columns between words
+    assert max(len(x.rstrip()) for x in lines) <= 80
 
 
 def test_cli_bad_option_is_one_line_with_its_flag(tmp_path):

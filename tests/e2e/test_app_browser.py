@@ -66,8 +66,8 @@ def _chromium(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProce
         capture_output=True, text=True, timeout=240)
 
 
-def _outcome_pixels(png: Path) -> dict:
-    """Pixels of the sample grid drawn in each outcome colour of the dataset's colour scheme."""
+def _outcome_pixels(png: Path, colors: dict | None = None) -> dict:
+    """Pixels of the sample grid drawn in each colour of ``colors`` (default: the outcome scheme's)."""
     import numpy as np
     from PIL import Image
 
@@ -75,7 +75,7 @@ def _outcome_pixels(png: Path) -> dict:
 
     grid = np.asarray(Image.open(png).convert("RGB")).astype(int)[150:, 300:]  # right of the sidebar
     out = {}
-    for outcome, hexcolor in OUTCOME_COLORS.items():
+    for outcome, hexcolor in (colors or OUTCOME_COLORS).items():
         rgb = np.array([int(hexcolor[i:i + 2], 16) for i in (1, 3, 5)])
         out[outcome] = int((np.abs(grid - rgb).sum(axis=-1) < 30).sum())
     return out
@@ -159,3 +159,81 @@ def test_app_opens_on_worst_samples_coloured_by_outcome(app_dataset, tmp_path):
         time.sleep(1)
     assert proc.returncode == 0, log.read_text()[-2000:]
     assert not _listen_addresses(port), "the App server outlived `yolo-tl app`"
+
+
+@pytest.fixture
+def error_dataset(bccd_yolo, bccd_detector, monkeypatch):
+    """BCCD val, predictions given: the first GT box of each image missed, the second found only by a box
+    moved right by 0.6 of its width at conf 0.8 (IoU 0.25: a localisation error), the rest exact at 0.9."""
+    import fiftyone as fo
+
+    from yolo_tl.analysis import collect as fio
+    from yolo_tl.analysis.analyze import analyze
+
+    split = fio.read_split(bccd_yolo, "val")
+    label_of = dict(zip(split.images, split.labels))
+
+    def fake_predict(model, images, **kw):
+        for p in images:
+            gt = fio.read_yolo_boxes(label_of[p], split.names)
+            boxes = [(lab, box, 0.9) for lab, box, _ in gt[2:]]
+            if len(gt) > 1:
+                lab, (x, y, w, h), _ = gt[1]
+                boxes.append((lab, (x + 0.6 * w, y, w, h), 0.8))
+            yield p, boxes, (480, 640)
+
+    monkeypatch.setattr(fio, "predict_boxes", fake_predict)
+    rep = analyze(bccd_yolo, weights=bccd_detector, name="test-app-error-types", show_conf=0.25)
+    yield rep, fo.load_dataset(rep.name)
+    fo.load_dataset(rep.name).delete()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
+                    "(Debian: apt-get install -y chromium; .ci/run installs it)")
+def test_error_view_opens_coloured_by_error_type(error_dataset, tmp_path):
+    """`yolo-tl app NAME --view error_loc`, as Chromium renders it: only the localisation errors (the moved
+    predictions and the GT boxes they point at), drawn in the error-type colour, no outcome colours."""
+    from yolo_tl.analysis.app.views import ERROR_COLORS, OUTCOME_COLORS
+
+    rep, ds = error_dataset
+    moved = [(s.id, d.id, d["error_type"]) for s in ds.iter_samples() for d in s.predictions.detections
+             if d.confidence == 0.8]
+    loc = {i for _, i, t in moved if t == "loc"}
+    assert len(loc) >= 0.8 * len(moved) > 50  # most moved boxes are localisation errors (tidecv agrees: see
+    view = ds.load_saved_view("error_loc")  # tests/analysis/test_analyze_error_types.py)
+    assert set(view.values("predictions.detections.id", unwind=True)) == loc  # nothing else in the view
+    assert set(view.values("ground_truth.detections.error_type", unwind=True)) == {"loc"}
+    assert set(view.values("id")) == {s for s, _, t in moved if t == "loc"}
+    assert rep.views.counts["error_loc"] == len(view)
+    name, port = rep.name, free_port()
+    log = tmp_path / "app.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "yolo_tl", "app", name, "--view", "error_loc",
+                                 "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/", proc, log)
+        url = f"http://127.0.0.1:{port}/datasets/{name}?view=error-loc"
+        for _ in range(4):
+            dom = _chromium(tmp_path, url, "--dump-dom").stdout
+            if 'data-cy="looker"' in dom:
+                break
+        assert "error_loc" in dom, dom[-2000:]
+        shot = tmp_path / "error_loc.png"
+        colors = {"loc": ERROR_COLORS["loc"], **{f"outcome_{k}": v for k, v in OUTCOME_COLORS.items()}}
+        for _ in range(4):
+            _chromium(tmp_path, url, f"--screenshot={shot}")
+            px = _outcome_pixels(shot, colors)
+            if px["loc"] > 0:
+                break
+        print(f"screenshot: {shot}")
+        assert px["loc"] > 200, px  # the loc boxes (2 thin boxes a tile), in the error-type colour (0 when not)
+        # no box in an outcome colour: tps are not in the view, and the scheme is by error type
+        assert px["outcome_tp"] < 20 and px["outcome_fp"] < 20 and px["outcome_fn"] < 20, px
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, log.read_text()[-2000:]

@@ -185,6 +185,7 @@ class _Built:
     unreadable: list[str]
     views: dict[str, int]
     plots: dict[str, str]
+    errors: Any  # error_costs.ErrorBreakdown: TIDE's error types and their dAP
     seconds: dict[str, float] = field(default_factory=dict)
     suspects: dict[str, Any] = field(default_factory=dict)  # store.label_suspects' summary
 
@@ -237,8 +238,15 @@ def _fill(ds: Any, job: _Job, step: Progress) -> _Built:
         t = time.perf_counter()
         results = builder.finish()
         seconds["ingest_evaluate"] += time.perf_counter() - t
+        t = time.perf_counter()
+        step("error types", 0, 1)
+        errors = builder.errors.result()
+        # typing every box happened inside each batch: its own phase, not part of ingest_evaluate
+        seconds["error_types"] = builder.error_seconds + time.perf_counter() - t
+        seconds["ingest_evaluate"] -= builder.error_seconds
+        step("error types", 1, 1)
         # before the swap: a figure that cannot be written leaves the old dataset
-        plots = _write_plots(builder, job.names, opts) if opts.plots_dir is not None else {}
+        plots = _write_plots(builder, job.names, opts, errors) if opts.plots_dir is not None else {}
         t = time.perf_counter()
         step("views", 0, 1)
         views = _save_views(ds, job)
@@ -249,7 +257,7 @@ def _fill(ds: Any, job: _Job, step: Progress) -> _Built:
         seconds["label_issues"] = time.perf_counter() - t
     finally:
         builder.matches.close()  # its temporary file, also when the build failed
-    return _Built(ds, builder, results, unreadable, views, plots, seconds, suspects)
+    return _Built(ds, builder, results, unreadable, views, plots, errors, seconds, suspects)
 
 
 def _evaluate_into(builder: Any, ds: Any, job: _Job, step: Progress) -> tuple[dict[str, float], list[str]]:
@@ -291,15 +299,15 @@ def _evaluate_into(builder: Any, ds: Any, job: _Job, step: Progress) -> tuple[di
     return {"predict": preds.seconds, "ingest_evaluate": t_work + time.perf_counter() - t}, unreadable
 
 
-def _write_plots(builder: Any, names: list[str], opts: AnalyzeOptions) -> dict[str, str]:
-    """PR curves and the confusion matrix as PNG in ``opts.plots_dir``; figure -> path."""
+def _write_plots(builder: Any, names: list[str], opts: AnalyzeOptions, errors: Any) -> dict[str, str]:
+    """PR curves, the confusion matrix and the error types' costs as PNG in ``opts.plots_dir``; figure -> path."""
     from yolo_tl.analysis.metrics.evaluation import mean_ap
     from yolo_tl.analysis.metrics.plots import write_figures
 
     curves = builder.acc.pr_curves("all")
     aps = [a if n else None for a, n in zip(mean_ap(curves["precision"])[1], builder.counts["gt"])]
     return write_figures(Path(opts.plots_dir or "."), names, curves, aps, builder.confusion, iou=opts.iou,
-                         min_conf=opts.show_conf)
+                         min_conf=opts.show_conf, errors=errors)
 
 
 def _save_views(ds: Any, job: _Job) -> dict[str, int]:
@@ -341,6 +349,7 @@ def _ultralytics_pass(job: _Job) -> Any:
 
 def _report(job: _Job, built: _Built, ul: Any, seconds: dict[str, float]) -> AnalysisReport:
     """The figures of the built dataset as one report."""
+    from yolo_tl.analysis.metrics.error_report import VIEWS, reading
     from yolo_tl.analysis.metrics.map_steps import ap_by_size, explain_maps
 
     opts, names, builder, results = job.opts, job.names, built.builder, built.results
@@ -369,6 +378,7 @@ def _report(job: _Job, built: _Built, ul: Any, seconds: dict[str, float]) -> Ana
         name=opts.name or "", url_path=f"/datasets/{built.ds.slug}", options=opts, totals=totals, maps=maps,
         classes=rows, confusion=confusion, views=Views(built.views, DEFAULT_VIEW), plots=built.plots,
         seconds={k: round(v, 3) for k, v in seconds.items()},
+        error_types={**built.errors.to_dict(), "reading": reading(built.errors), "views": dict(VIEWS)},
         split=SplitFacts(is_train=job.overlap >= 1.0 and opts.split != "train",
                          train_overlap=round(job.overlap, 4), unreadable=built.unreadable),
         evaluation="yolo-tl" if builder.registered else "fiftyone", label_issues=built.suspects)

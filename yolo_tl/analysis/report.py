@@ -1,8 +1,9 @@
 """What ``analyze`` takes and returns: ``AnalyzeOptions`` and the nested ``AnalysisReport``.
 
 The report groups its figures the way a reader looks for them: the resolved options, the totals,
-one row per class, the two mAPs and the measured steps between them, the confusion matrix, the saved
-views, the figures, the time per phase and what was noticed about the split's images.
+one row per class, the two mAPs and the measured steps between them, the confusion matrix, TIDE's
+error types and what each costs, the saved views, the figures, the time per phase and what was
+noticed about the split's images.
 ``to_dict()`` is the JSON that ``yolo-tl analyze --json`` prints (the same nesting).
 """
 
@@ -134,6 +135,9 @@ class AnalysisReport:
     plots: dict[str, str] = field(default_factory=dict)  # figure -> PNG path
     seconds: dict[str, float] = field(default_factory=dict)  # read, predict, ingest_evaluate, views, ...
     split: SplitFacts = field(default_factory=SplitFacts)
+    # TIDE's error types: ErrorBreakdown.to_dict() (ap50, dap per type, counts; overall / per_class / per_size)
+    # plus "reading" (one sentence) and "views" (type -> saved view)
+    error_types: dict[str, Any] = field(default_factory=dict)
     evaluation: str = "yolo-tl"  # "yolo-tl" (registered as FiftyOne's run) or "fiftyone" (fallback)
     # likely label mistakes: counts / likely (score >= 0.5) per kind, samples, min_score, top, note
     label_issues: dict[str, Any] = field(default_factory=dict)

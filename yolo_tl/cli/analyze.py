@@ -102,7 +102,15 @@ def render_report(d: dict) -> None:
         v.add_row(name, str(n))
     console.print(v)
     console.print(f"The views show predictions >= {o['show_conf']} (--show-conf), boxes coloured by "
-                  f"outcome; the App opens on {d['views']['default']}.")
+                  f"outcome (the error_* views: by error type); the App opens on {d['views']['default']}.")
+    if d.get("error_types"):
+        from yolo_tl.analysis.metrics.error_costs import ErrorBreakdown
+        from yolo_tl.analysis.metrics.error_report import table
+
+        console.print(table(ErrorBreakdown.from_dict(d["error_types"])), highlight=False, markup=False)
+        console.print("TIDE's error types at IoU 0.5 (dAP50: AP points gained by fixing each type alone; FP / FN: "
+                      "every false positive / negative fixed).", highlight=False)
+        console.print(d["error_types"]["reading"], style="bold", highlight=False)
     for what, path in d["plots"].items():
         console.print(f"{what.replace('_', ' ')}: {path}", highlight=False, soft_wrap=True)
 

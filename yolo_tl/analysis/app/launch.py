@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from yolo_tl.analysis.app.views import scheme_for
 from yolo_tl.analysis.store.our_datasets import open_fiftyone
 from yolo_tl.errors import DatabaseError, OutputError
 
@@ -31,7 +32,8 @@ def launch_app(name: str, *, address: str = "127.0.0.1", port: int = 5151,
     """Serve dataset ``name`` in the FiftyOne App on ``address:port`` (loopback by default).
 
     The App opens on saved view ``view``; by default the one analyze recorded (``worst_samples``:
-    the images with the most errors, predictions under the display confidence hidden).
+    the images with the most errors, predictions under the display confidence hidden). An
+    ``error_<type>`` view opens with the boxes coloured by error type, any other by outcome.
     """
     fo = open_fiftyone()
     if not fo.dataset_exists(name):
@@ -46,7 +48,8 @@ def launch_app(name: str, *, address: str = "127.0.0.1", port: int = 5151,
         saved = ds.load_saved_view(view)
     logging.getLogger("fiftyone.core.session").setLevel(logging.WARNING)  # we print our own URL
     try:
-        session = fo.launch_app(ds, view=saved, address=address, port=port, remote=not open_browser)
+        session = fo.launch_app(ds, view=saved, address=address, port=port, remote=not open_browser,
+                                color_scheme=scheme_for(view) if view else None)
     except Exception as err:
         if isinstance(err, DatabaseError):
             raise

@@ -52,6 +52,15 @@ class ErrorBreakdown:
         return {"overall": one(self.overall), "per_class": {k: one(v) for k, v in self.per_class.items()},
                 "per_size": {k: one(v) for k, v in self.per_size.items()}}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> ErrorBreakdown:
+        """Back from ``to_dict()`` (the CLI renders the report's JSON)."""
+        def one(c: dict) -> ErrorCosts:
+            return ErrorCosts(c["ap50"], dict(c["ap50_fixed"]), dict(c["dap"]), dict(c["counts"]))
+
+        return cls(one(d["overall"]), {k: one(v) for k, v in d["per_class"].items()},
+                   {k: one(v) for k, v in d["per_size"].items()})
+
 
 def _class_aps(order: np.ndarray, keep: np.ndarray, cls: np.ndarray, tp: np.ndarray, num_gt: np.ndarray
                ) -> np.ndarray:

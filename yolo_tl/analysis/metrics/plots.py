@@ -1,4 +1,5 @@
-"""PNG figures of an analysis: PR curves per class and the class-to-class confusion matrix."""
+"""PNG figures of an analysis: PR curves per class, the class-to-class confusion matrix and what each
+TIDE error type costs (dAP50 bars, overall and per class)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from yolo_tl.analysis.metrics.error_costs import ErrorBreakdown
+from yolo_tl.analysis.metrics.error_report import HEADERS
+from yolo_tl.analysis.metrics.error_types import ERROR_TYPES, SPECIAL
 from yolo_tl.analysis.metrics.evaluation import RECALL
 from yolo_tl.files import write_atomic
 
@@ -60,6 +64,39 @@ def write_confusion(path: Path, names: list[str], matrix: np.ndarray, *, iou: fl
     return _save(plt, fig, path)
 
 
+def write_error_costs(path: Path, result: ErrorBreakdown) -> Path:
+    """One bar per TIDE error type (dAP50, each fixed alone): overall on the left, per class on the right;
+    the two bounds (all false positives / false negatives fixed) hatched."""
+    plt = _pyplot()
+    types = (*ERROR_TYPES, *SPECIAL)
+    classes = [n for n, c in result.per_class.items() if c.ap is not None]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100, gridspec_kw={"width_ratios": [1, 2]})
+    colors = ["#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#D55E00", "#0072B2", "#999999", "#666666"]
+    values = [result.overall.dap[t] or 0.0 for t in types]
+    bars = ax.bar(range(len(types)), values, color=colors)
+    for b in bars[len(ERROR_TYPES):]:
+        b.set_hatch("//")
+    ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    ax.set_xticks(range(len(types)), [HEADERS[t] for t in types])
+    ap = result.overall.ap
+    ax.set(ylabel="dAP50 (AP points, TIDE)", title=f"all classes (AP50 {ap:.1f})" if ap is not None else "all")
+    width = 0.8 / len(ERROR_TYPES)
+    for k, t in enumerate(ERROR_TYPES):
+        v = [result.per_class[n].dap[t] or 0.0 for n in classes]
+        bx.bar(np.arange(len(classes)) + (k - (len(ERROR_TYPES) - 1) / 2) * width, v, width, color=colors[k],
+               label=HEADERS[t])
+    bx.set_xticks(range(len(classes)), classes, rotation=45 if len(classes) > 6 else 0, ha="right"
+                  if len(classes) > 6 else "center")
+    bx.set(title="per class", ylabel="dAP50")
+    bx.legend(fontsize=8, ncol=3)
+    for a in (ax, bx):
+        a.grid(axis="y", alpha=0.3)
+        a.title.set_fontsize(9)
+    fig.suptitle("What each error type costs (TIDE's oracle, each type fixed alone)", fontsize=10)
+    fig.tight_layout()
+    return _save(plt, fig, path)
+
+
 def _save(plt, fig, path: Path) -> Path:
     """Write the PNG atomically (two runs may share --out): never a cut-short figure."""
     try:
@@ -69,15 +106,17 @@ def _save(plt, fig, path: Path) -> Path:
 
 
 def write_figures(out: Path, names: list[str], curves: dict, aps: list, confusion: np.ndarray, *,
-                  iou: float, min_conf: float) -> dict[str, str]:
-    """``pr_curves.png`` and ``confusion_matrix.png`` in ``out``; on any error neither this call's
-    figures nor the folders it made are left behind."""
+                  iou: float, min_conf: float, errors: ErrorBreakdown | None = None) -> dict[str, str]:
+    """``pr_curves.png``, ``confusion_matrix.png`` and (given ``errors``) ``error_types.png`` in ``out``;
+    on any error neither this call's figures nor the folders it made are left behind."""
     made = [p for p in (out, *out.parents) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     try:
         written.append(write_pr_curves(out / "pr_curves.png", names, curves["precision"], aps))
         written.append(write_confusion(out / "confusion_matrix.png", names, confusion, iou=iou, min_conf=min_conf))
+        if errors is not None:
+            written.append(write_error_costs(out / "error_types.png", errors))
     except BaseException:
         for p in written:
             p.unlink(missing_ok=True)
@@ -87,4 +126,4 @@ def write_figures(out: Path, names: list[str], curves: dict, aps: list, confusio
             except OSError:
                 break
         raise
-    return {"pr_curves": str(written[0]), "confusion_matrix": str(written[1])}
+    return dict(zip(("pr_curves", "confusion_matrix", "error_types"), map(str, written)))

@@ -2,7 +2,9 @@
 
 For each batch: match every image (``evaluation.match_image``), give every box its label id,
 ``eval`` / ``eval_id`` / ``eval_iou`` and every sample its ``eval_tp`` / ``eval_fp`` / ``eval_fn``
-(and ``errors``) and write them with the samples in one bulk insert (``ingest.SampleWriter``).
+(and ``errors``), TIDE's ``error_type`` on every box and the per-sample ``error_counts``
+(``metrics/error_types.py``, typed for the whole batch at once), and write them with the samples
+in one bulk insert (``ingest.SampleWriter``).
 Only small accumulators outlive a batch: the matches FiftyOne's results store go to a temporary
 file (``match_store``) and from there into the run's results, and the mAP arrays take a few
 dozen bytes per prediction (``evaluation.Accumulator``).
@@ -13,11 +15,14 @@ stores runs differently, runs ``evaluate_detections`` instead, with a warning.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
+from yolo_tl.analysis.metrics.error_costs import ErrorAccumulator
+from yolo_tl.analysis.metrics.error_types import ImageErrors, field_values, input_from_boxes, type_batch
 from yolo_tl.analysis.metrics.evaluation import Accumulator, ImageBoxes, match_image
 from yolo_tl.analysis.store.registered_run import can_register, fiftyone_evaluate, register_evaluation
 from yolo_tl.analysis.metrics.map_steps import confusion_image, ultralytics_matcher
@@ -64,12 +69,13 @@ class EvaluatedBuilder:
         self.samples = 0
         self._ul = ultralytics_matcher() if explain else None
         self.registered: Optional[bool] = None
+        self.errors = ErrorAccumulator(self.names)  # TIDE's dAP: a few bytes per kept prediction
+        self.error_seconds = 0.0  # typing + accumulating, timed on its own (report: seconds.error_types)
 
-    def _row(self, item: Item) -> SampleRow:
+    def _row(self, item: Item, img: ImageBoxes, typed: ImageErrors) -> SampleRow:
         from bson import ObjectId
 
         k = self.eval_key
-        img = ImageBoxes.from_lists(item.ground_truth, item.predictions, self.names, item.size, item.crowd)
         res = match_image(img, self.acc, iou=self.iou, ul_match=self._ul)
         self.confusion += confusion_image(img, len(self.names), iou=self.iou, min_conf=self.show_conf)
         gt_ids = [ObjectId() for _ in item.ground_truth]
@@ -83,6 +89,9 @@ class EvaluatedBuilder:
         pred_attrs = [_attrs(k, pred_ids[j], res.pred_eval[j],
                              gt_ids[res.pred_match[j]] if res.pred_match[j] >= 0 else None, res.pred_iou[j])
                       for j in range(len(pred_ids))]
+        for attrs, values in ((gt_attrs, field_values(typed.gt_type)), (pred_attrs, field_values(typed.pred_type))):
+            for a, v in zip(attrs, values):
+                a["error_type"] = v
         if res.matches:
             gis, pjs, ious = zip(*res.matches)
             self.matches.add([int(img.gt_cls[i]) if i is not None else -1 for i in gis],
@@ -100,10 +109,18 @@ class EvaluatedBuilder:
                               if e == "fp" and img.pred_conf[j] >= self.high_conf)
         self.predictions += len(pred_ids)
         return SampleRow(item.filepath, item.ground_truth, item.predictions, item.size, gt_attrs, pred_attrs,
-                         {f"{k}_tp": res.tp, f"{k}_fp": res.fp, f"{k}_fn": res.fn, "errors": int(errors)})
+                         {f"{k}_tp": res.tp, f"{k}_fp": res.fp, f"{k}_fn": res.fn, "errors": int(errors),
+                          "error_counts": typed.counts()})
 
     def add(self, batch: Iterable[Item]) -> None:
-        rows = [self._row(item) for item in batch]
+        """Match, type and insert one batch of images (one bulk insert)."""
+        items = list(batch)
+        imgs = [ImageBoxes.from_lists(it.ground_truth, it.predictions, self.names, it.size, it.crowd) for it in items]
+        t = time.perf_counter()
+        typed = type_batch([input_from_boxes(img) for img in imgs])
+        self.errors.add(typed)
+        self.error_seconds += time.perf_counter() - t
+        rows = [self._row(item, img, typed.image(i)) for i, (item, img) in enumerate(zip(items, imgs))]
         self.samples += len(rows)
         self.writer.add(rows)
 
