@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -95,7 +95,7 @@ def _predict(weights: Path, images: list[dict], names: list[str], imgsz: int) ->
 
 
 def prepare_dataset(name: str, work: Path, *, epochs: int, imgsz: int, rate: float, seed: int,
-                    weights: str) -> Dict[str, Any]:
+                    weights: str) -> dict[str, Any]:
     """Inject, train two folds, predict each held-out fold; cached as ``work/<name>/cache.json``."""
     import random
 
@@ -131,11 +131,11 @@ def prepare_dataset(name: str, work: Path, *, epochs: int, imgsz: int, rate: flo
     return result
 
 
-def score(result: Dict[str, Any], calibration=None) -> Dict[str, Any]:
+def score(result: dict[str, Any], calibration=None) -> dict[str, Any]:
     from benchmarks import label_issues_compare as cmp
 
     images, names = result["images"], result["names"]
-    methods: Dict[str, Any] = {}
+    methods: dict[str, Any] = {}
     methods["yolo-tl"], feats = cmp.ours(images, calibration)
     methods.update(cmp.cleanlab_scores(images, len(names)))
     try:
@@ -145,7 +145,7 @@ def score(result: Dict[str, Any], calibration=None) -> Dict[str, Any]:
     return {"rows": cmp.table(methods, images), "feats": feats, "ours": methods["yolo-tl"]}
 
 
-def setup(r0: Dict[str, Any]) -> str:
+def setup(r0: dict[str, Any]) -> str:
     """The paragraph that says what the predictions came from."""
     if r0["epochs"] == 0:
         return ("No training (`--simulated`): `label_issues_compare.simulate` makes 60 images of 8 boxes "
@@ -167,8 +167,8 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def write_markdown(results: List[Dict[str, Any]], scored: List[Dict[str, Any]], reliability: List[dict],
-                   fitted: Dict[str, Any], out: Path, command: str) -> None:
+def write_markdown(results: list[dict[str, Any]], scored: list[dict[str, Any]], reliability: list[dict],
+                   fitted: dict[str, Any], out: Path, command: str) -> None:
     import ultralytics
 
     r0 = results[0]
@@ -199,7 +199,7 @@ def write_markdown(results: List[Dict[str, Any]], scored: List[Dict[str, Any]], 
     out.write_text("\n".join(lines))
 
 
-def main(argv: List[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--datasets", default="bccd,fruits")
     p.add_argument("--epochs", type=int, default=12)
@@ -257,12 +257,12 @@ def main(argv: List[str] | None = None) -> int:
     return 0
 
 
-def _fit_all(feats_by_dataset) -> Dict[str, Any]:
+def _fit_all(feats_by_dataset) -> dict[str, Any]:
     """One calibration fitted on the candidates of several datasets together."""
     from benchmarks import label_issues_compare as cmp
 
-    images: List[dict] = []
-    feats: List[tuple] = []
+    images: list[dict] = []
+    feats: list[tuple] = []
     for f, imgs in feats_by_dataset:
         feats += [(k, x, n + len(images), t, i) for k, x, n, t, i in f]
         images += imgs

@@ -4,9 +4,10 @@ module, so each ``benchmarks/*.py`` imports on its own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from benchmarks.harness import Case

@@ -16,12 +16,12 @@ and ``mistakenness_loc`` per label box, ``possible_spurious`` as a flag).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
 KINDS = ("missing", "wrong_class", "badly_placed", "spurious")
-Box = Tuple[float, float, float, float]
+Box = tuple[float, float, float, float]
 
 
 def _iou(a, b) -> float:
@@ -30,7 +30,7 @@ def _iou(a, b) -> float:
     return float(iou_matrix([a], [b])[0, 0])
 
 
-def _moved(rng: np.random.Generator, box: Box, width: int, height: int) -> Optional[Box]:
+def _moved(rng: np.random.Generator, box: Box, width: int, height: int) -> Box | None:
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
     for _ in range(20):
@@ -51,7 +51,7 @@ def _moved(rng: np.random.Generator, box: Box, width: int, height: int) -> Optio
     return None
 
 
-def inject(images: List[dict], nc: int, *, seed: int, rate: float) -> None:
+def inject(images: list[dict], nc: int, *, seed: int, rate: float) -> None:
     """Add ``labels``, ``tags`` and ``dropped`` to each image dict (which holds its true ``boxes``)."""
     rng = np.random.default_rng(seed)
     sizes = [(b[3] - b[1], b[4] - b[2]) for img in images for b in img["boxes"]]
@@ -90,7 +90,7 @@ def inject(images: List[dict], nc: int, *, seed: int, rate: float) -> None:
                 break
 
 
-def simulate(seed: int, n_images: int = 60, width: int = 640, height: int = 480) -> List[dict]:
+def simulate(seed: int, n_images: int = 60, width: int = 640, height: int = 480) -> list[dict]:
     """Images with injected mistakes and a simulated detector: 90 % of the true boxes found (4 px jitter,
     7 % with a random class), confidences ~ Beta(5, 1.5), about one false positive per image."""
     rng = np.random.default_rng(seed)
@@ -126,10 +126,10 @@ def _arrays(img: dict) -> tuple:
 
 
 # A candidate: (kind, image index, "label" or "pred", box index, score)
-Candidate = Tuple[str, int, str, int, float]
+Candidate = tuple[str, int, str, int, float]
 
 
-def ours(images: List[dict], calibration=None) -> Tuple[List[Candidate], List[tuple]]:
+def ours(images: list[dict], calibration=None) -> tuple[list[Candidate], list[tuple]]:
     """Our candidates, and (kind, features, image, target, index) for fitting the calibration."""
     from yolo_tl.analysis.metrics.label_issues import find_label_issues
 
@@ -142,7 +142,7 @@ def ours(images: List[dict], calibration=None) -> Tuple[List[Candidate], List[tu
     return cands, feats
 
 
-def cleanlab_scores(images: List[dict], nc: int) -> Dict[str, List[Candidate]]:
+def cleanlab_scores(images: list[dict], nc: int) -> dict[str, list[Candidate]]:
     """cleanlab's per-box subtype scores, and its image score given to every box (lower = worse there)."""
     from cleanlab.object_detection import rank
 
@@ -155,7 +155,7 @@ def cleanlab_scores(images: List[dict], nc: int) -> Dict[str, List[Candidate]]:
     swap = rank.compute_swap_box_scores(labels=labels, predictions=preds)
     badloc = rank.compute_badloc_box_scores(labels=labels, predictions=preds)
     image = rank.get_label_quality_scores(labels, preds)
-    out: Dict[str, List[Candidate]] = {"cleanlab": [], "cleanlab image score": []}
+    out: dict[str, list[Candidate]] = {"cleanlab": [], "cleanlab image score": []}
     for n, img in enumerate(images):
         # cleanlab groups predictions by class: map its (class, row) back to our prediction order
         order = [j for k in range(nc) for j in range(len(img["preds"])) if img["preds"][j][0] == k]
@@ -173,7 +173,7 @@ def cleanlab_scores(images: List[dict], nc: int) -> Dict[str, List[Candidate]]:
     return out
 
 
-def fiftyone_scores(images: List[dict], names: List[str]) -> List[Candidate]:
+def fiftyone_scores(images: list[dict], names: list[str]) -> list[Candidate]:
     """FiftyOne Brain's compute_mistakenness on a throw-away dataset of the same labels and predictions."""
     import fiftyone as fo
     import fiftyone.brain as fob
@@ -197,7 +197,7 @@ def fiftyone_scores(images: List[dict], names: List[str]) -> List[Candidate]:
     ds.add_samples(samples, progress=False)
     try:
         fob.compute_mistakenness(ds, "predictions", label_field="ground_truth", progress=False)
-        cands: List[Candidate] = []
+        cands: list[Candidate] = []
         for sample in ds.iter_samples():
             n = sample["index"]
             for d in sample["ground_truth"].detections:
@@ -218,7 +218,7 @@ def fiftyone_scores(images: List[dict], names: List[str]) -> List[Candidate]:
         ds.delete()
 
 
-def hits(cands: List[Candidate], images: List[dict], kind: str) -> Tuple[List[float], List[bool], int]:
+def hits(cands: list[Candidate], images: list[dict], kind: str) -> tuple[list[float], list[bool], int]:
     """Scores and hit flags of one kind's candidates, and how many mistakes of that kind were injected.
 
     A label-box candidate hits when that box was injected as this kind; a prediction hits a dropped
@@ -242,7 +242,7 @@ def hits(cands: List[Candidate], images: List[dict], kind: str) -> Tuple[List[fl
     return [c[4] for c in mine], flags, n_real
 
 
-def table(methods: Dict[str, List[Candidate]], images: List[dict]) -> List[Dict[str, Any]]:
+def table(methods: dict[str, list[Candidate]], images: list[dict]) -> list[dict[str, Any]]:
     """Per method and kind: AP of the ranking and recall at K = number injected."""
     from yolo_tl.analysis.metrics.label_issues import ranking_ap, recall_at
 
@@ -255,7 +255,7 @@ def table(methods: Dict[str, List[Candidate]], images: List[dict]) -> List[Dict[
     return rows
 
 
-def fit_calibration(feats: List[tuple], images: List[dict], l2: float = 1e-2) -> Dict[str, tuple]:
+def fit_calibration(feats: list[tuple], images: list[dict], l2: float = 1e-2) -> dict[str, tuple]:
     """Logistic regression per kind (Newton steps, a little L2) of 'real mistake' on our raw features."""
     fitted = {}
     for kind in KINDS:
@@ -276,7 +276,7 @@ def fit_calibration(feats: List[tuple], images: List[dict], l2: float = 1e-2) ->
     return fitted
 
 
-def real_flags(cands: List[Candidate], images: List[dict]) -> Tuple[List[float], List[bool]]:
+def real_flags(cands: list[Candidate], images: list[dict]) -> tuple[list[float], list[bool]]:
     """Every candidate's score and whether it was a real (injected) mistake of its kind."""
     scores, flags = [], []
     for kind in KINDS:

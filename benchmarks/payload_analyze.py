@@ -187,8 +187,8 @@ def ours_analyze_steps(root: str, limit: int | None = None, views: bool = True) 
     ``seconds.error_types``), ``error_views_seconds``: saving the six ``error_*`` views."""
     import fiftyone as fo
 
-    from yolo_tl.analysis.store.evaluated_samples import EvaluatedBuilder
     from yolo_tl.analysis.app.views import save_views, style_app
+    from yolo_tl.analysis.store.evaluated_samples import EvaluatedBuilder
 
     items, names, boxes, n_pred = _rows_for_builder(root, limit)
     # analyze has Ultralytics and torch loaded for inference by now: their import is not this step's cost

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from benchmarks import datagen, suite_analyze
 from benchmarks.common import Ctx, Row, spread, verdict

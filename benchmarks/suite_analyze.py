@@ -17,8 +17,8 @@ import random
 from pathlib import Path
 
 from benchmarks import datagen
-from benchmarks.harness import Case, measure, worker_cmd
 from benchmarks.common import Ctx, Row, spread, verdict
+from benchmarks.harness import Case, measure, worker_cmd
 
 PER_IMAGE = 40
 DENSE = 300

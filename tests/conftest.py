@@ -27,7 +27,6 @@ os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(_SESSION_DIR / "hypoth
 
 from tests.helpers import SHARED_DATASETS  # noqa: E402  (after the environment above)
 
-
 # the session fixtures that train a model or start FiftyOne's database (each takes seconds to minutes)
 SLOW_FIXTURES = frozenset({"tiny_base_weights", "bccd_detector", "bccd_analysis"})
 

@@ -12,9 +12,9 @@ import platform
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from yolo_tl.errors import first_line
 from yolo_tl.network import download_host_reachable, offline_requested

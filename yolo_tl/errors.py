@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
-from typing import Optional, Union
 
 
 class YoloTLError(Exception):
@@ -20,9 +19,9 @@ class YoloTLError(Exception):
         self,
         reason: str,
         *,
-        path: Optional[Union[str, Path]] = None,
-        field: Optional[str] = None,
-        hint: Optional[str] = None,
+        path: str | Path | None = None,
+        field: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.reason = reason
         self.path = str(path) if path is not None else None

@@ -13,11 +13,11 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import field, fields
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, TypeVar
 
 from yolo_tl.errors import YoloTLError
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 T = TypeVar("T", bound="Options")
 
 

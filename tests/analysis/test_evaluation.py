@@ -14,8 +14,8 @@ import uuid
 import numpy as np
 import pytest
 
-from yolo_tl.analysis.store.evaluated_samples import EvaluatedBuilder, Item
 from yolo_tl.analysis.metrics.evaluation import Accumulator, ImageBoxes, match_image
+from yolo_tl.analysis.store.evaluated_samples import EvaluatedBuilder, Item
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 

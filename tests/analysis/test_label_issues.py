@@ -7,7 +7,12 @@ import pytest
 
 from benchmarks.label_issues_compare import simulate
 from yolo_tl.analysis.metrics.label_issues import (
-    KINDS, find_label_issues, iou_matrix, ranking_ap, recall_at, reliability_table,
+    KINDS,
+    find_label_issues,
+    iou_matrix,
+    ranking_ap,
+    recall_at,
+    reliability_table,
 )
 
 W, H = 640, 480

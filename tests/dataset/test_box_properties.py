@@ -28,7 +28,6 @@ from yolo_tl.dataset.prepare import _yolo_lines
 from yolo_tl.dataset.report import PrepareReport
 
 
-
 def yolo_to_xyxy(cx, cy, w, h, width, height):
     """The inverse of a YOLO line, written here from the format's definition (not our code)."""
     return ((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height)

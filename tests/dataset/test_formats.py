@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.builders import voc_xml
-from yolo_tl.errors import AnnotationError
 from yolo_tl.dataset.formats.coco import parse_coco
 from yolo_tl.dataset.formats.voc import parse_voc
+from yolo_tl.errors import AnnotationError
 
 SRC = Path("a.xml")
 

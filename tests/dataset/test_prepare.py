@@ -12,7 +12,12 @@ import yaml
 
 import yolo_tl
 from tests.helpers.builders import (
-    coco_doc, make_image, make_voc_devkit, read_labels, voc_xml, write_json,
+    coco_doc,
+    make_image,
+    make_voc_devkit,
+    read_labels,
+    voc_xml,
+    write_json,
 )
 from yolo_tl.errors import ImageError, LayoutError, OutputError
 

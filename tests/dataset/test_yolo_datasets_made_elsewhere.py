@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
-from typer.testing import CliRunner
 import ultralytics.utils  # noqa: F401  (its log handler binds to stdout now, not to a CliRunner stream closed later)
+from typer.testing import CliRunner
 
 from tests.helpers.corpus_builders import tree_fingerprint
 from tests.helpers.train_helpers import write_tiny_dataset

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from yolo_tl.cli import app
-from yolo_tl.errors import OutputError, WeightsError
 from yolo_tl.deploy.export import export
+from yolo_tl.errors import OutputError, WeightsError
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

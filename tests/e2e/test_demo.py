@@ -13,9 +13,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 import ultralytics.utils  # noqa: F401  (imported here, its log handler binds to pytest's stdout)
+from typer.testing import CliRunner
 
 from yolo_tl.cli import app
 from yolo_tl.demo.sample import REPO_SAMPLE_DIR, TARGET_CLASSES

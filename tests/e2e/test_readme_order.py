@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.corpus_builders import tree_fingerprint
 from tests.faults.bccd_copies import bccd_copy, cut_end_marker
+from tests.helpers.corpus_builders import tree_fingerprint
 
 REPO = Path(__file__).resolve().parents[2]
 VICTIM = "BloodImage_00000"  # in BCCD's val list: validated by finetune and analyze, and predicted on

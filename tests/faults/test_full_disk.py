@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 import ultralytics.utils  # noqa: F401  (its log handler binds to stdout now, not to a CliRunner stream closed later)
+from typer.testing import CliRunner
 
 from tests.helpers.builders import make_voc_devkit
 from tests.helpers.corpus_builders import tree_fingerprint

@@ -62,9 +62,9 @@ def finish(p: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def earlier(tiny_yolo_data: Path, tiny_base_weights: Path):
     """Three datasets made by a normal analyze, each to be hit by one interrupt."""
-    from yolo_tl.analysis.analyze import analyze
-
     import fiftyone as fo
+
+    from yolo_tl.analysis.analyze import analyze
 
     for n in fo.list_datasets():  # a database kept from an earlier session
         if n.startswith("intr-"):

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 import pytest
+import ultralytics.utils  # noqa: F401  (its log handler binds to stdout now, not to a CliRunner stream closed later)
 from typer.testing import CliRunner
 
-import ultralytics.utils  # noqa: F401  (its log handler binds to stdout now, not to a CliRunner stream closed later)
 from tests.faults.bccd_copies import bccd_copy, cut_end_marker
 from yolo_tl.cli import app
 
@@ -75,8 +75,9 @@ def test_prepare_puts_back_a_cut_end_marker(bccd_root: Path, tmp_path: Path) -> 
 
 
 def test_jpeg_cut_inside_its_pixels_is_a_bad_image(bccd_root: Path, tmp_path: Path) -> None:
-    import yolo_tl
     from PIL import Image
+
+    import yolo_tl
 
     src = bccd_copy(bccd_root, tmp_path / "src", damage={VICTIM: lambda b: b[:len(b) // 2]}, per_split=SMALL)
     half = src / "JPEGImages" / f"{VICTIM}.jpg"
@@ -268,9 +269,9 @@ def test_three_processes_start_a_cold_database(tmp_path: Path) -> None:
 
 def test_a_prepared_folder_moved_elsewhere_still_reads(bccd_root: Path, tmp_path: Path) -> None:
     """prepare writes an absolute path:; the folder is then moved (copied to a training server, say)."""
-    import yolo_tl
     from ultralytics.data.utils import check_det_dataset
 
+    import yolo_tl
     from yolo_tl.dataset.handoff import read_data_info, ultralytics_data_yaml
     from yolo_tl.errors import TrainingError
 

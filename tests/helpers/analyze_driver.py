@@ -18,8 +18,8 @@ import time
 
 def main(argv: list[str]) -> int:
     mode, args = argv[0], argv[argv.index("--") + 1:]
-    import yolo_tl.analysis.store.evaluated_samples as build
     import yolo_tl.analysis.store.dataset_swap as swap
+    import yolo_tl.analysis.store.evaluated_samples as build
 
     sig = {"sigint": signal.SIGINT, "sigkill": signal.SIGKILL}.get(mode.split("-")[0])
     # Ctrl-C as a terminal delivers it: a process started in the background by a non-interactive

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Tuple
+from typing import Any
 
 from PIL import Image
 
-VocObject = Tuple  # (name, xmin, ymin, xmax, ymax) or (name, xmin, ymin, xmax, ymax, difficult)
+VocObject = tuple  # (name, xmin, ymin, xmax, ymax) or (name, xmin, ymin, xmax, ymax, difficult)
 
 
-def make_image(path: Path, width: int = 64, height: int = 48, *, orientation: Optional[int] = None,
+def make_image(path: Path, width: int = 64, height: int = 48, *, orientation: int | None = None,
                color=(120, 60, 30)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     im = Image.new("RGB", (width, height), color)
@@ -25,8 +26,8 @@ def make_image(path: Path, width: int = 64, height: int = 48, *, orientation: Op
     return path
 
 
-def voc_xml(filename: Optional[str] = "a.jpg", objects: Iterable[VocObject] = (("cat", 5, 5, 20, 15),), *,
-            size: Optional[Tuple[Any, Any]] = (40, 30), path: Optional[str] = None, extra: str = "",
+def voc_xml(filename: str | None = "a.jpg", objects: Iterable[VocObject] = (("cat", 5, 5, 20, 15),), *,
+            size: tuple[Any, Any] | None = (40, 30), path: str | None = None, extra: str = "",
             prolog: str = "") -> str:
     """A VOC annotation. Every value is written verbatim (bad ones too, for the error tests); ``None``
     leaves out <filename> / <size>; a sixth object item is written as <difficult>; ``extra`` goes in
@@ -48,8 +49,8 @@ def voc_xml(filename: Optional[str] = "a.jpg", objects: Iterable[VocObject] = ((
     return "\n".join(p for p in parts if p)
 
 
-def make_voc_devkit(root: Path, items: Sequence[Tuple[str, Sequence[VocObject]]], *,
-                    size: Tuple[int, int] = (64, 48), splits: Optional[dict] = None) -> Path:
+def make_voc_devkit(root: Path, items: Sequence[tuple[str, Sequence[VocObject]]], *,
+                    size: tuple[int, int] = (64, 48), splits: dict | None = None) -> Path:
     """root/Annotations/*.xml + root/JPEGImages/*.jpg (+ ImageSets/Main/<split>.txt)."""
     for stem, objects in items:
         make_image(root / "JPEGImages" / f"{stem}.jpg", *size)
@@ -63,7 +64,7 @@ def make_voc_devkit(root: Path, items: Sequence[Tuple[str, Sequence[VocObject]]]
     return root
 
 
-def coco_doc(images: Sequence[Tuple[int, str, int, int]], annotations: Sequence[dict],
+def coco_doc(images: Sequence[tuple[int, str, int, int]], annotations: Sequence[dict],
              categories: Sequence[dict]) -> dict:
     return {
         "images": [{"id": i, "file_name": f, "width": w, "height": h} for i, f, w, h in images],

@@ -40,9 +40,8 @@ def _params(fn) -> list[str]:
 
 
 def test_the_installed_fiftyone_is_inside_the_bound_pyproject_declares():
-    from packaging.requirements import Requirement
-
     import fiftyone
+    from packaging.requirements import Requirement
 
     deps = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
     req = next(Requirement(d) for d in deps if Requirement(d).name == "fiftyone")

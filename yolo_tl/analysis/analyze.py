@@ -20,28 +20,27 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any
 
-from yolo_tl.analysis.report import (AnalysisReport, AnalyzeOptions, ClassRow, Maps, SplitFacts, Totals,
-                                     Views)
-from yolo_tl.analysis.store.mongod import database_location
-from yolo_tl.analysis.store.disk_guard import SpaceGuard
-from yolo_tl.analysis.store.dataset_swap import building
-from yolo_tl.analysis.store.our_datasets import TAG, is_ours, open_fiftyone
 from yolo_tl.analysis.app.views import DEFAULT_VIEW, save_views, style_app
-from yolo_tl.model.class_names import ClassMatch, label_renames, match_classes
+from yolo_tl.analysis.report import AnalysisReport, AnalyzeOptions, ClassRow, Maps, SplitFacts, Totals, Views
+from yolo_tl.analysis.store.dataset_swap import building
+from yolo_tl.analysis.store.disk_guard import SpaceGuard
+from yolo_tl.analysis.store.mongod import database_location
+from yolo_tl.analysis.store.our_datasets import TAG, is_ours, open_fiftyone
 from yolo_tl.errors import OutputError, YoloTLError, is_disk_full
+from yolo_tl.model.class_names import ClassMatch, label_renames, match_classes
 
 log = logging.getLogger(__name__)
 
 NMS_IOU = 0.7  # Ultralytics' validation default; predictions use it too, so both mAPs see the same boxes
 BATCH = 256  # images per predict -> match -> insert round: memory stays flat as the split grows
 
-PathLike = Union[str, Path]
-Progress = Callable[[str, int, Optional[int]], None]  # (phase, images done in this call, total)
+PathLike = str | Path
+Progress = Callable[[str, int, int | None], None]  # (phase, images done in this call, total)
 
 __all__ = ["AnalysisReport", "AnalyzeOptions", "ClassRow", "analyze", "default_name", "train_overlap"]
 

@@ -11,12 +11,11 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
-
+from typing import Any
 
 from yolo_tl.dataset.boxes import yolo_to_fiftyone
-from yolo_tl.errors import WeightsError
 from yolo_tl.dataset.formats.yolo import label_path_for, load_data_yaml, read_yolo_labels, split_images
+from yolo_tl.errors import WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ GT, PRED, EVAL_KEY = "ground_truth", "predictions", "eval"
 
 
 # (label, [x, y, w, h] relative, confidence or None)
-RawBox = tuple[str, tuple[float, float, float, float], Optional[float]]
+RawBox = tuple[str, tuple[float, float, float, float], float | None]
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 from yolo_tl.analysis.metrics.label_issues import MATCH_IOU, iou_matrix
 from yolo_tl.analysis.store.label_suspects import FIELD, to_pixels
@@ -61,7 +61,7 @@ def _load(name: str) -> tuple[Any, str]:
     return ds, str(info["data_yaml"])
 
 
-def _decision(det: Any, accept_above: Optional[float], where: str) -> Optional[str]:
+def _decision(det: Any, accept_above: float | None, where: str) -> str | None:
     tags = set(det.tags or [])
     if ACCEPT in tags and REJECT in tags:
         raise FixError(f"suggestion {det.id} ({det.kind}) is tagged both '{ACCEPT}' and '{REJECT}'", path=where)
@@ -115,7 +115,7 @@ def _samples(ds: Any):
             yield {"filepath": path, "size": (w, h), "gt": gt, "preds": set(pred_ids or [])}, dets or []
 
 
-def fix_labels(name: str, out: Union[str, Path], *, accept_above: Optional[float] = None,
+def fix_labels(name: str, out: str | Path, *, accept_above: float | None = None,
                link: str = "hardlink") -> FixLabelsReport:
     """Write the analysed dataset of ``name`` with its accepted suggestions applied to ``out`` (a new folder).
 

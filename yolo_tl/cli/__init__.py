@@ -42,15 +42,15 @@ def _root(
 
 
 # Command modules register themselves on `app` when imported. One line each.
-from yolo_tl.cli import prepare as _prepare  # noqa: E402,F401
+from yolo_tl.cli import analyze as _analyze  # noqa: E402,F401
 from yolo_tl.cli import demo as _demo  # noqa: E402,F401
-from yolo_tl.cli import train as _train  # noqa: E402,F401
+from yolo_tl.cli import export as _export  # noqa: E402,F401
+from yolo_tl.cli import fix_labels as _fix_labels  # noqa: E402,F401
+from yolo_tl.cli import prepare as _prepare  # noqa: E402,F401
 from yolo_tl.cli import runs as _runs  # noqa: E402,F401
 from yolo_tl.cli import sweep as _sweep  # noqa: E402,F401
-from yolo_tl.cli import analyze as _analyze  # noqa: E402,F401
-from yolo_tl.cli import export as _export  # noqa: E402,F401
+from yolo_tl.cli import train as _train  # noqa: E402,F401
 from yolo_tl.cli import weights as _weights  # noqa: E402,F401
-from yolo_tl.cli import fix_labels as _fix_labels  # noqa: E402,F401
 
 
 def main() -> None:

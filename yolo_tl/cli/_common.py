@@ -9,8 +9,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console

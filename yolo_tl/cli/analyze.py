@@ -12,11 +12,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from yolo_tl.cli import app
 from yolo_tl.analysis.report import AnalyzeOptions
+from yolo_tl.cli import app
+from yolo_tl.cli._common import as_flags, console, err_console, handle_errors, logs_to_stderr, print_json, setup_logging
 from yolo_tl.cli._suspects import render_suspects
-from yolo_tl.cli._common import (as_flags, console, err_console, handle_errors, logs_to_stderr, print_json,
-                                 setup_logging)
 
 datasets_app = typer.Typer(
     help="List or delete the FiftyOne datasets that yolo-tl made.\n\nExample: yolo-tl datasets list",

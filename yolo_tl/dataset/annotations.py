@@ -8,9 +8,10 @@ corner of the bottom-right pixel. Labels stay strings until the YOLO writer maps
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple, Optional, Sequence, Tuple, Union, overload
+from typing import NamedTuple, overload
 
 
 class Box(NamedTuple):
@@ -44,7 +45,7 @@ class PackedBoxes(Sequence[Box]):
     __slots__ = ("_labels", "_xyxy", "_flags")
     DIFFICULT, CROWD = 1, 2  # bits of a box's flag byte
 
-    def __init__(self, labels: Tuple[str, ...], xyxy: array, flags: bytes):
+    def __init__(self, labels: tuple[str, ...], xyxy: array, flags: bytes):
         if len(xyxy) != 4 * len(labels) or len(flags) != len(labels):
             raise ValueError("PackedBoxes: labels, coordinates and flags disagree in length")
         self._labels, self._xyxy, self._flags = labels, xyxy, flags
@@ -67,9 +68,9 @@ class PackedBoxes(Sequence[Box]):
     @overload
     def __getitem__(self, index: int) -> Box: ...
     @overload
-    def __getitem__(self, index: slice) -> Tuple[Box, ...]: ...
+    def __getitem__(self, index: slice) -> tuple[Box, ...]: ...
 
-    def __getitem__(self, index: Union[int, slice]) -> Union[Box, Tuple[Box, ...]]:
+    def __getitem__(self, index: int | slice) -> Box | tuple[Box, ...]:
         if isinstance(index, slice):
             return tuple(self._box(i) for i in range(*index.indices(len(self))))
         n = len(self)
@@ -115,7 +116,7 @@ class BoxPacker:
         return PackedBoxes(tuple(self.labels), self.xyxy, bytes(self.flags))
 
 
-Boxes = Union[Tuple[Box, ...], PackedBoxes]
+Boxes = tuple[Box, ...] | PackedBoxes
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,8 @@ class ImageAnnotation:
 
     image_path: Path
     boxes: Boxes  # a tuple, or PackedBoxes for large COCO files: both are Sequence[Box]
-    width: Optional[int] = None
-    height: Optional[int] = None
-    split: Optional[str] = None
-    source: Optional[Path] = None
+    width: int | None = None
+    height: int | None = None
+    split: str | None = None
+    source: Path | None = None
     truncated_jpeg: bool = False  # read with the size, so linking needs no second open

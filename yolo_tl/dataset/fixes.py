@@ -17,13 +17,19 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from yolo_tl.dataset.boxes import clip_xyxy, format_yolo_line, has_area, xyxy_to_yolo
 from yolo_tl.dataset.formats.yolo import (
-    SPLITS, DataYaml, label_path_for, load_data_yaml, render_data_yaml, split_images, write_text,
+    SPLITS,
+    DataYaml,
+    label_path_for,
+    load_data_yaml,
+    render_data_yaml,
+    split_images,
+    write_text,
 )
 from yolo_tl.dataset.images import read_image_info
 from yolo_tl.dataset.output import LINK_MODES, check_output, clean_leftovers, commit_output, partial_dir, place_image
@@ -33,7 +39,7 @@ log = logging.getLogger(__name__)
 
 FIX_KINDS = ("add", "remove", "relabel", "move")
 FIXES_FILE = "fixes.json"
-PixelBox = Tuple[int, float, float, float, float]  # class id, x1, y1, x2, y2 in pixels of the image as shown
+PixelBox = tuple[int, float, float, float, float]  # class id, x1, y1, x2, y2 in pixels of the image as shown
 _TOLERANCE_PX = 1.0  # a label line holds 6 decimals of the image size: its box is within a pixel of the fix's
 
 
@@ -51,12 +57,12 @@ class LabelFix:
 
     image: str
     kind: str
-    box: Optional[int] = None
-    before: Optional[PixelBox] = None
-    after: Optional[PixelBox] = None
-    score: Optional[float] = None
+    box: int | None = None
+    before: PixelBox | None = None
+    after: PixelBox | None = None
+    score: float | None = None
     accepted: str = "manual"
-    issue: Optional[str] = None
+    issue: str | None = None
 
 
 @dataclass
@@ -64,14 +70,14 @@ class FixReport:
     out: Path
     images: int
     labels_changed: int
-    applied: List[dict]
+    applied: list[dict]
 
 
-def _image_names(data: DataYaml, split: str, images: List[Path]) -> Dict[Path, str]:
+def _image_names(data: DataYaml, split: str, images: list[Path]) -> dict[Path, str]:
     """Output name of each image: its path below the split's folder (a list or file entry: its name)."""
-    names: Dict[Path, str] = {}
+    names: dict[Path, str] = {}
     dirs = [e.resolve() for e in data.entries[split] if e.resolve().is_dir()]
-    taken: Dict[str, Path] = {}
+    taken: dict[str, Path] = {}
     for image in images:
         real = _real(image)
         base = next((d for d in dirs if d in real.parents), None)
@@ -85,14 +91,14 @@ def _image_names(data: DataYaml, split: str, images: List[Path]) -> Dict[Path, s
     return names
 
 
-def _real(path: Union[str, Path]) -> Path:
+def _real(path: str | Path) -> Path:
     """The path with its folders resolved but not its file: an image that is a link (prepare --link
     symlink) keeps its own name and place, a dataset reached through a linked folder is still found."""
     path = Path(os.path.abspath(path))
     return Path(os.path.realpath(path.parent)) / path.name
 
 
-def _key(data: DataYaml, image: Union[str, Path]) -> str:
+def _key(data: DataYaml, image: str | Path) -> str:
     """The fix's way of naming an image: relative to the dataset root when below it."""
     path = _real(image if Path(image).is_absolute() else data.root / image)
     try:
@@ -108,7 +114,7 @@ def _pixels(line: str, width: int, height: int) -> PixelBox:
             (cy + h / 2) * height)
 
 
-def _line_for(fix: LabelFix, after: PixelBox, nc: int, size: Tuple[int, int], where: str) -> str:
+def _line_for(fix: LabelFix, after: PixelBox, nc: int, size: tuple[int, int], where: str) -> str:
     cls = after[0]
     if not isinstance(cls, int) or not 0 <= cls < nc:
         raise FixError(f"{fix.kind} fix: class id {cls} is not in data.yaml names (0..{nc - 1})", path=where)
@@ -120,14 +126,14 @@ def _line_for(fix: LabelFix, after: PixelBox, nc: int, size: Tuple[int, int], wh
     return format_yolo_line(cls, xyxy_to_yolo(box, width, height))
 
 
-def _apply(fixes: List[LabelFix], text: str, nc: int, size: Optional[Tuple[int, int]], where: str
-           ) -> Tuple[str, List[dict]]:
+def _apply(fixes: list[LabelFix], text: str, nc: int, size: tuple[int, int] | None, where: str
+           ) -> tuple[str, list[dict]]:
     """The new label text for one image's fixes, and one fixes.json entry per fix."""
     lines = [ln.strip() for ln in text.splitlines() if ln.split()]
-    new: List[Optional[str]] = list(lines)
-    added: List[Tuple[str, LabelFix]] = []
-    records: List[dict] = []
-    seen: Dict[int, str] = {}
+    new: list[str | None] = list(lines)
+    added: list[tuple[str, LabelFix]] = []
+    records: list[dict] = []
+    seen: dict[int, str] = {}
     for fix in fixes:
         if fix.kind not in FIX_KINDS:
             raise FixError(f"unknown fix kind {fix.kind!r} (use {', '.join(FIX_KINDS)})", path=where)
@@ -176,7 +182,7 @@ def _sort_key(fix: LabelFix) -> tuple:
     return (fix.image, -1 if fix.box is None else fix.box, fix.kind, repr(fix.after))
 
 
-def write_fixed_dataset(data_yaml: Union[str, Path], fixes: Sequence[LabelFix], out: Union[str, Path], *,
+def write_fixed_dataset(data_yaml: str | Path, fixes: Sequence[LabelFix], out: str | Path, *,
                         link: str = "hardlink") -> FixReport:
     """Write the dataset of ``data_yaml`` with ``fixes`` applied to ``out`` (a new folder); return a report.
 
@@ -192,10 +198,10 @@ def write_fixed_dataset(data_yaml: Union[str, Path], fixes: Sequence[LabelFix], 
         raise OutputError("output already exists; choose a new folder", path=out)
     check_output(out, [data.root], overwrite=False)
 
-    plan: List[Tuple[str, Path, str]] = []  # (split, image, output name)
-    where_is: Dict[str, Tuple[str, Path]] = {}
-    splits: List[str] = []
-    written_sets: List[Tuple[str, frozenset]] = []
+    plan: list[tuple[str, Path, str]] = []  # (split, image, output name)
+    where_is: dict[str, tuple[str, Path]] = {}
+    splits: list[str] = []
+    written_sets: list[tuple[str, frozenset]] = []
     for split in SPLITS:
         if split not in data.entries:
             continue
@@ -210,15 +216,15 @@ def write_fixed_dataset(data_yaml: Union[str, Path], fixes: Sequence[LabelFix], 
             plan.append((split, image, names[image]))
             where_is.setdefault(_key(data, image), (split, image))
 
-    by_image: Dict[str, List[LabelFix]] = {}
+    by_image: dict[str, list[LabelFix]] = {}
     for fix in sorted(fixes, key=_sort_key):
         key = _key(data, fix.image)
         if key not in where_is:
             raise FixError(f"{fix.kind} fix for an image that is not in the dataset: {fix.image}", path=data.path)
         by_image.setdefault(key, []).append(fix)
 
-    new_labels: Dict[Path, str] = {}
-    applied: List[dict] = []
+    new_labels: dict[Path, str] = {}
+    applied: list[dict] = []
     for key in sorted(by_image):
         _, image = where_is[key]
         label = label_path_for(image)
@@ -228,7 +234,7 @@ def write_fixed_dataset(data_yaml: Union[str, Path], fixes: Sequence[LabelFix], 
             text = ""
         try:
             info = read_image_info(image)
-            size: Optional[Tuple[int, int]] = (info.width, info.height)
+            size: tuple[int, int] | None = (info.width, info.height)
         except YoloTLError:
             size = None
         new_text, records = _apply(by_image[key], text, data.nc, size, str(label))

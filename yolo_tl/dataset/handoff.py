@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
-from yolo_tl.errors import TrainingError
-from yolo_tl.files import write_text_atomic
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 from yolo_tl.dataset.formats.yolo import DataYaml, label_dir_for, load_data_yaml
+from yolo_tl.errors import TrainingError
+from yolo_tl.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 

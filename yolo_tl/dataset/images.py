@@ -12,7 +12,6 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
 
 from PIL import Image, UnidentifiedImageError
 
@@ -47,7 +46,7 @@ def _exif_orientation(tiff: bytes) -> int:
     return 1
 
 
-def jpeg_header_size(head: bytes) -> Optional[Tuple[int, int, int]]:
+def jpeg_header_size(head: bytes) -> tuple[int, int, int] | None:
     """(width, height, EXIF orientation) from the first bytes of a JPEG, or None to let PIL decide.
 
     A fast path for the common case (the size lives in the SOF segment near the start): about 20x
@@ -100,7 +99,7 @@ class ImageInfo:
     orientation: int = 1  # EXIF orientation 1..8 (1: none); 2..8 turn or mirror the stored pixels
 
     @property
-    def stored_size(self) -> Tuple[int, int]:
+    def stored_size(self) -> tuple[int, int]:
         """(width, height) of the pixels as stored in the file, before EXIF orientation."""
         return (self.height, self.width) if self.rotated else (self.width, self.height)
 
@@ -148,7 +147,7 @@ def _info(width: int, height: int, orientation: int, *, truncated_jpeg: bool = F
     return ImageInfo(width, height, False, truncated_jpeg, orientation)
 
 
-def _read_size(path: Path) -> Tuple[int, int, int]:
+def _read_size(path: Path) -> tuple[int, int, int]:
     """(stored width, stored height, EXIF orientation) through Pillow (headers only)."""
     try:
         with pillow_open(path) as im:  # Pillow's own, past Ultralytics' wrapper
@@ -173,7 +172,7 @@ def _read_size(path: Path) -> Tuple[int, int, int]:
     return width, height, orientation if 1 <= orientation <= 8 else 1
 
 
-def pil_problem(data: bytes) -> Optional[str]:
+def pil_problem(data: bytes) -> str | None:
     """Why Pillow cannot decode these image bytes (Ultralytics checks and restores images with it), or None."""
     try:
         with warnings.catch_warnings():

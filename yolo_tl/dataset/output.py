@@ -9,8 +9,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Union
 
 from yolo_tl.dataset.formats.yolo import PREPARE_MARKER
 from yolo_tl.dataset.images import JPEG_END
@@ -74,7 +74,7 @@ def commit_output(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
 
 
-def place_image(src: Path, dst: Union[str, Path], mode: str, *, truncated_jpeg: bool) -> str:
+def place_image(src: Path, dst: str | Path, mode: str, *, truncated_jpeg: bool) -> str:
     """Hardlink (copy across filesystems), copy, or symlink one image file; returns what was done.
 
     A truncated JPEG (``truncated_jpeg``, read with the image size; checked beforehand by
@@ -101,6 +101,6 @@ def place_image(src: Path, dst: Union[str, Path], mode: str, *, truncated_jpeg: 
     return "copy"
 
 
-def write_bytes(path: Union[str, Path], data: bytes) -> None:
+def write_bytes(path: str | Path, data: bytes) -> None:
     with open(path, "wb") as fh:
         fh.write(data)

@@ -12,30 +12,36 @@ import logging
 import os
 import random
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from yolo_tl.dataset.annotations import ImageAnnotation
 from yolo_tl.dataset.boxes import clip_xyxy, format_yolo_line, has_area, is_inverted, xyxy_to_yolo
-from yolo_tl.errors import ImageError, LayoutError, OutputError, YoloTLError
 from yolo_tl.dataset.formats.safe_paths import clear_path_caches
 from yolo_tl.dataset.formats.yolo import render_data_yaml, write_text
-from yolo_tl.dataset.read import EXIF_MODES, read_coco_plan, read_voc_plan
-from yolo_tl.dataset.sources import detect_layout
-from yolo_tl.dataset.output import (
-    LINK_MODES, MARKER, check_output, clean_leftovers, commit_output, partial_dir, place_image,
-)
-from yolo_tl.dataset.report import PrepareReport
-from yolo_tl.dataset.verify import find_undecodable
 from yolo_tl.dataset.images import restored_jpeg
+from yolo_tl.dataset.output import (
+    LINK_MODES,
+    MARKER,
+    check_output,
+    clean_leftovers,
+    commit_output,
+    partial_dir,
+    place_image,
+)
+from yolo_tl.dataset.read import EXIF_MODES, read_coco_plan, read_voc_plan
+from yolo_tl.dataset.report import PrepareReport
+from yolo_tl.dataset.sources import detect_layout
+from yolo_tl.dataset.verify import find_undecodable
+from yolo_tl.errors import ImageError, LayoutError, OutputError, YoloTLError
 
 log = logging.getLogger(__name__)
-PathLike = Union[str, Path]
-Progress = Optional[Callable[[str, int, int], None]]
+PathLike = str | Path
+Progress = Callable[[str, int, int], None] | None
 SPLIT_ORDER = ("train", "val", "test")
 
 
-def parse_split(spec: Union[str, Sequence[float], None]) -> Tuple[float, float, float]:
+def parse_split(spec: str | Sequence[float] | None) -> tuple[float, float, float]:
     """'0.8,0.2' or '0.7,0.2,0.1' -> (train, val, test) fractions summing to 1."""
     if spec is None:
         return (0.8, 0.2, 0.0)
@@ -53,7 +59,7 @@ def parse_split(spec: Union[str, Sequence[float], None]) -> Tuple[float, float, 
     return (parts[0], parts[1], parts[2] if len(parts) == 3 else 0.0)
 
 
-def _random_split(keys: List[str], fractions: Tuple[float, float, float], seed: int) -> Dict[str, str]:
+def _random_split(keys: list[str], fractions: tuple[float, float, float], seed: int) -> dict[str, str]:
     order = sorted(keys)
     random.Random(seed).shuffle(order)
     n = len(order)
@@ -76,8 +82,8 @@ def _relkey(img: ImageAnnotation, base: Path) -> str:
     return path[len(prefix):] if path.startswith(prefix) else path
 
 
-def _assign_splits(images: List[ImageAnnotation], base: Path, fractions, seed: int, resplit: bool,
-                   report: PrepareReport) -> List[Tuple[str, ImageAnnotation]]:
+def _assign_splits(images: list[ImageAnnotation], base: Path, fractions, seed: int, resplit: bool,
+                   report: PrepareReport) -> list[tuple[str, ImageAnnotation]]:
     given = {img.split for img in images}
     if not resplit and given != {None}:
         if None in given:
@@ -100,7 +106,7 @@ def _assign_splits(images: List[ImageAnnotation], base: Path, fractions, seed: i
     return [(split[_relkey(img, base)], img) for img in images]
 
 
-def _drop_reason(box, xyxy, class_index: Dict[str, int], include_difficult: bool) -> Optional[str]:
+def _drop_reason(box, xyxy, class_index: dict[str, int], include_difficult: bool) -> str | None:
     if box.label not in class_index:
         return "class_not_selected"
     if box.crowd:
@@ -114,8 +120,8 @@ def _drop_reason(box, xyxy, class_index: Dict[str, int], include_difficult: bool
     return None
 
 
-def _yolo_lines(img: ImageAnnotation, class_index: Dict[str, int], include_difficult: bool,
-                report: PrepareReport) -> Tuple[List[str], List[str]]:
+def _yolo_lines(img: ImageAnnotation, class_index: dict[str, int], include_difficult: bool,
+                report: PrepareReport) -> tuple[list[str], list[str]]:
     """The image's label lines (and their class names); every box left out is counted in the report.
 
     The common box (known class, not crowd/difficult, inside the image) takes the short path; any
@@ -168,7 +174,7 @@ def _stem(name: str) -> str:
     return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
-def _output_names(items: List[Tuple[str, ImageAnnotation]], report: PrepareReport) -> List[str]:
+def _output_names(items: list[tuple[str, ImageAnnotation]], report: PrepareReport) -> list[str]:
     """Unique file names: label files go by stem, so stems must differ (case-insensitively)."""
     taken: set = set()
     names = []
@@ -187,9 +193,9 @@ def _output_names(items: List[Tuple[str, ImageAnnotation]], report: PrepareRepor
     return names
 
 
-def _class_list(images: List[ImageAnnotation], declared: Optional[List[str]],
-                classes: Optional[Sequence[str]], include_difficult: bool,
-                report: PrepareReport) -> List[str]:
+def _class_list(images: list[ImageAnnotation], declared: list[str] | None,
+                classes: Sequence[str] | None, include_difficult: bool,
+                report: PrepareReport) -> list[str]:
     if classes:
         chosen = [c.strip() for c in classes if c.strip()]
         if len(set(chosen)) != len(chosen):
@@ -204,8 +210,8 @@ def _class_list(images: List[ImageAnnotation], declared: Optional[List[str]],
     return sorted({b.label for img in images for b in img.boxes if include_difficult or not b.difficult})
 
 
-def _verified(records: List[ImageAnnotation], report: PrepareReport, handle: Callable[[YoloTLError], None],
-              progress: Progress) -> List[ImageAnnotation]:
+def _verified(records: list[ImageAnnotation], report: PrepareReport, handle: Callable[[YoloTLError], None],
+              progress: Progress) -> list[ImageAnnotation]:
     """The records whose image pixels decode; each one that does not goes through the error policy."""
     # a JPEG without end marker was checked, with the marker put back, by _restorable
     bad = dict(find_undecodable([r.image_path for r in records if not r.truncated_jpeg], progress=progress))
@@ -215,8 +221,8 @@ def _verified(records: List[ImageAnnotation], report: PrepareReport, handle: Cal
     return [r for r in records if r.image_path not in bad]
 
 
-def _restorable(records: List[ImageAnnotation], report: PrepareReport,
-                handle: Callable[[YoloTLError], None]) -> List[ImageAnnotation]:
+def _restorable(records: list[ImageAnnotation], report: PrepareReport,
+                handle: Callable[[YoloTLError], None]) -> list[ImageAnnotation]:
     """The records without a JPEG that cannot be restored. A JPEG without its end marker gets it back in
     the output (``output.place_image``); one whose pixel data is cut short too goes through the error
     policy, because Ultralytics would drop it."""
@@ -236,10 +242,10 @@ def prepare(
     source: PathLike,
     out: PathLike,
     *,
-    format: Optional[str] = None,
-    images: Optional[PathLike] = None,
-    classes: Optional[Sequence[str]] = None,
-    split: Union[str, Sequence[float], None] = None,
+    format: str | None = None,
+    images: PathLike | None = None,
+    classes: Sequence[str] | None = None,
+    split: str | Sequence[float] | None = None,
     resplit: bool = False,
     seed: int = 0,
     include_difficult: bool = False,
@@ -248,7 +254,7 @@ def prepare(
     on_error: str = "fail",
     exif: str = "auto",
     verify_images: bool = False,
-    year: Optional[str] = None,
+    year: str | None = None,
     progress: Progress = None,
 ) -> PrepareReport:
     """Convert a VOC or COCO dataset at ``source`` into a YOLO dataset at ``out``.

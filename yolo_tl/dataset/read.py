@@ -9,28 +9,28 @@ size is the stored frame's), the boxes are turned into the shown frame (``--exif
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
 
 from yolo_tl.dataset.annotations import Box, Boxes, ImageAnnotation
 from yolo_tl.dataset.boxes import exif_turn_xyxy
-from yolo_tl.errors import ImageError, YoloTLError
 from yolo_tl.dataset.formats.coco import read_coco
 from yolo_tl.dataset.formats.safe_paths import find_image
 from yolo_tl.dataset.formats.voc import read_voc
 from yolo_tl.dataset.images import ImageInfo, read_image_info
-from yolo_tl.dataset.sources import AnnotationFile, SourcePlan
 from yolo_tl.dataset.report import PrepareReport
+from yolo_tl.dataset.sources import AnnotationFile, SourcePlan
+from yolo_tl.errors import ImageError, YoloTLError
 
 OnError = Callable[[YoloTLError], None]
-Progress = Optional[Callable[[str, int, int], None]]
+Progress = Callable[[str, int, int], None] | None
 
 
 EXIF_MODES = ("auto", "rotate", "keep")
 
 
-def fit_exif(boxes: Boxes, info: ImageInfo, annotated: Optional[Tuple[int, int]], mode: str,
-             where: str, report: PrepareReport) -> Tuple[Boxes, bool]:
+def fit_exif(boxes: Boxes, info: ImageInfo, annotated: tuple[int, int] | None, mode: str,
+             where: str, report: PrepareReport) -> tuple[Boxes, bool]:
     """The boxes in the frame Ultralytics trains on, and whether the annotation's size is unexplained.
 
     For an image whose EXIF orientation is 2-8, the annotation's size is the evidence of the frame
@@ -61,8 +61,8 @@ def fit_exif(boxes: Boxes, info: ImageInfo, annotated: Optional[Tuple[int, int]]
                  for b in boxes), unexplained
 
 
-def _real_size(image: Path, boxes: Boxes, ann_w: Optional[int], ann_h: Optional[int], source: Path,
-               exif: str, report: PrepareReport) -> Tuple[ImageInfo, Boxes]:
+def _real_size(image: Path, boxes: Boxes, ann_w: int | None, ann_h: int | None, source: Path,
+               exif: str, report: PrepareReport) -> tuple[ImageInfo, Boxes]:
     """The image's header size, and the boxes in its shown frame; a size mismatch is recorded."""
     info = read_image_info(image)
     annotated = (ann_w, ann_h) if ann_w is not None and ann_h is not None else None
@@ -79,7 +79,7 @@ def _real_size(image: Path, boxes: Boxes, ann_w: Optional[int], ann_h: Optional[
     return info, boxes
 
 
-def _read_voc_file(f: AnnotationFile, split: Optional[str], exif: str, report: PrepareReport) -> ImageAnnotation:
+def _read_voc_file(f: AnnotationFile, split: str | None, exif: str, report: PrepareReport) -> ImageAnnotation:
     rec = read_voc(f.path)
     image = find_image(f.image_dir, rec.filename, f.path.stem, source=f.path, field="filename",
                        boundary=f.boundary)
@@ -91,8 +91,8 @@ def _read_voc_file(f: AnnotationFile, split: Optional[str], exif: str, report: P
 
 
 def read_voc_plan(plan: SourcePlan, report: PrepareReport, on_error: OnError,
-                  progress: Progress = None, *, exif: str = "auto") -> List[ImageAnnotation]:
-    out: List[ImageAnnotation] = []
+                  progress: Progress = None, *, exif: str = "auto") -> list[ImageAnnotation]:
+    out: list[ImageAnnotation] = []
     total = len(plan.files)
     for i, f in enumerate(plan.files):
         split = None
@@ -111,11 +111,11 @@ def read_voc_plan(plan: SourcePlan, report: PrepareReport, on_error: OnError,
 
 
 def read_coco_plan(plan: SourcePlan, report: PrepareReport, on_error: OnError,
-                   progress: Progress = None, *, exif: str = "auto") -> Tuple[List[ImageAnnotation], List[str]]:
+                   progress: Progress = None, *, exif: str = "auto") -> tuple[list[ImageAnnotation], list[str]]:
     """Images of every COCO file, and the class names ordered by category id across files."""
-    out: List[ImageAnnotation] = []
-    first_id: Dict[str, Tuple] = {}
-    roots: Dict[str, List[Path]] = {}
+    out: list[ImageAnnotation] = []
+    first_id: dict[str, tuple] = {}
+    roots: dict[str, list[Path]] = {}
     for f in plan.files:
         try:
             data = read_coco(f.path, on_error=on_error)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from yolo_tl.errors import TrainingError
 from yolo_tl.dataset.formats.yolo import DataYaml, label_path_for
+from yolo_tl.errors import TrainingError
 
 Box = tuple[int, float, float, float, float]  # cls cx cy w h, normalised
 LabelFn = Callable[[str, Path, list[Box]], list[Box]]  # (split, image, its boxes) -> boxes to write

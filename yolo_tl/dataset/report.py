@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List
 
 from yolo_tl.errors import YoloTLError
 
@@ -18,20 +17,20 @@ class PrepareReport:
     out: str = ""
     format: str = ""
     layout: str = ""
-    classes: List[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
     split_origin: str = ""
-    splits: Dict[str, Dict] = field(default_factory=dict)
+    splits: dict[str, dict] = field(default_factory=dict)
     boxes_dropped: Counter = field(default_factory=Counter)  # reason -> boxes
     boxes_clipped: int = 0
     images_dropped: Counter = field(default_factory=Counter)  # reason -> images
-    skipped: List[Dict[str, str]] = field(default_factory=list)  # files/items skipped on error
-    size_mismatches: List[Dict] = field(default_factory=list)
-    renamed: List[Dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # files/items skipped on error
+    size_mismatches: list[dict] = field(default_factory=list)
+    renamed: list[dict[str, str]] = field(default_factory=list)
     links: Counter = field(default_factory=Counter)
     exif: Counter = field(default_factory=Counter)  # turned | shown | unknown | kept -> images
     images_verified: int = 0  # images whose pixels --verify-images decoded (0: not asked)
-    examples: Dict[str, List[str]] = field(default_factory=dict)
-    notes: List[str] = field(default_factory=list)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     # -- recording -------------------------------------------------------------------------
     def drop_box(self, reason: str, example: str) -> None:
@@ -55,7 +54,7 @@ class PrepareReport:
         if len(bucket) < MAX_EXAMPLES:
             bucket.append(example)
 
-    def add_image(self, split: str, labels: List[str]) -> None:
+    def add_image(self, split: str, labels: list[str]) -> None:
         s = self.splits.setdefault(split, {"images": 0, "boxes": 0, "backgrounds": 0,
                                            "per_class": {c: 0 for c in self.classes}})
         s["images"] += 1
@@ -74,7 +73,7 @@ class PrepareReport:
     def boxes(self) -> int:
         return sum(s["boxes"] for s in self.splits.values())
 
-    def boxes_per_class(self) -> Dict[str, int]:
+    def boxes_per_class(self) -> dict[str, int]:
         total = Counter({c: 0 for c in self.classes})
         for s in self.splits.values():
             total.update(s["per_class"])
@@ -84,7 +83,7 @@ class PrepareReport:
     def data_yaml(self) -> str:
         return f"{self.out}/data.yaml"
 
-    def to_dict(self) -> Dict:
+    def to_dict(self) -> dict:
         order = ("train", "val", "test")
         return {
             "source": self.source,

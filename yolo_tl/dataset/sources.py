@@ -8,7 +8,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
 from yolo_tl.errors import LayoutError
@@ -17,7 +16,7 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "
                  "validation": "val", "test": "test", "testing": "test"}
 
 
-def normalise_split(name: str) -> Optional[str]:
+def normalise_split(name: str) -> str | None:
     """'valid' / 'validation' -> 'val', 'train2017' -> 'train'; None when not a split name."""
     key = re.sub(r"\d+$", "", name.strip().lower())
     return SPLIT_ALIASES.get(key)
@@ -28,19 +27,19 @@ class AnnotationFile:
     path: Path
     image_dir: Path  # where the file's image names are looked up
     boundary: Path  # nothing the annotations name may resolve outside this folder
-    split: Optional[str] = None
-    fallback_dirs: List[Path] = field(default_factory=list)  # COCO: other places to look
+    split: str | None = None
+    fallback_dirs: list[Path] = field(default_factory=list)  # COCO: other places to look
 
 
 @dataclass
 class SourcePlan:
     format: str  # "voc" | "coco"
     layout: str  # a short description for the report
-    files: List[AnnotationFile]
-    splits: Optional[Dict[str, str]] = None  # VOC ImageSets: str(annotation path) -> split
+    files: list[AnnotationFile]
+    splits: dict[str, str] | None = None  # VOC ImageSets: str(annotation path) -> split
 
 
-def _child(folder: Path, name: str) -> Optional[Path]:
+def _child(folder: Path, name: str) -> Path | None:
     """A direct sub-folder, matched case-insensitively."""
     want = name.lower()
     for child in sorted(folder.iterdir()):
@@ -49,7 +48,7 @@ def _child(folder: Path, name: str) -> Optional[Path]:
     return None
 
 
-def _xmls(folder: Path, recursive: bool = False) -> List[Path]:
+def _xmls(folder: Path, recursive: bool = False) -> list[Path]:
     if recursive:
         found = (p for p in folder.glob("**/*") if p.suffix.lower() == ".xml" and p.is_file())
     else:  # one folder: scandir's entries know their type, no stat per file
@@ -59,7 +58,7 @@ def _xmls(folder: Path, recursive: bool = False) -> List[Path]:
     return sorted(found, key=str)
 
 
-def _read_set(txt: Path) -> List[str]:
+def _read_set(txt: Path) -> list[str]:
     """The image ids of one ImageSets list (first word of each line)."""
     ids = []
     for line in txt.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -69,19 +68,19 @@ def _read_set(txt: Path) -> List[str]:
     return ids
 
 
-def _assign(result: Dict[str, str], ids: List[str], split: str, txt: Path) -> None:
+def _assign(result: dict[str, str], ids: list[str], split: str, txt: Path) -> None:
     for stem in ids:
         previous = result.setdefault(stem, split)
         if previous != split:
             raise LayoutError(f"'{stem}' is listed in both {previous} and {split}", path=txt)
 
 
-def _imagesets(root: Path) -> Optional[Dict[str, str]]:
+def _imagesets(root: Path) -> dict[str, str] | None:
     """VOC ImageSets/Main/{train,val,test}.txt -> {stem: split}; None when there are none."""
     main = root / "ImageSets" / "Main"
     if not main.is_dir():
         return None
-    result: Dict[str, str] = {}
+    result: dict[str, str] = {}
     for txt in sorted(p for p in main.glob("*.txt") if p.is_file()):
         split = normalise_split(txt.stem)
         if split is None:  # trainval.txt, per-class files like aeroplane_train.txt
@@ -90,14 +89,14 @@ def _imagesets(root: Path) -> Optional[Dict[str, str]]:
     return result or None
 
 
-def _year_sets(root: Path, *, test_is_val: bool) -> Optional[Dict[str, str]]:
+def _year_sets(root: Path, *, test_is_val: bool) -> dict[str, str] | None:
     """One year of a multi-year VOCdevkit, as the common recipes merge them (Ultralytics' VOC.yaml,
     the SSD / Faster R-CNN "07+12" setting): trainval (or train + val) -> train; with
     ``test_is_val``, test -> val. None when the year has no ImageSets/Main lists."""
     main = root / "ImageSets" / "Main"
     if not main.is_dir():
         return None
-    result: Dict[str, str] = {}
+    result: dict[str, str] = {}
     trainval = main / "trainval.txt"
     parts = [trainval] if trainval.is_file() else [main / "train.txt", main / "val.txt"]
     for txt in parts:
@@ -117,7 +116,7 @@ def _folders_seen(source: Path) -> str:
     return ", ".join(subs[:12]) + (", ..." if len(subs) > 12 else "") if subs else "no sub-folders"
 
 
-def _annotation_dir(source: Path) -> Tuple[Optional[Path], List[Path]]:
+def _annotation_dir(source: Path) -> tuple[Path | None, list[Path]]:
     """The first sub-folder with a common annotation-folder name that holds VOC XML, and its XML."""
     for name in XML_DIR_NAMES:
         folder = _child(source, name)
@@ -131,13 +130,13 @@ def _has_images(folder: Path) -> bool:
     return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*"))
 
 
-def _year_dirs(source: Path) -> List[Path]:
+def _year_dirs(source: Path) -> list[Path]:
     """VOCdevkit/VOC2007, VOC2012, ...: sub-folders with Annotations/ and an images folder."""
     return [c for c in sorted(source.iterdir()) if c.is_dir() and _child(c, "Annotations") is not None
             and _xmls(_child(c, "Annotations"))]
 
 
-def _devkit_plan(source: Path, years: List[Path], year: Optional[str]) -> SourcePlan:
+def _devkit_plan(source: Path, years: list[Path], year: str | None) -> SourcePlan:
     """A VOCdevkit with several years: merged (every image once, one class list) or ``year`` alone."""
     if year is not None:
         want = year.strip().lower()
@@ -148,8 +147,8 @@ def _devkit_plan(source: Path, years: List[Path], year: Optional[str]) -> Source
         return _voc_plan(chosen[0], None)  # type: ignore[return-value]
     has_2007_test = any(y.name.lower() == "voc2007" and (y / "ImageSets" / "Main" / "test.txt").is_file()
                         for y in years)
-    files: List[AnnotationFile] = []
-    splits: Dict[str, str] = {}
+    files: list[AnnotationFile] = []
+    splits: dict[str, str] = {}
     described = []
     for y in years:
         img_dir = next((d for d in (_child(y, n) for n in IMAGE_DIR_NAMES) if d is not None), None)
@@ -169,7 +168,7 @@ def _devkit_plan(source: Path, years: List[Path], year: Optional[str]) -> Source
     return SourcePlan("voc", layout, files, splits)
 
 
-def _voc_plan(source: Path, images: Optional[Path]) -> Optional[SourcePlan]:
+def _voc_plan(source: Path, images: Path | None) -> SourcePlan | None:
     ann_dir, xmls = _annotation_dir(source)
     named_img = next((d for d in (_child(source, n) for n in IMAGE_DIR_NAMES) if d is not None), None)
     img_dir = images or named_img
@@ -205,7 +204,7 @@ def _voc_plan(source: Path, images: Optional[Path]) -> Optional[SourcePlan]:
     return SourcePlan("voc", "VOC XML beside images", files)
 
 
-def _coco_json_plan(json_path: Path, images: Optional[Path]) -> SourcePlan:
+def _coco_json_plan(json_path: Path, images: Path | None) -> SourcePlan:
     folder = json_path.parent
     if images is not None:
         f = AnnotationFile(json_path, images, images)
@@ -215,7 +214,7 @@ def _coco_json_plan(json_path: Path, images: Optional[Path]) -> SourcePlan:
     return SourcePlan("coco", "one COCO JSON", [f])
 
 
-def _coco_dir_plan(source: Path, images: Optional[Path]) -> Optional[SourcePlan]:
+def _coco_dir_plan(source: Path, images: Path | None) -> SourcePlan | None:
     # Roboflow export: train/ valid/ test/ each with _annotations.coco.json beside its images
     robo = []
     for child in sorted(source.iterdir()):
@@ -253,8 +252,8 @@ def _coco_dir_plan(source: Path, images: Optional[Path]) -> Optional[SourcePlan]
     return None
 
 
-def detect_layout(source: Path, *, fmt: Optional[str] = None, images: Optional[Path] = None,
-                  year: Optional[str] = None) -> SourcePlan:
+def detect_layout(source: Path, *, fmt: str | None = None, images: Path | None = None,
+                  year: str | None = None) -> SourcePlan:
     """Work out what SOURCE holds. ``fmt`` ('voc'/'coco') skips the guessing; ``year`` picks one
     year of a VOCdevkit."""
     if not source.exists():

@@ -13,15 +13,15 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
 
 log = logging.getLogger(__name__)
-Progress = Optional[Callable[[str, int, int], None]]
+Progress = Callable[[str, int, int], None] | None
 
 
-def decode_problem(path: str) -> Optional[str]:
+def decode_problem(path: str) -> str | None:
     """Why the image's pixels do not decode with cv2 (the way Ultralytics reads them), or None."""
     import cv2
     import numpy as np
@@ -75,12 +75,12 @@ def _quiet_worker() -> None:
     os.close(devnull)
 
 
-def _decode_chunk(paths: Sequence[str]) -> List[Optional[str]]:
+def _decode_chunk(paths: Sequence[str]) -> list[str | None]:
     return [decode_problem(p) for p in paths]
 
 
-def find_undecodable(paths: Sequence[Path], *, workers: Optional[int] = None,
-                     progress: Progress = None) -> List[Tuple[Path, str]]:
+def find_undecodable(paths: Sequence[Path], *, workers: int | None = None,
+                     progress: Progress = None) -> list[tuple[Path, str]]:
     """(path, problem) for every image whose pixels do not decode, in the order of ``paths``.
 
     Decoding is CPU-bound, so it runs in ``workers`` processes (default: one per CPU, at most 8),
@@ -94,7 +94,7 @@ def find_undecodable(paths: Sequence[Path], *, workers: Optional[int] = None,
     workers = workers or min(os.cpu_count() or 1, 8)
     size = max(8, min(256, n // (workers * 4) or 1))
     chunks = [names[i:i + size] for i in range(0, n, size)]
-    problems: List[Optional[str]] = []
+    problems: list[str | None] = []
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_quiet_worker) as pool:
         for result in pool.map(_decode_chunk, chunks):
             problems += result

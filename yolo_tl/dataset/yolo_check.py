@@ -20,9 +20,9 @@ import logging
 import math
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 from yolo_tl.dataset.formats.yolo import DataYaml, label_path_for
 from yolo_tl.dataset.images import pil_problem, read_image_info
@@ -42,7 +42,7 @@ class BadItem:
     split: str
     image: str
     file: str  # the file at fault: the label file or the image
-    line: Optional[int]
+    line: int | None
     reason: str
 
     def message(self) -> str:
@@ -54,8 +54,8 @@ class BadItem:
 class LabelCheck:
     """What the check found, per split; ``bad`` holds every image to leave out."""
 
-    images: Dict[str, List[Path]] = field(default_factory=dict)  # split -> images kept
-    bad: List[BadItem] = field(default_factory=list)
+    images: dict[str, list[Path]] = field(default_factory=dict)  # split -> images kept
+    bad: list[BadItem] = field(default_factory=list)
     backgrounds: int = 0  # images without a label file
     duplicate_lines: int = 0
     polygon_files: int = 0
@@ -74,7 +74,7 @@ class LabelCheck:
         }
 
 
-def check_line(parts: Sequence[str], nc: int) -> tuple[Optional[str], bool]:
+def check_line(parts: Sequence[str], nc: int) -> tuple[str | None, bool]:
     """(problem or None, is_polygon) for one split label line, as Ultralytics would judge it."""
     try:
         vals = [float(p) for p in parts]
@@ -104,7 +104,7 @@ def check_line(parts: Sequence[str], nc: int) -> tuple[Optional[str], bool]:
     return None, polygon
 
 
-def check_label_text(text: str, nc: int) -> tuple[Optional[tuple[int, str]], int, bool]:
+def check_label_text(text: str, nc: int) -> tuple[tuple[int, str] | None, int, bool]:
     """((line, problem) of the first bad line or None, duplicate lines, file is polygons)."""
     seen: set = set()
     dups, kinds = 0, set()
@@ -124,7 +124,7 @@ def check_label_text(text: str, nc: int) -> tuple[Optional[tuple[int, str]], int
     return None, dups, kinds == {True}
 
 
-def _check_image(path: Path, own_root: Optional[Path], result: LabelCheck) -> Optional[str]:
+def _check_image(path: Path, own_root: Path | None, result: LabelCheck) -> str | None:
     if not path.is_file():
         return "image listed in the split does not exist"
     try:
@@ -144,7 +144,7 @@ def _check_image(path: Path, own_root: Optional[Path], result: LabelCheck) -> Op
     return None
 
 
-def _prepared_copy(path: Path, own_root: Optional[Path]) -> bool:
+def _prepared_copy(path: Path, own_root: Path | None) -> bool:
     """Whether ``path`` is a file of its own inside a dataset written by yolo-tl prepare: no symlink or
     hardlink shares it with the user's source, so a rewrite touches nothing of the user's."""
     if own_root is None:
@@ -158,7 +158,7 @@ def _prepared_copy(path: Path, own_root: Optional[Path]) -> bool:
 
 
 def check_dataset(data: DataYaml, splits: Sequence[str] = ("train", "val"), *, on_error: str = "fail",
-                  error: type[YoloTLError] = AnnotationError, hint: Optional[str] = None) -> LabelCheck:
+                  error: type[YoloTLError] = AnnotationError, hint: str | None = None) -> LabelCheck:
     """Check every image header and label line of ``splits``; raise on the first bad one unless
     ``on_error="skip"``, which collects them in ``LabelCheck.bad`` and leaves them out of ``images``.
     ``hint`` ends the error line (how to get past it in the caller's terms)."""
@@ -166,7 +166,7 @@ def check_dataset(data: DataYaml, splits: Sequence[str] = ("train", "val"), *, o
         raise YoloTLError(f"must be one of {', '.join(ON_ERROR)}, got {on_error!r}", field="on_error")
     result = LabelCheck()
     own_root = Path(os.path.realpath(data.root)) if (data.root / MARKER).is_file() else None
-    done: Dict[Path, Optional[BadItem]] = {}
+    done: dict[Path, BadItem | None] = {}
     for split in dict.fromkeys(splits):
         kept = []
         for image in data.images(split, error=error):
@@ -189,7 +189,7 @@ def check_dataset(data: DataYaml, splits: Sequence[str] = ("train", "val"), *, o
 
 
 def _check_one(data: DataYaml, split: str, image: Path, result: LabelCheck,
-               own_root: Optional[Path]) -> Optional[BadItem]:
+               own_root: Path | None) -> BadItem | None:
     problem = _check_image(image, own_root, result)
     if problem:
         return BadItem(split, str(image), str(image), None, problem)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import io
 import math
 import random
-from collections.abc import Sequence
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw

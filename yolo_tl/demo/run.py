@@ -19,14 +19,15 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any
 
 from yolo_tl.errors import DatabaseError, WeightsError, YoloTLError
 
 log = logging.getLogger(__name__)
-PathLike = Union[str, Path]
+PathLike = str | Path
 Step = Callable[[str, str], None]  # (title, detail)
 
 PRETRAINED = "yolov8n.pt"
@@ -250,7 +251,7 @@ def run_demo(
     runs: list[RunSummary] = []
 
     def train(name: str, data: Any, start_weights: str, freeze: str, epochs: int, label: str,
-              t0: Optional[float] = None, **overrides: Any) -> Any:
+              t0: float | None = None, **overrides: Any) -> Any:
         """One training run of the demo: fresh run folder, finetune, timed row in the summary."""
         t = time.perf_counter() if t0 is None else t0
         _clear_run(project, name)

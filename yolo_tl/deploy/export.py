@@ -22,18 +22,21 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
+from yolo_tl._upstream.ultralytics import offline_guards
+from yolo_tl.dataset.handoff import read_data_info, ultralytics_data_yaml
 from yolo_tl.errors import OutputError, TrainingError, WeightsError, first_line
 from yolo_tl.model.class_names import match_classes
 from yolo_tl.model.runtime import RUNTIME_OF, check_format, check_runtime, no_autoinstall, package_version
-from yolo_tl._upstream.ultralytics import offline_guards
-from yolo_tl.dataset.handoff import read_data_info, ultralytics_data_yaml
 from yolo_tl.model.weights import (
-    DetectorWeights, refuse_classic, resolve_detector, resolve_weights,
+    DetectorWeights,
+    refuse_classic,
+    resolve_detector,
+    resolve_weights,
 )
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 log = logging.getLogger(__name__)
 
 RAW_TOLERANCE = 1e-4  # relative; float32 exports differ from PyTorch by ~1e-6
@@ -205,8 +208,8 @@ def _data_parity(pt: Path, exported: DetectorWeights, data_yaml: Path, split: st
     from ultralytics import YOLO
 
     from yolo_tl.dataset.formats.yolo import load_data_yaml, split_images
-    from yolo_tl.model.metrics import DetectionMetrics
     from yolo_tl.deploy.parity import box_parity, latencies
+    from yolo_tl.model.metrics import DetectionMetrics
 
     info = load_data_yaml(data_yaml, error=TrainingError)
     images = split_images(info, split, error=TrainingError)[:n_images]

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 from yolo_tl.errors import WeightsError
 
-Names = Union[Mapping[int, str], Sequence[str]]
+Names = Mapping[int, str] | Sequence[str]
 HINT = "use weights fine-tuned on this data.yaml"
 
 

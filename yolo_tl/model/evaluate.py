@@ -6,19 +6,19 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
-from yolo_tl.errors import TrainingError, first_line
-from yolo_tl.model.metrics import DetectionMetrics
-from yolo_tl.dataset.yolo_check import check_dataset
 from yolo_tl._upstream.ultralytics import offline_guards
 from yolo_tl.dataset.handoff import read_data_info, ultralytics_data_yaml
-from yolo_tl.model.device import check_device
-from yolo_tl.model.runtime import no_autoinstall
+from yolo_tl.dataset.yolo_check import check_dataset
+from yolo_tl.errors import TrainingError, first_line
 from yolo_tl.model.class_names import match_classes
+from yolo_tl.model.device import check_device
+from yolo_tl.model.metrics import DetectionMetrics
+from yolo_tl.model.runtime import no_autoinstall
 from yolo_tl.model.weights import load_detector
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 log = logging.getLogger(__name__)
 
 

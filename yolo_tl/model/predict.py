@@ -20,17 +20,17 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from yolo_tl._upstream.ultralytics import offline_guards
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
-from yolo_tl.model.device import check_device
 from yolo_tl.errors import ImageError, TrainingError
 from yolo_tl.files import write_text_atomic
+from yolo_tl.model.device import check_device
 from yolo_tl.model.runtime import no_autoinstall
 from yolo_tl.model.weights import load_detector
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 log = logging.getLogger(__name__)
 
 

@@ -10,27 +10,27 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any
 
 from yolo_tl import __version__
 from yolo_tl._upstream.ultralytics import checkpoint_train_args, offline_guards, resume_epoch
 from yolo_tl.dataset.handoff import check_training_data, fingerprint, read_data_info
-from yolo_tl.model.device import check_device
-from yolo_tl.training.disk_guard import disk_full_guard
 from yolo_tl.errors import TrainingError, first_line
 from yolo_tl.files import write_text_atomic
-from yolo_tl.training.freeze import architecture_lengths, freeze_for_weights
-from yolo_tl.training.options import FinetuneOptions
-from yolo_tl.training.lr_factors import format_lr_factors, parse_lr_factors, resolve_lr_factors
-from yolo_tl.training.schedule import ScheduleHooks, stages
+from yolo_tl.model.device import check_device
 from yolo_tl.model.metrics import DetectionMetrics
 from yolo_tl.model.weights import resolve_weights
+from yolo_tl.training.disk_guard import disk_full_guard
+from yolo_tl.training.freeze import architecture_lengths, freeze_for_weights
+from yolo_tl.training.lr_factors import format_lr_factors, parse_lr_factors, resolve_lr_factors
+from yolo_tl.training.options import FinetuneOptions
+from yolo_tl.training.schedule import ScheduleHooks, stages
 
 log = logging.getLogger(__name__)
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 @dataclass

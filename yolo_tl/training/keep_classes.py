@@ -20,11 +20,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from yolo_tl.errors import TrainingError
-from yolo_tl.dataset.relabel import Box, iter_splits, write_derived_dataset
-from yolo_tl.model.class_names import norm_name
 from yolo_tl._upstream.ultralytics import offline_guards
 from yolo_tl.dataset.formats.yolo import DataYaml
+from yolo_tl.dataset.relabel import Box, iter_splits, write_derived_dataset
+from yolo_tl.errors import TrainingError
+from yolo_tl.model.class_names import norm_name
 
 log = logging.getLogger(__name__)
 OVERLAP_IOU = 0.3

@@ -7,12 +7,12 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from yolo_tl.errors import TrainingError
 
 log = logging.getLogger(__name__)
-PathLike = Union[str, Path]
+PathLike = str | Path
 CURVES = {"map50": "metrics/mAP50(B)", "map50_95": "metrics/mAP50-95(B)"}
 
 

@@ -28,8 +28,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from yolo_tl._upstream.ultralytics import (after_build_optimizer, before_optimizer_step, detection_model,
-                                           replace_fitness, scale_base_lrs, scale_bias_warmup, unfreeze_layers)
+from yolo_tl._upstream.ultralytics import (
+    after_build_optimizer,
+    before_optimizer_step,
+    detection_model,
+    replace_fitness,
+    scale_base_lrs,
+    scale_bias_warmup,
+    unfreeze_layers,
+)
 from yolo_tl.training.lr_factors import split_param_groups, zero_factor_prefixes
 
 log = logging.getLogger(__name__)

@@ -21,13 +21,13 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from yolo_tl.errors import TrainingError
 from yolo_tl.training.runs import RunRow, list_runs
 
 log = logging.getLogger(__name__)
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 # finetune keyword options a recipe may set; their values go to finetune as text (it parses them)
 TEXT_OPTIONS = {"weights", "freeze", "unfreeze_at", "lr_factors"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from yolo_tl.analysis.app.views import scheme_for
 from yolo_tl.analysis.store.our_datasets import open_fiftyone
@@ -28,7 +28,7 @@ class AppHandle:
 
 
 def launch_app(name: str, *, address: str = "127.0.0.1", port: int = 5151,
-               open_browser: bool = False, view: Optional[str] = None) -> AppHandle:
+               open_browser: bool = False, view: str | None = None) -> AppHandle:
     """Serve dataset ``name`` in the FiftyOne App on ``address:port`` (loopback by default).
 
     The App opens on saved view ``view``; by default the one analyze recorded (``worst_samples``:

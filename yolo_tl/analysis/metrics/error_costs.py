@@ -12,12 +12,20 @@ each size is then a self-contained TIDE evaluation of its boxes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
 
 import numpy as np
 
-from yolo_tl.analysis.metrics.error_types import (CROWD, ERROR_TYPES, MISSED, SIZES, SPECIAL, TP, TYPE_NAMES,
-                                                  ImageErrors, TypedBatch)
+from yolo_tl.analysis.metrics.error_types import (
+    CROWD,
+    ERROR_TYPES,
+    MISSED,
+    SIZES,
+    SPECIAL,
+    TP,
+    TYPE_NAMES,
+    ImageErrors,
+    TypedBatch,
+)
 from yolo_tl.analysis.metrics.evaluation import _Columns
 from yolo_tl.errors import AnnotationError
 
@@ -30,9 +38,9 @@ class ErrorCosts:
     """AP50 (TIDE's, 0-100), the AP after each oracle fix, dAP per error type and for the two bounds
     (main types clamped at 0 as TIDE does; None where a slice has no box), and counts of boxes per type."""
 
-    ap: Optional[float]
-    fixed_ap: dict[str, Optional[float]]
-    dap: dict[str, Optional[float]]
+    ap: float | None
+    fixed_ap: dict[str, float | None]
+    dap: dict[str, float | None]
     counts: dict[str, int]
 
 
@@ -105,7 +113,7 @@ class ErrorAccumulator:
         self.type_counts = np.zeros((len(SIZES), len(TYPE_NAMES), nc), np.int64)  # pred class; GT class for missed
         self.images = 0
 
-    def add(self, typed: Union[ImageErrors, TypedBatch]) -> None:
+    def add(self, typed: ImageErrors | TypedBatch) -> None:
         """Append one typed image or batch (in a fixed order: it breaks ties on score, as in TIDE)."""
         nc = len(self.names)
         for arr, name in ((typed.pred_cls, "pred_cls"), (typed.gt_cls, "gt_cls")):
@@ -159,9 +167,9 @@ class ErrorAccumulator:
         runs["false_neg"] = _class_aps(fixed_order, kept, cls, is_tp, num_gt - self.unmatched[sizes].sum(axis=0))
         return base, runs
 
-    def _slice(self, base: np.ndarray, runs: dict[str, np.ndarray], col: Optional[int], counts: np.ndarray
+    def _slice(self, base: np.ndarray, runs: dict[str, np.ndarray], col: int | None, counts: np.ndarray
                ) -> ErrorCosts:
-        def mean(a: np.ndarray) -> Optional[float]:
+        def mean(a: np.ndarray) -> float | None:
             if col is not None:
                 return None if np.isnan(a[col]) else float(a[col])
             ok = a[~np.isnan(a)]

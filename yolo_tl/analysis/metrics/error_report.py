@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from yolo_tl.analysis.metrics.error_costs import ErrorBreakdown, ErrorCosts
 from yolo_tl.analysis.metrics.error_types import ERROR_TYPES, SPECIAL
 
@@ -35,7 +33,7 @@ def reading(result: ErrorBreakdown) -> str:
     return f"{LABELS[worst]} {verb} {costs[worst]:.1f} AP50{where}: open view {VIEWS[worst]}"
 
 
-def _num(value: Optional[float]) -> str:
+def _num(value: float | None) -> str:
     return f"{value:>{COL_WIDTH}.1f}" if value is not None else f"{'-':>{COL_WIDTH}}"
 
 

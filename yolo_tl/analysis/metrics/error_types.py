@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
@@ -79,7 +79,7 @@ class ImageErrors:
         return {t: int(n[TYPE_NAMES.index(t)]) for t in ERROR_TYPES}
 
 
-def field_values(codes: np.ndarray) -> list[Optional[str]]:
+def field_values(codes: np.ndarray) -> list[str | None]:
     """The ``error_type`` a box shows: the type's name, None for tp, capped and crowd boxes."""
     return [None if c in (TP, CAPPED, CROWD) else TYPE_NAMES[c] for c in codes.tolist()]
 

@@ -18,7 +18,7 @@ the last bit; tests/test_evaluation.py checks it against FiftyOne and pycocotool
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -37,12 +37,12 @@ class ImageBoxes:
     pred_xywh: np.ndarray
     pred_cls: np.ndarray
     pred_conf: np.ndarray
-    size: Optional[tuple[int, int]] = None  # (height, width) in pixels, for COCO object sizes
-    gt_crowd: Optional[np.ndarray] = None
+    size: tuple[int, int] | None = None  # (height, width) in pixels, for COCO object sizes
+    gt_crowd: np.ndarray | None = None
 
     @classmethod
-    def from_lists(cls, gt: list, preds: list, names: list[str], size: Optional[tuple[int, int]] = None,
-                   crowd: Optional[list[bool]] = None) -> ImageBoxes:
+    def from_lists(cls, gt: list, preds: list, names: list[str], size: tuple[int, int] | None = None,
+                   crowd: list[bool] | None = None) -> ImageBoxes:
         """From ``(label, [x, y, w, h], conf)`` tuples (``labels.RawBox``)."""
         index = {n: i for i, n in enumerate(names)}
         return cls(
@@ -60,10 +60,10 @@ class ImageResult:
 
     pred_eval: list[str]
     pred_match: list[int]  # index of the matched GT box, -1 when none
-    pred_iou: list[Optional[float]]
+    pred_iou: list[float | None]
     gt_eval: list[str]
     gt_match: list[int]  # index of the matched prediction, -1 when none
-    gt_iou: list[Optional[float]]
+    gt_iou: list[float | None]
     tp: int
     fp: int
     fn: int
@@ -166,7 +166,7 @@ class Accumulator:
         self._curves: dict[tuple, dict] = {}  # pr_curves by (area, max_preds) since the last add
 
     def add(self, conf: np.ndarray, cls: np.ndarray, rank: np.ndarray, tp: np.ndarray, ign: np.ndarray,
-            tp_ul: Optional[np.ndarray], gt_counted: np.ndarray, gt_cls: np.ndarray, gt_crowd: np.ndarray) -> None:
+            tp_ul: np.ndarray | None, gt_counted: np.ndarray, gt_cls: np.ndarray, gt_crowd: np.ndarray) -> None:
         def pack(bits: np.ndarray) -> np.ndarray:
             return np.packbits(bits.astype(bool), axis=1, bitorder="little")
 
@@ -180,7 +180,7 @@ class Accumulator:
             np.add.at(self.num_gt[r], gt_cls[gt_counted[r]], 1)
         np.add.at(self.gt_per_class, gt_cls[~gt_crowd], 1)
 
-    def by_class(self, max_preds: Optional[int] = None) -> Any:
+    def by_class(self, max_preds: int | None = None) -> Any:
         """Yield ``(c, conf, tp, ign, tp_ul)`` per class: that class's predictions (the first
         ``max_preds`` of each image), one class at a time, so memory holds one class's copy only."""
         cls, rank = self.cols["cls"], self.cols["rank"]
@@ -189,7 +189,7 @@ class Accumulator:
             yield (c, self.cols["conf"][idx], self.cols["tp"][idx], self.cols["ign"][idx],
                    self.cols["tp_ul"][idx])
 
-    def pr_curves(self, area: str = "all", max_preds: Optional[int] = MAX_PREDS) -> dict[str, np.ndarray]:
+    def pr_curves(self, area: str = "all", max_preds: int | None = MAX_PREDS) -> dict[str, np.ndarray]:
         """FiftyOne's ``_compute_pr_curves``: precision / thresholds (10, nc, 101), recall_sweep (10, nc).
 
         Computed once per (area, max_preds) until the next ``add``: the run's registration, the
@@ -199,7 +199,7 @@ class Accumulator:
             self._curves[key] = self._pr_curves(area, max_preds)
         return self._curves[key]
 
-    def _pr_curves(self, area: str, max_preds: Optional[int]) -> dict[str, np.ndarray]:
+    def _pr_curves(self, area: str, max_preds: int | None) -> dict[str, np.ndarray]:
         base = list(AREAS).index(area) * len(IOU_THRESHS)
         nt, nc = len(IOU_THRESHS), len(self.names)
         precision, thresholds = -np.ones((nt, nc, 101)), -np.ones((nt, nc, 101))
@@ -227,7 +227,7 @@ class Accumulator:
         return {"precision": precision, "thresholds": thresholds, "recall_sweep": recall_sweep, "recall": RECALL}
 
 
-def mean_ap(precision: np.ndarray) -> tuple[Optional[float], list[Optional[float]]]:
+def mean_ap(precision: np.ndarray) -> tuple[float | None, list[float | None]]:
     """(mAP, per-class AP) as ``COCODetectionResults.mAP``: classes without GT (-1) are left out."""
     per_class = np.mean(precision, axis=(0, 2))
     aps = [float(v) if v > -1 else None for v in per_class]
@@ -241,7 +241,7 @@ def _area_ignore(areas: np.ndarray) -> np.ndarray:
         else np.zeros((len(AREAS), 0), dtype=bool)
 
 
-def match_image(img: ImageBoxes, acc: Optional[Accumulator], *, iou: float = 0.5,
+def match_image(img: ImageBoxes, acc: Accumulator | None, *, iou: float = 0.5,
                 ul_match: Any = None) -> ImageResult:
     """Evaluate one image: FiftyOne's per-box fields at ``iou``, and feed ``acc`` (mAP, sizes).
 

@@ -22,8 +22,8 @@ Boxes are ``x1, y1, x2, y2`` in pixels; classes are integer ids of the dataset's
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -49,7 +49,7 @@ _EPS = 0.01  # confidences are floored here before the logit (a missing predicti
 # simulated detector's class confusions carry no signal, so wrong_class's fit came out flat; its
 # weights are set by hand to keep the order (more confident other class: more likely a swap).
 # Refit on real predictions with ``python -m benchmarks.bench_label_issues --fit``.
-CALIBRATION: Dict[str, Tuple[float, Tuple[float, ...]]] = {
+CALIBRATION: dict[str, tuple[float, tuple[float, ...]]] = {
     "missing": (-0.303, (1.835, -28.089)),
     "wrong_class": (-0.25, (0.3, -0.05)),
     "badly_placed": (8.165, (0.378, -16.074)),
@@ -62,7 +62,7 @@ FEATURES = {
     "spurious": ("logit(best conf at IoU>=0.5)", "logit(best conf at IoU>=0.1)"),
 }
 
-Box = Tuple[float, float, float, float]
+Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -77,16 +77,16 @@ class LabelIssue:
 
     kind: str
     score: float
-    label_index: Optional[int]
-    label_class: Optional[int]
-    label_box: Optional[Box]
-    pred_index: Optional[int]
-    pred_class: Optional[int]
-    pred_box: Optional[Box]
-    pred_conf: Optional[float]
-    fix_class: Optional[int]
-    fix_box: Optional[Box]
-    features: Tuple[float, ...]
+    label_index: int | None
+    label_class: int | None
+    label_box: Box | None
+    pred_index: int | None
+    pred_class: int | None
+    pred_box: Box | None
+    pred_conf: float | None
+    fix_class: int | None
+    fix_box: Box | None
+    features: tuple[float, ...]
 
     def to_dict(self) -> dict:
         """JSON-ready form (plain floats and ints)."""
@@ -124,7 +124,7 @@ def _logit(p: float) -> float:
 
 
 def calibrated(kind: str, features: Sequence[float],
-               calibration: Optional[Dict[str, Tuple[float, Tuple[float, ...]]]] = None) -> float:
+               calibration: dict[str, tuple[float, tuple[float, ...]]] | None = None) -> float:
     """The score of a suspect of ``kind`` with raw ``features``: sigmoid(intercept + weights . features)."""
     intercept, weights = (calibration or CALIBRATION)[kind]
     z = intercept + sum(w * f for w, f in zip(weights, features))
@@ -138,8 +138,8 @@ def _box(row) -> Box:
 def find_label_issues(
     gt_boxes, gt_classes, pred_boxes, pred_classes, pred_confs, *,
     min_score: float = 0.0,
-    calibration: Optional[Dict[str, Tuple[float, Tuple[float, ...]]]] = None,
-) -> List[LabelIssue]:
+    calibration: dict[str, tuple[float, tuple[float, ...]]] | None = None,
+) -> list[LabelIssue]:
     """The suspects of one image, most likely first (see the module docstring for the kinds).
 
     ``gt_boxes`` (L, 4) and ``gt_classes`` (L,) are the labels; ``pred_boxes`` (M, 4),
@@ -158,9 +158,9 @@ def find_label_issues(
     pred_index = np.flatnonzero(keep)
     prb, prc, prs = prb[keep], prc[keep], prs[keep]
     ious = iou_matrix(gtb, prb)  # (L, M)
-    issues: List[LabelIssue] = []
+    issues: list[LabelIssue] = []
 
-    def add(kind: str, features: Tuple[float, ...], *, li=None, pj=None, fix_class=None, fix_box=None) -> None:
+    def add(kind: str, features: tuple[float, ...], *, li=None, pj=None, fix_class=None, fix_box=None) -> None:
         score = calibrated(kind, features, calibration)
         if score < min_score:
             return
@@ -215,7 +215,7 @@ def find_label_issues(
 
 
 def reliability_table(scores: Sequence[float], real: Sequence[bool], *,
-                      edges: Sequence[float] = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)) -> List[dict]:
+                      edges: Sequence[float] = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)) -> list[dict]:
     """Per score bin: how many suspects, their mean score, and the share that were real mistakes."""
     s = np.asarray(scores, dtype=np.float64)
     r = np.asarray(real, dtype=bool)
@@ -229,7 +229,7 @@ def reliability_table(scores: Sequence[float], real: Sequence[bool], *,
     return rows
 
 
-def ranking_ap(scores: Sequence[float], hits: Sequence[bool], n_real: int) -> Optional[float]:
+def ranking_ap(scores: Sequence[float], hits: Sequence[bool], n_real: int) -> float | None:
     """Average precision of a ranking of candidates against ``n_real`` real mistakes.
 
     ``hits[k]`` says whether candidate k is a real mistake (each real mistake hit at most once);
@@ -252,7 +252,7 @@ def ranking_ap(scores: Sequence[float], hits: Sequence[bool], n_real: int) -> Op
     return float(ap)
 
 
-def recall_at(scores: Sequence[float], hits: Sequence[bool], n_real: int, k: Optional[int] = None) -> Optional[float]:
+def recall_at(scores: Sequence[float], hits: Sequence[bool], n_real: int, k: int | None = None) -> float | None:
     """Share of the ``n_real`` real mistakes among the top ``k`` candidates (``k`` = ``n_real`` by default).
 
     Candidates tied at the cut count in proportion (the expected recall over the tie's orders), so a
@@ -276,7 +276,7 @@ def recall_at(scores: Sequence[float], hits: Sequence[bool], n_real: int, k: Opt
 FIX_FOR_KIND = {"missing": "add", "wrong_class": "relabel", "badly_placed": "move", "spurious": "remove"}
 
 
-def fixes_above(issues: Sequence[LabelIssue], image: str, threshold: float, *, accepted: Optional[str] = None) -> list:
+def fixes_above(issues: Sequence[LabelIssue], image: str, threshold: float, *, accepted: str | None = None) -> list:
     """The ``dataset.fixes.LabelFix`` list for one image's suspects scored at or above ``threshold``.
 
     One fix per label box (its best-scored suspect) and none for a missing box whose suggestion overlaps an

@@ -19,20 +19,29 @@ predictions a person is shown, ``--show-conf``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
-from yolo_tl.analysis.metrics.evaluation import (AREAS, IOU_THRESHS, Accumulator, ImageBoxes, _bits, _greedy, box_ious,
-                                         mean_ap)
+from yolo_tl.analysis.metrics.evaluation import (
+    AREAS,
+    IOU_THRESHS,
+    Accumulator,
+    ImageBoxes,
+    _bits,
+    _greedy,
+    box_ious,
+    mean_ap,
+)
 
 
 @dataclass
 class Step:
     rule: str
-    map50_95: Optional[float]
-    change: Optional[float]  # from the step before
+    map50_95: float | None
+    change: float | None  # from the step before
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,7 +94,7 @@ def ultralytics_ap(conf: np.ndarray, tp: np.ndarray, n_labels: int) -> np.ndarra
     return ap
 
 
-def _ul_map(acc: Accumulator, ultralytics_matching: bool) -> Optional[float]:
+def _ul_map(acc: Accumulator, ultralytics_matching: bool) -> float | None:
     """Ultralytics' mAP50-95 (``ap_per_class``: mean over the classes with labels) of the stored
     predictions, matched by FiftyOne's rules or by Ultralytics' ``match_predictions``."""
     nt = len(IOU_THRESHS)

@@ -13,7 +13,7 @@ as it was. A server that does not report its filesystem (some hosted services) i
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any
 
 from yolo_tl.errors import OutputError
 
@@ -36,7 +36,7 @@ class SpaceGuard:
         self.collection = sample_collection_name(ds)
         self.total, self.where, self.reserve = total_images, where, reserve
 
-    def free_bytes(self) -> Optional[float]:
+    def free_bytes(self) -> float | None:
         stats = self.db.command("dbStats")
         if "fsTotalSize" not in stats or "fsUsedSize" not in stats:
             return None

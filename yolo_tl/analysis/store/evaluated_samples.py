@@ -17,18 +17,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from yolo_tl.analysis.collect import EVAL_KEY, GT, PRED, RawBox
 from yolo_tl.analysis.metrics.error_costs import ErrorAccumulator
 from yolo_tl.analysis.metrics.error_types import ImageErrors, field_values, input_from_boxes, type_batch
 from yolo_tl.analysis.metrics.evaluation import Accumulator, ImageBoxes, match_image
-from yolo_tl.analysis.store.registered_run import can_register, fiftyone_evaluate, register_evaluation
 from yolo_tl.analysis.metrics.map_steps import confusion_image, ultralytics_matcher
-from yolo_tl.analysis.store.sample_insert import SampleRow, SampleWriter
-from yolo_tl.analysis.collect import EVAL_KEY, GT, PRED, RawBox
 from yolo_tl.analysis.store.match_store import MatchStore
+from yolo_tl.analysis.store.registered_run import can_register, fiftyone_evaluate, register_evaluation
+from yolo_tl.analysis.store.sample_insert import SampleRow, SampleWriter
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,11 @@ class Item(NamedTuple):
     filepath: str
     ground_truth: Sequence[RawBox]
     predictions: Sequence[RawBox]
-    size: Optional[tuple[int, int]]
-    crowd: Optional[Sequence[bool]] = None
+    size: tuple[int, int] | None
+    crowd: Sequence[bool] | None = None
 
 
-def _attrs(key: str, oid: Any, outcome: str, other: Any, iou: Optional[float]) -> dict:
+def _attrs(key: str, oid: Any, outcome: str, other: Any, iou: float | None) -> dict:
     """A box's evaluation attributes as FiftyOne stores them (an unmatched box has no ``_iou``)."""
     out = {"_id": oid, key: outcome, f"{key}_id": str(other) if other is not None else ""}
     if iou is not None:
@@ -68,7 +68,7 @@ class EvaluatedBuilder:
         self.predictions = 0
         self.samples = 0
         self._ul = ultralytics_matcher() if explain else None
-        self.registered: Optional[bool] = None
+        self.registered: bool | None = None
         self.errors = ErrorAccumulator(self.names)  # TIDE's dAP: a few bytes per kept prediction
         self.error_seconds = 0.0  # typing + accumulating, timed on its own (report: seconds.error_types)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Sequence
-from typing import Any, Callable, Optional
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from yolo_tl.analysis.collect import GT, PRED
 from yolo_tl.analysis.metrics.label_issues import FIX_FOR_KIND, KINDS, LabelIssue, find_label_issues
@@ -83,7 +83,7 @@ def _top_entry(filepath: str, issue: LabelIssue, names: Sequence[str]) -> dict[s
 
 
 def store_label_suspects(ds: Any, names: Sequence[str], *, min_score: float = MIN_STORED, batch: int = BATCH,
-                         progress: Optional[Callable[[int], None]] = None) -> dict[str, Any]:
+                         progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Find and store every sample's suggestions (see the module docstring); returns the report's summary.
 
     The summary: ``counts`` and ``likely`` (score >= 0.5) per kind, ``samples`` with a suggestion,
@@ -103,7 +103,7 @@ def store_label_suspects(ds: Any, names: Sequence[str], *, min_score: float = MI
     for start in range(0, len(ids), batch):
         chunk = ds.select(ids[start:start + batch], ordered=True)
         issues_of: dict[str, Any] = {}
-        best_of: dict[str, Optional[float]] = {}
+        best_of: dict[str, float | None] = {}
         for sid, path, w, h, gids, glabels, gboxes, pids, plabels, pboxes, pconfs in zip(*chunk.values(list(_VALUES))):
             found: list[LabelIssue] = []
             if w and h:

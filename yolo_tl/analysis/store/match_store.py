@@ -15,7 +15,7 @@ import contextlib
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +42,8 @@ class MatchStore:
         self.labels = np.array([*names, missing], dtype=object)  # index -1: FiftyOne's "missing" label
         self._file = tempfile.TemporaryFile(prefix="yolo-tl-matches-")
 
-    def add(self, gt: Sequence[int], pred: Sequence[int], iou: Sequence[Optional[float]],
-            conf: Sequence[Optional[float]], gt_id: Sequence[Any], pred_id: Sequence[Any]) -> None:
+    def add(self, gt: Sequence[int], pred: Sequence[int], iou: Sequence[float | None],
+            conf: Sequence[float | None], gt_id: Sequence[Any], pred_id: Sequence[Any]) -> None:
         n = len(gt)
         if not n:
             return

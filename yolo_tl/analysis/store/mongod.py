@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from yolo_tl._upstream.fiftyone import connect_database, forget_failed_start, mongod_path, services_of
 from yolo_tl.errors import DatabaseError
@@ -37,7 +37,7 @@ URI_HINT = ("start that MongoDB server or fix FIFTYONE_DATABASE_URI; unset it to
 SELECT_TIMEOUT_S = 10.0  # how long to look for the server before saying it is unreachable
 
 
-def find_mongod() -> Optional[Path]:
+def find_mongod() -> Path | None:
     """Path of the mongod FiftyOne will start, or None. Does not import fiftyone."""
     return mongod_path()
 
@@ -106,7 +106,7 @@ def ping_uri(uri: str, timeout_s: float = SELECT_TIMEOUT_S) -> None:
         client.close()
 
 
-def configured_uri() -> Optional[str]:
+def configured_uri() -> str | None:
     """The MongoDB URI FiftyOne will use (``FIFTYONE_DATABASE_URI``, else ``database_uri`` in
     FiftyOne's config file), read without importing fiftyone (that import alone takes seconds)."""
     uri = os.environ.get("FIFTYONE_DATABASE_URI")

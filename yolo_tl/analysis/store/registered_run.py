@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import logging
 from functools import partial
-from typing import Any, Optional
+from typing import Any
 
 from yolo_tl._upstream import fiftyone as upstream_fo
 from yolo_tl.analysis.metrics.evaluation import IOU_THRESHS, MAX_PREDS
@@ -52,7 +52,7 @@ def can_register(gt_field: str = "ground_truth", pred_field: str = "predictions"
 
 
 def _empty_results(ds: Any, config: Any, eval_key: str, classes: list[str], iou_threshs: list[float],
-                   curves: Optional[dict] = None, method: Any = None) -> Any:
+                   curves: dict | None = None, method: Any = None) -> Any:
     """FiftyOne's results object without matches (its mAP reads the precision arrays only)."""
     import fiftyone.utils.eval.coco as fouc
     import numpy as np
@@ -91,7 +91,7 @@ def register_evaluation(ds: Any, *, eval_key: str, gt_field: str, pred_field: st
 
 
 def fiftyone_evaluate(ds: Any, *, eval_key: str, gt_field: str, pred_field: str, iou: float,
-                      classes: Optional[list[str]]) -> Any:
+                      classes: list[str] | None) -> Any:
     """FiftyOne's own ``evaluate_detections`` (the fallback, and the reference in tests)."""
     return ds.evaluate_detections(pred_field, gt_field=gt_field, eval_key=eval_key, iou=iou, compute_mAP=True,
                                   classes=classes, progress=False)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from yolo_tl._upstream import fiftyone as upstream_fo
 from yolo_tl.analysis.collect import RawBox, to_detections
@@ -38,11 +38,11 @@ class SampleRow(NamedTuple):
 
     filepath: str
     ground_truth: Sequence[RawBox]
-    predictions: Optional[Sequence[RawBox]]
-    size: Optional[tuple[int, int]]
-    gt_attrs: Optional[Sequence[dict]] = None
-    pred_attrs: Optional[Sequence[dict]] = None
-    fields: Optional[dict] = None
+    predictions: Sequence[RawBox] | None
+    size: tuple[int, int] | None
+    gt_attrs: Sequence[dict] | None = None
+    pred_attrs: Sequence[dict] | None = None
+    fields: dict | None = None
 
 
 def _probes_agree(fo: Any) -> bool:
@@ -50,7 +50,7 @@ def _probes_agree(fo: Any) -> bool:
     return upstream_fo.probes_agree(fo)
 
 
-def _api_detections(fo: Any, boxes: Sequence[RawBox], attrs: Optional[Sequence[dict]]) -> Any:
+def _api_detections(fo: Any, boxes: Sequence[RawBox], attrs: Sequence[dict] | None) -> Any:
     if attrs is None:
         return to_detections(boxes)
     dets = []
@@ -83,9 +83,9 @@ class SampleWriter:
 
     def __init__(self, ds: Any, *, gt_field: str = "ground_truth", pred_field: str = "predictions") -> None:
         self.ds, self.gt_field, self.pred_field = ds, gt_field, pred_field
-        self.path: Optional[str] = None  # "bulk" or "api" once decided
+        self.path: str | None = None  # "bulk" or "api" once decided
         self._dataset_id: Any = None
-        self._kind: Optional[tuple] = None
+        self._kind: tuple | None = None
 
     def add(self, rows: Sequence[SampleRow]) -> None:
         import fiftyone as fo

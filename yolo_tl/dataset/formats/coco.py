@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, NamedTuple
 
 from yolo_tl.dataset.annotations import Box, BoxPacker, PackedBoxes
 from yolo_tl.dataset.boxes import coco_to_xyxy
@@ -30,16 +31,16 @@ def _raise(err: YoloTLError) -> None:
 class CocoImage:
     id: Any
     file_name: str
-    width: Optional[int]
-    height: Optional[int]
+    width: int | None
+    height: int | None
     boxes: Sequence[Box] = ()  # PackedBoxes once parsed
 
 
 @dataclass
 class CocoData:
-    categories: Dict[Any, str]  # id -> name, after dropping a Roboflow root category
-    images: List[CocoImage]
-    dropped_root_category: Optional[str] = None
+    categories: dict[Any, str]  # id -> name, after dropping a Roboflow root category
+    images: list[CocoImage]
+    dropped_root_category: str | None = None
 
 
 class _Img(NamedTuple):
@@ -68,11 +69,11 @@ class _AnnStore:
     """
 
     def __init__(self) -> None:
-        self.image_ids: List[Any] = []
-        self.category_ids: List[Any] = []
+        self.image_ids: list[Any] = []
+        self.category_ids: list[Any] = []
         self.bbox = array("d")
         self.crowd = bytearray()
-        self._ids: Dict[Any, Any] = {}  # one object per distinct id value
+        self._ids: dict[Any, Any] = {}  # one object per distinct id value
 
     def __len__(self) -> int:
         return len(self.crowd)
@@ -119,7 +120,7 @@ def _num(value: Any, *, source: Path, field_name: str) -> float:
     return number
 
 
-def _opt_size(value: Any, *, source: Path, field_name: str) -> Optional[int]:
+def _opt_size(value: Any, *, source: Path, field_name: str) -> int | None:
     if value is None:
         return None
     size = _num(value, source=source, field_name=field_name)
@@ -128,7 +129,7 @@ def _opt_size(value: Any, *, source: Path, field_name: str) -> Optional[int]:
     return int(round(size)) or None
 
 
-def _root_category(cats: List[Tuple[Any, str, Optional[str]]], used: set) -> Optional[Any]:
+def _root_category(cats: list[tuple[Any, str, str | None]], used: set) -> Any | None:
     """Roboflow's id-0 category: named after every other category's supercategory, and unused."""
     zero = [c for c in cats if c[0] == 0]
     others = [c for c in cats if c[0] != 0]
@@ -141,7 +142,7 @@ def _root_category(cats: List[Tuple[Any, str, Optional[str]]], used: set) -> Opt
 
 
 def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: bool = False,
-               store: Optional[_AnnStore] = None) -> CocoData:
+               store: _AnnStore | None = None) -> CocoData:
     """Parse a loaded COCO document. Structural problems raise; per-item ones go to ``on_error``.
 
     ``consume`` empties ``doc["annotations"]`` while reading it (read_coco owns its document);
@@ -156,7 +157,7 @@ def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: b
     if not isinstance(anns, list):
         raise AnnotationError("'annotations' is not a list", path=source, field="annotations")
 
-    cats: List[Tuple[Any, str, Optional[str]]] = []
+    cats: list[tuple[Any, str, str | None]] = []
     for i, cat in enumerate(doc["categories"]):
         where = f"categories[{i}]"
         if not isinstance(cat, dict) or not _is_id(cat.get("id")) or not isinstance(cat.get("name"), str):
@@ -165,8 +166,8 @@ def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: b
             raise AnnotationError(f"duplicate category id {cat['id']!r}", path=source, field=where)
         cats.append((cat["id"], cat["name"].strip(), cat.get("supercategory")))
 
-    images: Dict[Any, CocoImage] = {}
-    names_seen: Dict[str, Any] = {}
+    images: dict[Any, CocoImage] = {}
+    names_seen: dict[str, Any] = {}
     for i, img in enumerate(doc["images"]):
         where = f"images[{i}]"
         if isinstance(img, _Img):
@@ -189,7 +190,7 @@ def parse_coco(doc: Any, *, source: Path, on_error: OnError = _raise, consume: b
             continue
         names_seen[fname] = img["id"]
         images[img["id"]] = CocoImage(img["id"], fname, width, height)
-    box_lists: Dict[Any, BoxPacker] = {}
+    box_lists: dict[Any, BoxPacker] = {}
 
     cat_names = {c[0]: c[1] for c in cats}
     used: set = set()

@@ -7,7 +7,6 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Optional
 
 from yolo_tl.errors import ImageError
 
@@ -42,7 +41,7 @@ def real_dir(folder: str) -> str:
     return os.path.realpath(folder)
 
 
-def resolve_inside(root: Path, name: str, *, source: Path, field: str) -> Optional[Path]:
+def resolve_inside(root: Path, name: str, *, source: Path, field: str) -> Path | None:
     """``root/name`` if it exists and really lies inside ``root`` (symlinks followed), else None.
 
     Raises ImageError when the name or a symlink on its way leads outside the root.
@@ -89,8 +88,8 @@ def _relative_to(bound: Path, root: Path, name: str) -> str:
     return os.path.normpath(os.path.join(_relative_dir(str(root), str(bound)), name))
 
 
-def find_image(root: Path, name: Optional[str], stem: str, *, source: Path, field: str,
-               boundary: Optional[Path] = None) -> Optional[Path]:
+def find_image(root: Path, name: str | None, stem: str, *, source: Path, field: str,
+               boundary: Path | None = None) -> Path | None:
     """Find an annotation's image: the name as written, else the annotation's stem with an image suffix.
 
     ``boundary`` is the folder nothing may escape (defaults to ``root``).

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from xml.parsers import expat
 from pathlib import Path
-from typing import List, Optional, Tuple
+from xml.parsers import expat
 
 from yolo_tl.dataset.annotations import Box
 from yolo_tl.dataset.boxes import voc_to_xyxy
@@ -24,20 +23,20 @@ _FORBIDDEN = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype", b"<!entity")
 
 @dataclass(frozen=True)
 class VocRecord:
-    filename: Optional[str]
-    width: Optional[int]
-    height: Optional[int]
-    boxes: Tuple[Box, ...]
+    filename: str | None
+    width: int | None
+    height: int | None
+    boxes: tuple[Box, ...]
 
 
-def _text(elem: Optional[ET.Element]) -> Optional[str]:
+def _text(elem: ET.Element | None) -> str | None:
     if elem is None or elem.text is None:
         return None
     text = elem.text.strip()
     return text or None
 
 
-def _child_text(elem: ET.Element, tag: str) -> Optional[str]:
+def _child_text(elem: ET.Element, tag: str) -> str | None:
     """``_text(elem.find(tag))`` with the C-level findtext (no Element handed to Python)."""
     text = elem.findtext(tag)
     return (text.strip() or None) if text is not None else None
@@ -59,7 +58,7 @@ def _number(elem: ET.Element, tag: str, *, source: Path, where: str) -> float:
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
 
 
-def _plain_coords(bnd: ET.Element) -> Optional[Tuple[float, float, float, float]]:
+def _plain_coords(bnd: ET.Element) -> tuple[float, float, float, float] | None:
     """The four corners when all are plain finite numbers (the usual case), else None.
 
     float() strips surrounding whitespace as _text does; anything unusual (a missing or empty
@@ -77,7 +76,7 @@ def _plain_coords(bnd: ET.Element) -> Optional[Tuple[float, float, float, float]
     return None
 
 
-def _size(root: ET.Element, tag: str, *, source: Path) -> Optional[int]:
+def _size(root: ET.Element, tag: str, *, source: Path) -> int | None:
     """``<size><width>`` as an int; None when missing, empty or zero (the size is then read from the image)."""
     size = root.find("size")
     raw = _child_text(size, tag) if size is not None else None
@@ -147,7 +146,7 @@ def parse_voc(data: bytes, *, source: Path) -> VocRecord:
         raise AnnotationError(f"malformed XML ({err})", path=source) from None
     if root.tag != "annotation":
         raise AnnotationError(f"root element is <{root.tag}>, expected <annotation>", path=source)
-    boxes: List[Box] = []
+    boxes: list[Box] = []
     for i, obj in enumerate(root.findall("object")):
         name = _child_text(obj, "name")
         if name is None:

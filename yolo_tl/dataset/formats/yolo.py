@@ -11,18 +11,18 @@ from __future__ import annotations
 import glob
 import math
 import os
-from pathlib import Path
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple, Type, Union
+from pathlib import Path
 
 import yaml
 
-from yolo_tl.errors import AnnotationError, LayoutError, YoloTLError
 from yolo_tl.dataset.formats.safe_paths import IMAGE_SUFFIXES
+from yolo_tl.errors import AnnotationError, LayoutError, YoloTLError
 
 SPLITS = ("train", "val", "test")
 PREPARE_MARKER = "prepare_report.json"  # output.MARKER: the file every folder written by prepare holds
-YoloBox = Tuple[int, float, float, float, float]
+YoloBox = tuple[int, float, float, float, float]
 
 
 def render_data_yaml(dataset_root: Path, splits: Sequence[str], names: Sequence[str]) -> str:
@@ -38,7 +38,7 @@ def render_data_yaml(dataset_root: Path, splits: Sequence[str], names: Sequence[
     return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
-def write_text(path: Union[str, Path], text: str) -> None:
+def write_text(path: str | Path, text: str) -> None:
     """Write a whole file as UTF-8 with '\n' line ends (truncate, never append: a re-run must not
     duplicate lines). Plain os calls: prepare writes one per image, and open()'s text layers cost
     more than the write itself."""
@@ -62,25 +62,25 @@ class DataYaml:
 
     path: Path  # the file itself, absolute
     root: Path  # the dataset root its split entries are relative to
-    names: List[str]
-    entries: Dict[str, List[Path]]  # split -> absolute dirs / .txt lists / image files, unchecked
+    names: list[str]
+    entries: dict[str, list[Path]]  # split -> absolute dirs / .txt lists / image files, unchecked
     root_from: str = "the data.yaml's folder"
-    raw: Dict[str, object] = field(default_factory=dict, repr=False)  # the parsed document
+    raw: dict[str, object] = field(default_factory=dict, repr=False)  # the parsed document
 
     @property
     def nc(self) -> int:
         return len(self.names)
 
     @property
-    def names_dict(self) -> Dict[int, str]:
+    def names_dict(self) -> dict[int, str]:
         return dict(enumerate(self.names))
 
-    def images(self, split: str, *, error: Type[YoloTLError] = LayoutError) -> List[Path]:
+    def images(self, split: str, *, error: type[YoloTLError] = LayoutError) -> list[Path]:
         """The images of ``split`` (see ``split_images``)."""
         return split_images(self, split, error=error)
 
 
-def _names(raw, nc, path: Path, error: Type[YoloTLError]) -> List[str]:
+def _names(raw, nc, path: Path, error: type[YoloTLError]) -> list[str]:
     if isinstance(raw, dict) and raw:
         try:
             keys = sorted(int(k) for k in raw)
@@ -97,7 +97,7 @@ def _names(raw, nc, path: Path, error: Type[YoloTLError]) -> List[str]:
                 field="names")
 
 
-def _root(path: Path, value, error: Type[YoloTLError]) -> Tuple[Path, str]:
+def _root(path: Path, value, error: type[YoloTLError]) -> tuple[Path, str]:
     """The dataset root and how it was chosen. A relative ``path:`` is read against the data.yaml's
     own folder (what users expect), then the current folder; never Ultralytics' ``datasets_dir``."""
     here = path.parent.resolve()
@@ -118,7 +118,7 @@ def _root(path: Path, value, error: Type[YoloTLError]) -> Tuple[Path, str]:
                 f"{Path.cwd() / root} (the current folder) is a folder", path=path, field="path")
 
 
-def load_data_yaml(path, *, error: Type[YoloTLError] = AnnotationError) -> DataYaml:
+def load_data_yaml(path, *, error: type[YoloTLError] = AnnotationError) -> DataYaml:
     """Parse data.yaml: names (dict or list), ``nc`` if given, the root, the split entries.
 
     ``error`` is the exception class to raise, so each caller reports in its own terms.
@@ -143,7 +143,7 @@ def load_data_yaml(path, *, error: Type[YoloTLError] = AnnotationError) -> DataY
         if not nc_ok:
             raise error(f"nc is {doc['nc']} but names lists {len(names)} classes", path=path, field="nc")
     root, root_from = _root(path, doc.get("path"), error)
-    entries: Dict[str, List[Path]] = {}
+    entries: dict[str, list[Path]] = {}
     for split in SPLITS:
         value = doc.get(split)
         if value in (None, "", []):
@@ -161,7 +161,7 @@ def load_data_yaml(path, *, error: Type[YoloTLError] = AnnotationError) -> DataY
     return DataYaml(path.resolve(), root, names, entries, root_from, doc)
 
 
-def _list_file_images(entry: Path) -> List[Path]:
+def _list_file_images(entry: Path) -> list[Path]:
     """Image paths of a .txt split list; relative lines are read against the list's own folder."""
     images = []
     for line in entry.read_text(encoding="utf-8-sig").splitlines():
@@ -172,7 +172,7 @@ def _list_file_images(entry: Path) -> List[Path]:
     return images
 
 
-def split_images(data: DataYaml, split: str, *, error: Type[YoloTLError] = LayoutError) -> List[Path]:
+def split_images(data: DataYaml, split: str, *, error: type[YoloTLError] = LayoutError) -> list[Path]:
     """The images of one split, listed as Ultralytics lists them (``BaseDataset.get_img_files``).
 
     A split entry (folder, .txt list or image) is resolved, as ``check_det_dataset`` does; the image
@@ -182,7 +182,7 @@ def split_images(data: DataYaml, split: str, *, error: Type[YoloTLError] = Layou
     if split not in data.entries:
         have = ", ".join(data.entries) or "none"
         raise error(f"no split '{split}' (this file has: {have})", path=data.path, field=split)
-    images: List[str] = []
+    images: list[str] = []
     for raw_entry in data.entries[split]:
         entry = raw_entry.resolve()
         if entry.is_dir():
@@ -207,7 +207,7 @@ def _images_to_labels(text: str) -> str:
     return sb.join(text.rsplit(sa, 1))
 
 
-def label_path_for(image_path: Union[str, Path]) -> Path:
+def label_path_for(image_path: str | Path) -> Path:
     """The label file of an image, by Ultralytics' own rule (``ultralytics.data.utils.img2label_paths``).
 
     The one place yolo-tl maps an image to its label: the path as given (a symlink is not followed),
@@ -216,14 +216,14 @@ def label_path_for(image_path: Union[str, Path]) -> Path:
     return Path(_images_to_labels(os.fspath(image_path)).rsplit(".", 1)[0] + ".txt")
 
 
-def label_dir_for(images_dir: Union[str, Path]) -> Path:
+def label_dir_for(images_dir: str | Path) -> Path:
     """The labels folder Ultralytics reads for the images below ``images_dir`` (same rule)."""
     return Path(_images_to_labels(os.fspath(images_dir).rstrip(os.sep) + os.sep).rstrip(os.sep))
 
 
-def parse_yolo_labels(text: str, *, source: Path, nc: int) -> List[YoloBox]:
+def parse_yolo_labels(text: str, *, source: Path, nc: int) -> list[YoloBox]:
     """Parse one label file; refuses what Ultralytics would silently drop (coords > 1, cls >= nc)."""
-    boxes: List[YoloBox] = []
+    boxes: list[YoloBox] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
         if not parts:
@@ -254,7 +254,7 @@ def parse_yolo_labels(text: str, *, source: Path, nc: int) -> List[YoloBox]:
     return boxes
 
 
-def read_yolo_labels(label_path: Path, *, nc: int) -> List[YoloBox]:
+def read_yolo_labels(label_path: Path, *, nc: int) -> list[YoloBox]:
     """Boxes of one label file; a missing file means no boxes (as in Ultralytics)."""
     try:
         text = Path(label_path).read_text(encoding="utf-8-sig")  # a BOM, as Ultralytics reads it
@@ -263,7 +263,7 @@ def read_yolo_labels(label_path: Path, *, nc: int) -> List[YoloBox]:
     return parse_yolo_labels(text, source=Path(label_path), nc=nc)
 
 
-def read_yolo_split(data: DataYaml, split: str) -> List[Tuple[Path, List[YoloBox]]]:
+def read_yolo_split(data: DataYaml, split: str) -> list[tuple[Path, list[YoloBox]]]:
     """(image path, boxes) for every image of a split of a data.yaml loaded by load_data_yaml."""
     images = split_images(data, split, error=AnnotationError)
     return [(img, read_yolo_labels(label_path_for(img), nc=data.nc)) for img in images]
