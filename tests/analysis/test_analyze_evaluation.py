@@ -103,7 +103,11 @@ def test_views_show_predictions_above_show_conf_and_colour_by_outcome(bccd_yolo,
         by_path = {f["path"]: {v["value"]: v["color"] for v in f["valueColors"]} for f in scheme.fields}
         assert by_path["predictions"].keys() == {"tp", "fp"} and by_path["ground_truth"].keys() == {"tp", "fn"}
         assert len({by_path["predictions"]["fp"], by_path["ground_truth"]["fn"], by_path["predictions"]["tp"]}) == 3
-        assert all(f["colorByAttribute"] == "eval" for f in scheme.fields)
+        colour_by = {f["path"]: f["colorByAttribute"] for f in scheme.fields}
+        assert colour_by["predictions"] == colour_by["ground_truth"] == "eval"
+        # the suggested label fixes, when any, are coloured by their kind, apart from both
+        assert set(colour_by) <= {"predictions", "ground_truth", "label_issues"}
+        assert colour_by.get("label_issues", "kind") == "kind"
     finally:
         ds.delete()
 

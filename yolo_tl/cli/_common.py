@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -32,23 +33,20 @@ class _State:
 state = _State()
 
 
-def _show_as_flag(err: YoloTLError, kwargs: dict[str, Any]) -> None:
-    """The library names Python parameters (``field="pseudo_conf"``); show them as this command's flag
-    (``--pseudo-conf``) or argument (``WEIGHTS``). A key of a --config file keeps its name."""
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    if not err.field or err.field.startswith("-") or ctx is None:
+def _show_as_flag(err: YoloTLError, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """The library names Python parameters (``field="pseudo_conf"``); show them as the command's flag
+    (``--pseudo-conf``) or argument (``WEIGHTS``), read from the command function's Typer parameters.
+    A key of a --config file keeps its name."""
+    if not err.field or err.field.startswith("-"):
         return
     if err.path is not None and kwargs.get("config") is not None and err.path == str(kwargs["config"]):
         return
-    for param in ctx.command.params:
-        if param.name == err.field:
-            if isinstance(param, click.Option):
-                longs = [o for o in param.opts if o.startswith("--")]
-                err.renamed(longs[0] if longs else param.opts[0])
-            else:
-                err.renamed(param.human_readable_name)
+    flag = "--" + err.field.replace("_", "-")
+    for name, param in inspect.signature(fn).parameters.items():
+        longs = [d for d in getattr(param.default, "param_decls", None) or () if d.startswith("--")]
+        if name == err.field or flag in longs:
+            is_option = isinstance(param.default, typer.models.OptionInfo)
+            err.renamed(longs[0] if is_option and longs else name.upper())
             return
 
 
@@ -62,7 +60,7 @@ def handle_errors(fn: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except YoloTLError as err:
-            _show_as_flag(err, kwargs)
+            _show_as_flag(err, fn, kwargs)
             if state.debug:
                 raise
             # escape(): "images[id=3]" or "[x, y, w, h]" in a message is text, not rich markup

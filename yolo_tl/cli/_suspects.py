@@ -40,5 +40,5 @@ def render_suspects(summary: dict[str, Any], name: str, *, rows: int = 10) -> No
                   highlight=False)
     if summary.get("note"):
         console.print(f"[yellow]note: {escape(summary['note'])}[/]")
-    console.print(f"Tag suggestions accept / reject in the App, then: yolo-tl fix-labels {name} --out DIR "
-                  "[--accept-above 0.5]", highlight=False, soft_wrap=True)
+    console.print("Tag suggestions accept / reject in the App, then:", highlight=False)
+    console.print(f"  yolo-tl fix-labels {name} --out DIR \\[--accept-above 0.5]", highlight=False, soft_wrap=True)
