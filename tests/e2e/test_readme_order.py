@@ -64,7 +64,7 @@ def test_readme_order_on_bccd_with_a_cut_photo(bccd_root: Path, tmp_path: Path) 
     assert evaluated["split"] == "test"
     analysed = run(["analyze", "data/mine/data.yaml", "--weights", "runs/mine/weights/best.pt", "--imgsz", "64",
                     "--name", "readme-order-bccd", "--json"], project)
-    assert analysed["samples"] == 87 and analysed["unreadable"] == []
+    assert analysed["totals"]["samples"] == 87 and analysed["split"]["unreadable"] == []
     run(["export", "runs/mine/weights/best.pt", "--format", "onnx", "--data", "data/mine/data.yaml", "--imgsz", "64",
          "--max-drop", "1"], project)
     predicted = run(["predict", "runs/mine/weights/export_onnx/best.onnx", photo, "--out", "preds", "--imgsz", "64",
