@@ -183,7 +183,7 @@ def test_relative_path_every_command(tiny_yolo_data: Path, tiny_base_weights: Pa
     r = RUNNER.invoke(app, ["analyze", str(data_yaml), "--weights", str(best), *small, "--ultralytics-val",
                             "--name", "own-output-relative", "--out", str(tmp_path / "figs"), "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["ultralytics_map50_95"] is not None
+    assert json.loads(r.stdout)["maps"]["ultralytics_map50_95"] is not None
     r = RUNNER.invoke(app, ["export", str(best), "--data", str(data_yaml), "--imgsz", "64", "--max-drop", "1",
                             "--out", str(tmp_path / "export"), "--json"])
     assert r.exit_code == 0, r.output
