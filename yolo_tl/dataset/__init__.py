@@ -1,4 +1,4 @@
 """prepare: Pascal VOC / COCO annotations -> an Ultralytics YOLO dataset.
 
-Imports nothing from training/, analysis/ or cli/ (tests/test_layout.py checks it).
+Imports nothing from model/, training/, deploy/, analysis/ or cli/ (tests/test_layout.py checks it).
 """

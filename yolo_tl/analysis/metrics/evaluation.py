@@ -12,7 +12,7 @@ for mAP) and Ultralytics' own matching of the same boxes (``explain.py``).
 
 ``Accumulator.pr_curves`` reads precision at the 101 recall points exactly as FiftyOne's
 ``_compute_pr_curves`` does (tps before fps on tied confidences), so the mAP is FiftyOne's to
-the last bit; tests/test_evaluation.py checks it against FiftyOne and pycocotools.
+the last bit; tests/analysis/test_evaluation.py checks it against FiftyOne and pycocotools.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Nothing is guessed: the first sample goes in through FiftyOne's public API (whic
 dataset's media type and field schema), and the bulk path is taken only when the stored first
 sample and FiftyOne's own serialisation of a probe Detection, Detections and ImageMetadata have
 exactly the structure the fast builders produce. Any difference (a future FiftyOne that stores
-more) and the rest goes through ``add_samples`` too, with a warning. tests/test_fiftyone_bulk.py
+more) and the rest goes through ``add_samples`` too, with a warning. tests/analysis/test_sample_insert.py
 compares both paths field by field and through ``evaluate_detections``. The document layout and
 the raw collection are ``yolo_tl._upstream.fiftyone``'s.
 """
