@@ -23,11 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-def _epoch_timer(times: list[float]) -> dict[str, Any]:
-    start: list[float] = []
-    return {"on_train_epoch_start": lambda t: start.append(time.perf_counter()),
-            "on_train_epoch_end": lambda t: times.append(time.perf_counter() - start[-1])}
+from benchmarks.common import command_line, epoch_timer
 
 
 def run(work: Path, *, images: int, source_epochs: int, epochs: int, imgsz: int, batch: int,
@@ -71,7 +67,7 @@ def run(work: Path, *, images: int, source_epochs: int, epochs: int, imgsz: int,
         t = time.perf_counter()
         slug = "".join(c if c.isalnum() else "_" for c in label.split("(")[0].strip("- ")).strip("_")
         res = yolo_tl.finetune(tgt_yaml, weights=source.best, epochs=epochs, name=f"{i}_{slug}",
-                               callbacks=_epoch_timer(times), **kwargs, **common)
+                               callbacks=epoch_timer(times), **kwargs, **common)
         wall = time.perf_counter() - t
         target = score(res.best, tgt_yaml)
         after = score(res.best, src_yaml)
@@ -152,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.workdir.resolve() if args.workdir else Path(tmp)
         result = run(work, images=args.images, source_epochs=args.source_epochs, epochs=args.epochs,
                      imgsz=args.imgsz, batch=args.batch, seed=args.seed)
-    command = ("python -m benchmarks.bench_transfer " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in result["settings"].items()))
+    command = command_line("bench_transfer", result["settings"])
     write_markdown(result, args.out, command)
     print(json.dumps(result, indent=2))
     return 0

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import command_line, epoch_timer
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 WEIGHTS = SHARED / "weights" / "yolov5n-v6.1-coco.pt"
@@ -40,12 +42,6 @@ RECIPES: list[tuple[str, dict[str, Any]]] = [
     ("--lr-factors backbone=0.1", {"freeze": "none", "lr_factors": "backbone=0.1"}),
     ("freeze backbone, Ultralytics' nbs 64 + 3 warm-up epochs", {"freeze": "backbone", "ultralytics_schedule": True}),
 ]
-
-
-def _epoch_timer(times: list[float]) -> dict[str, Any]:
-    start: list[float] = []
-    return {"on_train_epoch_start": lambda t: start.append(time.perf_counter()),
-            "on_train_epoch_end": lambda t: times.append(time.perf_counter() - start[-1])}
 
 
 def _resolve(kwargs: dict[str, Any], epochs: int) -> dict[str, Any]:
@@ -90,7 +86,7 @@ def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int,
                 run_common["extra"] = {"plots": False}
             times: list[float] = []
             t = time.perf_counter()
-            res = yolo_tl.finetune(data_yaml, name=f"{name}_{i}", callbacks=_epoch_timer(times), **kwargs,
+            res = yolo_tl.finetune(data_yaml, name=f"{name}_{i}", callbacks=epoch_timer(times), **kwargs,
                                    **run_common)
             wall = time.perf_counter() - t
             score = _score(res.best, data_yaml, imgsz, batch)
@@ -177,8 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(work, datasets=names, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed,
                      nbs=args.nbs, warmup_epochs=args.warmup_epochs,
                      recipes=[int(r) for r in args.recipes.split(",")] if args.recipes else None)
-    command = ("python -m benchmarks.bench_transfer_real " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in result["settings"].items()))
+    command = command_line("bench_transfer_real", result["settings"])
     write_markdown(result, args.out, command)
     print(json.dumps(result, indent=2))
     return 0

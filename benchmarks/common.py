@@ -4,6 +4,7 @@ module, so each ``benchmarks/*.py`` imports on its own."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,3 +76,15 @@ def verdict(ok: bool) -> str:
 def spread(case: Case, key: str) -> str:
     vals = case.values(key)
     return (f"{case.name}: " + ", ".join(f"{v:.2f}" for v in vals) + " s") if vals else ""
+
+
+def epoch_timer(times: list[float]) -> dict[str, Callable]:
+    """Ultralytics callbacks that append each training epoch's seconds to ``times``."""
+    start: list[float] = []
+    return {"on_train_epoch_start": lambda t: start.append(time.perf_counter()),
+            "on_train_epoch_end": lambda t: times.append(time.perf_counter() - start[-1])}
+
+
+def command_line(module: str, settings: dict) -> str:
+    """The ``python -m benchmarks.MODULE --key value ...`` that reproduces a run with ``settings``."""
+    return f"python -m benchmarks.{module} " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
