@@ -41,6 +41,8 @@ RECIPES: list[tuple[str, dict[str, Any]]] = [
     ("gradual (2 steps)", {"freeze": "backbone", "unfreeze_at": "thirds"}),
     ("--lr-factors backbone=0.1", {"freeze": "none", "lr_factors": "backbone=0.1"}),
     ("freeze backbone, Ultralytics' nbs 64 + 3 warm-up epochs", {"freeze": "backbone", "ultralytics_schedule": True}),
+    ("freeze backbone, nbs 64, no warm-up", {"freeze": "backbone", "schedule": {"nbs": 64, "warmup_epochs": 0.0}}),
+    ("freeze backbone, nbs = batch, 3 warm-up epochs", {"freeze": "backbone", "schedule": {"warmup_epochs": 3.0}}),
 ]
 
 
@@ -84,6 +86,8 @@ def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int,
             run_common = dict(common)
             if kwargs.pop("ultralytics_schedule", False):  # Ultralytics' own nbs and warm-up
                 run_common["extra"] = {"plots": False}
+            if "schedule" in kwargs:  # one of the two changed, to tell which one matters
+                run_common["extra"] = {**common["extra"], **kwargs.pop("schedule")}
             times: list[float] = []
             t = time.perf_counter()
             res = yolo_tl.finetune(data_yaml, name=f"{name}_{i}", callbacks=epoch_timer(times), **kwargs,
@@ -129,8 +133,8 @@ def write_markdown(result: dict[str, Any], out: Path, command: str) -> None:
         f"Start: `../shared/weights/yolov5n-v6.1-coco.pt` (official YOLOv5n COCO, carried into yolov5nu). "
         f"Every row: seed {s['seed']}, {s['epochs']} epochs, imgsz {s['imgsz']}, batch {s['batch']}, "
         f"nbs {s['nbs']} (an optimizer step every batch), {s['warmup_epochs']} warm-up epoch(s) unless the row "
-        "says Ultralytics' (nbs 64: a step every 64 images; warm-up max(3 epochs, 100 iterations), i.e. 8 "
-        "epochs of BCCD), optimizer "
+        "says otherwise; Ultralytics' own are nbs 64 (a step every 64 images) and 3 warm-up epochs, which "
+        "Ultralytics caps at epochs - 1 (so 1 of 2, 3 of 5); optimizer "
         "auto; scores by Ultralytics' validator on the val split.", "",
         "| dataset | recipe | mAP50 | mAP50-95 | wall s | epoch s |", "|---|---|---|---|---|---|",
     ]
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--nbs", type=int, default=16, help="nominal batch size (Ultralytics' default is 64)")
     ap.add_argument("--warmup-epochs", type=float, default=0.0,
-                    help="Ultralytics' default is 3 (and at least 100 iterations)")
+                    help="Ultralytics' default is 3 (capped at epochs - 1)")
     ap.add_argument("--recipes", default=None, help="comma-separated row numbers of RECIPES to run (default: all)")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS_transfer_real.md"))
     ap.add_argument("--workdir", type=Path, default=None, help="keep the data and runs here (default: a temp dir)")

@@ -44,7 +44,7 @@ def frozen_run(tiny_yolo_data, tiny_base_weights, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("frozen")
     config = tmp / "train.yaml"
     config.write_text("epochs: 2\nimgsz: 64\nbatch: 4\nworkers: 0\nname: from_config\n"
-                      "ultralytics:\n  plots: false\n")
+                      "ultralytics:\n  plots: false\n  warmup_epochs: 0.5\n")
     result = CliRunner().invoke(app, [
         "finetune", str(tiny_yolo_data), "--weights", str(tiny_base_weights), "--freeze", "backbone",
         "--config", str(config), "--name", "frozen", "--project", str(tmp / "runs"), "--json",
@@ -58,6 +58,21 @@ def test_train_cli_flags_win_over_config(frozen_run):
     run_dir = Path(frozen_run["run_dir"])
     assert run_dir.name == "frozen"  # --name beat name: in the config file
     assert len(_rows(run_dir)) == 2  # epochs: 2 came from the config file
+
+
+def test_train_steps_every_batch_and_the_users_warmup_wins(frozen_run):
+    """yolo-tl's default nbs = batch reaches Ultralytics' trainer (its own args.yaml), where Ultralytics'
+    default is 64; the config file's warmup_epochs wins over yolo-tl's default."""
+    import yaml
+    from ultralytics.cfg import DEFAULT_CFG
+
+    run_dir = Path(frozen_run["run_dir"])
+    used = yaml.safe_load((run_dir / "args.yaml").read_text())
+    assert DEFAULT_CFG.nbs == 64 and DEFAULT_CFG.warmup_epochs == 3.0
+    assert used["nbs"] == used["batch"] == 4
+    assert used["warmup_epochs"] == 0.5
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["ultralytics_defaults_changed"] == {"nbs": 4}  # warmup_epochs was the user's
 
 
 def test_train_frozen_backbone_bit_identical_head_changed(frozen_run, tiny_base_weights):

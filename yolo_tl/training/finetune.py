@@ -28,6 +28,7 @@ from yolo_tl.training.freeze import architecture_lengths, freeze_for_weights
 from yolo_tl.training.lr_factors import format_lr_factors, parse_lr_factors, resolve_lr_factors
 from yolo_tl.training.options import FinetuneOptions
 from yolo_tl.training.schedule import ScheduleHooks, stages
+from yolo_tl.training.ultralytics_defaults import transfer_defaults
 
 log = logging.getLogger(__name__)
 PathLike = str | Path
@@ -151,6 +152,9 @@ def _finetune(opts: FinetuneOptions, callbacks: Mapping[str, Callable[[Any], Non
         args["device"] = dev
     if distill:
         args["distill_model"] = str(source.path)
+    defaults = {k: v for k, v in transfer_defaults(batch).items() if k not in opts.extra}
+    record["ultralytics_defaults_changed"] = defaults  # yolo-tl's, where they differ from Ultralytics'
+    args.update(defaults)
     args.update(opts.extra)
 
     start = _carry_classic(source, info, run_dir, opts.seed, record) if source.classic else source.path
