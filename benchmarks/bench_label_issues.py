@@ -47,7 +47,7 @@ def start_weights() -> str:
     return "yolov8n.yaml"
 
 
-def _true_boxes(data_yaml: Path) -> tuple[list[dict], list[str]]:
+def true_boxes(data_yaml: Path) -> tuple[list[dict], list[str]]:
     from yolo_tl.dataset.formats.yolo import load_data_yaml, read_yolo_split
     from yolo_tl.dataset.images import read_image_info
 
@@ -108,7 +108,7 @@ def prepare_dataset(name: str, work: Path, *, epochs: int, imgsz: int, rate: flo
     if cache.is_file():
         return json.loads(cache.read_text())
     report = yolo_tl.prepare(SOURCES[name], work / name / "prepared", overwrite=True).to_dict()
-    images, names = _true_boxes(Path(report["data_yaml"]))
+    images, names = true_boxes(Path(report["data_yaml"]))
     inject(images, len(names), seed=seed, rate=rate)
     root = work / name / "corrupted"
     _write_corrupted(images, names, root)

@@ -52,15 +52,17 @@ def _moved(rng: np.random.Generator, box: Box, width: int, height: int) -> Box |
 
 
 def inject(images: list[dict], nc: int, *, seed: int, rate: float) -> None:
-    """Add ``labels``, ``tags`` and ``dropped`` to each image dict (which holds its true ``boxes``)."""
+    """Add ``labels``, ``tags``, ``truth`` and ``dropped`` to each image dict (which holds its true ``boxes``);
+    ``truth[i]`` is the true box that label i was made from (None for a box added on background)."""
     rng = np.random.default_rng(seed)
     sizes = [(b[3] - b[1], b[4] - b[2]) for img in images for b in img["boxes"]]
     for img in images:
-        labels, tags, dropped = [], [], []
+        labels, tags, truth, dropped = [], [], [], []
         for cls, *box in img["boxes"]:
+            truth.append((cls, *box))  # popped again when the box is dropped
             u = rng.random()
             if u < rate:
-                dropped.append((cls, *box))
+                dropped.append(truth.pop())
                 continue
             if u < 2 * rate and nc > 1:
                 other = int(rng.choice([k for k in range(nc) if k != cls]))
@@ -75,7 +77,7 @@ def inject(images: list[dict], nc: int, *, seed: int, rate: float) -> None:
                     continue
             labels.append((cls, *box))
             tags.append(None)
-        img["labels"], img["tags"], img["dropped"] = labels, tags, dropped
+        img["labels"], img["tags"], img["truth"], img["dropped"] = labels, tags, truth, dropped
     for _ in range(int(round(rate * len(sizes)))):
         img = images[int(rng.integers(len(images)))]
         for _ in range(100):
@@ -87,6 +89,7 @@ def inject(images: list[dict], nc: int, *, seed: int, rate: float) -> None:
             if all(_iou(box, b[1:]) < 0.05 for b in img["boxes"]):
                 img["labels"].append((int(rng.integers(nc)), *box))
                 img["tags"].append("spurious")
+                img["truth"].append(None)
                 break
 
 

@@ -73,7 +73,7 @@ def test_pretraining_is_never_claimed_when_it_did_not_happen(demo_run):
 
     _, d = demo_run
     labels = [r["label"] for r in d["runs"]]
-    have, _ = pretrained_available()
+    have, _, _ = pretrained_available()
     if have:
         assert labels == ["transfer", "scratch"] and d["pretrained"] == "yolov8n.pt"
     else:
@@ -163,3 +163,17 @@ def test_launch_opens_the_app_on_the_demo_dataset(demo_run, monkeypatch):
     res = CliRunner().invoke(app, ["demo", "--launch", "--name", "demo-test", "--port", "5199"])
     assert res.exit_code == 0, res.output
     assert calls and calls[0][0] == "demo-test" and calls[0][2] == 5199
+
+
+def test_a_classic_coco_start_is_named_and_its_scratch_twin_is_the_same_architecture():
+    """With the real YOLOv5n COCO checkpoint as --weights, the demo calls it COCO-pretrained and trains
+    its from-scratch comparison on yolov5nu.yaml (SOURCE.md: the architecture it is carried into)."""
+    from yolo_tl.demo.run import pretrained_available
+
+    classic = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "yolov5n-v6.1-coco.pt"
+    if not classic.is_file():
+        pytest.skip(f"real YOLOv5 checkpoint not found at {classic} (../shared beside the repo)")
+    have, why, arch = pretrained_available(str(classic))
+    assert have and arch == "yolov5nu.yaml"
+    assert "classic YOLOv5" in why and str(classic) in why
+    assert pretrained_available("no-such-weights.pt")[0] is False

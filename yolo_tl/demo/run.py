@@ -132,15 +132,18 @@ def boxes_by_image(data_yaml: Path) -> dict[str, list[tuple]]:
     return out
 
 
-def pretrained_available(name: str = PRETRAINED) -> tuple[bool, str]:
-    """Can the COCO-pretrained checkpoint be had (local, cache or download)? And why not."""
+def pretrained_available(name: str = PRETRAINED) -> tuple[bool, str, str]:
+    """Can the COCO-pretrained checkpoint be had (local, cache or download)? And why not. The third value
+    is its architecture as a model .yaml (for the from-scratch comparison), ``ARCH`` when unknown."""
     from yolo_tl.model.weights import resolve_weights
 
     try:
         found = resolve_weights(name)
     except WeightsError as err:
-        return False, str(err)
-    return True, f"{name} ({found.source}: {found.path})"
+        return False, str(err), ARCH
+    kind = ", classic YOLOv5: backbone and neck carried into " + found.model_yaml.get("yaml_file", "?") \
+        if found.classic else ""
+    return True, f"{name} ({found.source}: {found.path}{kind})", str(found.model_yaml.get("yaml_file") or ARCH)
 
 
 def _extra(cfg: DemoSettings) -> dict[str, Any]:
@@ -245,7 +248,7 @@ def run_demo(
     seconds["prepare"] = round(time.perf_counter() - t0, 1)
 
     # 2. starting weights
-    have, why = pretrained_available(weights)
+    have, why, arch = pretrained_available(weights)
     common = {"imgsz": cfg.imgsz, "batch": cfg.batch, "workers": cfg.workers, "device": device,
               "project": project, "extra": _extra(cfg)}
     runs: list[RunSummary] = []
@@ -264,9 +267,9 @@ def run_demo(
 
     source_yaml: str | None = None
     if have:
-        start, start_label, start_short = weights, why, f"{weights} (COCO)"
+        start, start_label, start_short = weights, why, f"{Path(weights).name} (COCO)"
         note = f"Fine-tuning {weights}, pretrained on COCO by Ultralytics: {why}."
-        say("2/5 starting weights: COCO-pretrained " + weights, why)
+        say("2/5 starting weights: COCO-pretrained " + Path(weights).name, why)
     else:
         note = (f"{weights} (COCO-pretrained) is not available: {why}. This demo therefore uses NO "
                 "COCO pretraining: it pretrains briefly from random weights on a synthetic source "
@@ -293,9 +296,10 @@ def run_demo(
             "the start model's classes are kept: its pseudo-labels join the sample's labels")
         keep = _keep_classes_row(train, runs, data_yaml, start, source_yaml, transfer_best, cfg, device, seconds)
     if compare_scratch:
+        scratch = arch if have else ARCH  # the start's own architecture, so only the weights differ
         say(f"3/5 the same {cfg.epochs} epochs from scratch, for comparison",
-            f"{ARCH}, random weights, nothing frozen")
-        train("scratch", data_yaml, ARCH, "none", cfg.epochs, f"{ARCH}, random init")
+            f"{scratch}, random weights, nothing frozen")
+        train("scratch", data_yaml, scratch, "none", cfg.epochs, f"{scratch}, random init")
 
     # 4. evaluate the transferred model with Ultralytics' validator
     say("4/5 evaluate the fine-tuned model on the val split")
