@@ -66,13 +66,15 @@ def test_every_injected_kind_is_found_with_its_evidence(injected):
 def test_train_split_says_its_suspects_need_folds(injected):
     from yolo_tl.analysis.analyze import _find_suspects
 
-    job = SimpleNamespace(names=NAMES, opts=SimpleNamespace(show_conf=0.25, split="val"), overlap=1.0)
+    job = SimpleNamespace(names=NAMES, opts=SimpleNamespace(show_conf=0.25, split="val", folds=None), overlap=1.0)
     views: dict = {}
     summary = _find_suspects(injected, job, views, lambda *a: None)
-    assert "--folds" in summary["note"] and "not built yet" in summary["note"]
+    assert "--folds K" in summary["note"] and "not built yet" not in summary["note"]
     assert views == {"label_suspects": 4}
     assert summary["counts"] == {k: 1 for k in INJECTED.values()}
     job.overlap = 0.0
+    assert "note" not in _find_suspects(injected, job, {}, lambda *a: None)
+    job.overlap, job.opts.folds = 1.0, 2  # out-of-fold predictions: nothing to warn about
     assert "note" not in _find_suspects(injected, job, {}, lambda *a: None)
 
 
@@ -82,7 +84,7 @@ def test_terminal_table_fits_80_columns(injected):
     from yolo_tl.cli._common import console
     from yolo_tl.cli._suspects import render_suspects
 
-    job = SimpleNamespace(names=NAMES, opts=SimpleNamespace(show_conf=0.25, split="train"), overlap=1.0)
+    job = SimpleNamespace(names=NAMES, opts=SimpleNamespace(show_conf=0.25, split="train", folds=None), overlap=1.0)
     summary = _find_suspects(injected, job, {}, lambda *a: None)
     summary["top"][0]["image"] = "/data/" + "x" * 120 + ".jpg"  # long names are cut, not wrapped
     with console.capture() as cap:

@@ -51,7 +51,8 @@ def _report() -> AnalysisReport:
 def test_report_json_is_nested_and_plain():
     d = json.loads(json.dumps(_report().to_dict()))  # only JSON types inside
     assert set(d) == {"name", "url_path", "options", "totals", "maps", "classes", "confusion", "views", "plots",
-                      "seconds", "split", "evaluation", "label_issues", "error_types"}
+                      "seconds", "split", "evaluation", "label_issues", "error_types", "folds"}
+    assert d["folds"] is None  # predictions by the analysed weights themselves (no --folds)
     assert d["options"]["iou"] == 0.5 and d["options"]["data"] == "/d/data.yaml"
     assert d["totals"] == {"samples": 7, "gt_boxes": 15, "predictions": 14, "tp": 9, "fp": 5, "fn": 6}
     assert d["maps"]["fiftyone_map50_95"] == 0.3665 and d["maps"]["ultralytics_val_run"] is False

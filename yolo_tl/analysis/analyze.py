@@ -5,7 +5,8 @@ the split) and evaluates it, batch by batch: predict, match (``metrics/evaluatio
 rules in numpy), insert the samples with their evaluation fields (``store/evaluated_samples.py``),
 then register the run as FiftyOne's own. It saves views that open on the errors, stores a colour
 scheme by outcome (``app/views.py``), writes PR curves and the confusion matrix as PNGs and explains
-the gap between FiftyOne's mAP and Ultralytics' by measurement (``metrics/map_steps.py``).
+the gap between FiftyOne's mAP and Ultralytics' by measurement (``metrics/map_steps.py``). With
+``folds=K`` the predictions are out-of-fold (``folds.py``).
 
 Each step below is a function from values to values: ``_prepare`` (inputs checked, model loaded),
 ``_evaluate_into`` (the predict -> match -> insert loop), ``_write_plots``, ``_save_views``,
@@ -20,12 +21,14 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from yolo_tl.analysis.app.views import DEFAULT_VIEW, save_views, style_app
+from yolo_tl.analysis.collect import Timed
+from yolo_tl.analysis.folds import fold_plan, train_fold_runs
 from yolo_tl.analysis.report import AnalysisReport, AnalyzeOptions, ClassRow, Maps, SplitFacts, Totals, Views
 from yolo_tl.analysis.store.dataset_swap import building
 from yolo_tl.analysis.store.disk_guard import SpaceGuard
@@ -99,25 +102,6 @@ def train_overlap(data_yaml: Path, split: str, images: list[Path]) -> float:
     return sum(1 for p in images if p in train) / len(images)
 
 
-class _Timed:
-    """Iterate ``it``, adding up the time spent inside its ``next()`` in ``seconds``."""
-
-    def __init__(self, it: Iterator) -> None:
-        self.it = it
-        self.seconds = 0.0
-
-    def __iter__(self) -> Iterator:
-        while True:
-            t = time.perf_counter()
-            try:
-                item = next(self.it)
-            except StopIteration:
-                self.seconds += time.perf_counter() - t
-                return
-            self.seconds += time.perf_counter() - t
-            yield item
-
-
 def analyze(
     data_yaml: PathLike | None = None,
     options: AnalyzeOptions | None = None,
@@ -132,8 +116,9 @@ def analyze(
     the evaluation IoU for tp/fp/fn; ``high_conf`` the confidence above which a false positive is
     "confident" (view ``fp_high_conf``); ``show_conf`` the lowest confidence the saved views show.
     ``compare_ultralytics`` also runs Ultralytics' validator (a second inference pass); ``plots_dir``:
-    where PR curves and the confusion matrix go as PNG (None: not written). ``progress`` is called
-    with (phase, images done, total).
+    where PR curves and the confusion matrix go as PNG (None: not written). ``folds=K``: the predictions
+    come from K fine-tunes with the weights' recipe, each predicting the fold it did not train on (``folds.py``).
+    ``progress`` is called with (phase, images done, total).
     """
     opts = (options or AnalyzeOptions()).replace(**kwargs)
     if data_yaml is not None:
@@ -143,8 +128,11 @@ def analyze(
             raise YoloTLError(f"missing: give {what}", field=needed)
     step = progress or (lambda phase, n, total: None)
     t0 = time.perf_counter()
+    plan = fold_plan(opts, default_name) if opts.folds is not None else None  # before the database and training
     job = _prepare(opts)
     seconds = {"read": time.perf_counter() - t0}
+    if plan is not None:
+        job.folds = train_fold_runs(plan, opts, step, seconds)
     built = _build(job, step)
     seconds.update(built.seconds)
     ul = None
@@ -168,6 +156,7 @@ class _Job:
     match: ClassMatch
     rename: dict[str, str] | None
     overlap: float
+    folds: Any = None  # folds.FoldPlan, trained: the predictions are out-of-fold
 
     @property
     def names(self) -> list[str]:
@@ -270,8 +259,9 @@ def _evaluate_into(builder: Any, ds: Any, job: _Job, step: Progress) -> tuple[di
     total = len(split_data.images)
     space = SpaceGuard(ds, total, where=database_location(job.fo))
     space.check(0)
-    preds = _Timed(iter(fio.predict_boxes(job.model, split_data.images, conf=opts.conf, imgsz=opts.imgsz,
-                                          batch=opts.batch, device=opts.device)))
+    predict = fio.predict_boxes if job.folds is None else job.folds.predict_boxes
+    preds = Timed(iter(predict(job.model, split_data.images, conf=opts.conf, imgsz=opts.imgsz,
+                               batch=opts.batch, device=opts.device)))
     t_work = 0.0
     unreadable: list[str] = []
     chunk: list[Item] = []
@@ -317,7 +307,8 @@ def _save_views(ds: Any, job: _Job) -> dict[str, int]:
     ds.tags = [TAG]
     ds.info["yolo_tl"] = {"data_yaml": opts.data, "weights": opts.weights, "split": opts.split,
                           "conf": opts.conf, "iou": opts.iou, "imgsz": opts.imgsz, "show_conf": opts.show_conf,
-                          "default_view": DEFAULT_VIEW, "train_overlap": round(job.overlap, 4)}
+                          "default_view": DEFAULT_VIEW, "train_overlap": round(job.overlap, 4),
+                          **({"folds": job.folds.summary()} if job.folds is not None else {})}
     ds.save()
     return views
 
@@ -332,10 +323,11 @@ def _find_suspects(ds: Any, job: _Job, views: dict[str, int], step: Progress) ->
     summary = store_label_suspects(ds, job.names, progress=lambda n: step("label suspects", n, total))
     views[VIEW] = save_suspects_view(ds, job.opts.show_conf)
     style_suspects(ds)
-    if job.opts.split == "train" or job.overlap >= 1.0:
+    if job.opts.folds is None and (job.opts.split == "train" or job.overlap >= 1.0):
         summary["note"] = ("the analysed split is the training split: the model learned these labels and "
                            "reproduces their mistakes, so its suspects miss those; out-of-sample predictions "
-                           "need --folds (not built yet): analyse a held-out split")
+                           "need --folds K (K models, each predicting the images it did not train on), or "
+                           "analyse a held-out split")
     return summary
 
 
@@ -380,7 +372,8 @@ def _report(job: _Job, built: _Built, ul: Any, seconds: dict[str, float]) -> Ana
         error_types={**built.errors.to_dict(), "reading": reading(built.errors), "views": dict(VIEWS)},
         split=SplitFacts(is_train=job.overlap >= 1.0 and opts.split != "train",
                          train_overlap=round(job.overlap, 4), unreadable=built.unreadable),
-        evaluation="yolo-tl" if builder.registered else "fiftyone", label_issues=built.suspects)
+        evaluation="yolo-tl" if builder.registered else "fiftyone", label_issues=built.suspects,
+        folds=job.folds.to_dict() if job.folds is not None else None)
 
 
 def _class_row(i: int, name: str, counts: dict[str, Any], results: Any, ul_ap: float | None,

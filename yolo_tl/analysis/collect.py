@@ -8,6 +8,7 @@ FiftyOne relative ``[x, y, w, h]`` from the top-left (``boxes.yolo_to_fiftyone``
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,25 @@ class SplitData:
     names: list[str]
     images: list[Path]
     labels: list[Path] = field(default_factory=list)
+
+
+class Timed:
+    """Iterate ``it``, adding up the time spent inside its ``next()`` in ``seconds``."""
+
+    def __init__(self, it: Iterator) -> None:
+        self.it = it
+        self.seconds = 0.0
+
+    def __iter__(self) -> Iterator:
+        while True:
+            t = time.perf_counter()
+            try:
+                item = next(self.it)
+            except StopIteration:
+                self.seconds += time.perf_counter() - t
+                return
+            self.seconds += time.perf_counter() - t
+            yield item
 
 
 def read_split(data_yaml: Path, split: str) -> SplitData:

@@ -38,6 +38,15 @@ class AnalyzeOptions(Options):
                                        "own mAP.", (bool,))
     plots_dir: str | None = option(None, "Folder for the PR curves and the confusion matrix as PNG (None: not "
                                    "written).", (str,), nullable=True)
+    folds: int | None = option(None, "Out-of-fold predictions: K models trained with the weights' recipe (their "
+                               "run.json), each on K-1 folds of the split, each predicting its held-out fold.",
+                               (int,), nullable=True)
+    fold_epochs: int | None = option(None, "Epochs of each fold run (default: the recipe's).", (int,), nullable=True)
+    folds_dir: str | None = option(None, "Folder of the fold runs (default: runs/folds/<name>_k<K>).", (str,),
+                                   nullable=True)
+    ray_address: str | None = option(None, "Train the folds as Ray Tune trials on this cluster (or RAY_ADDRESS).",
+                                     (str,), nullable=True)
+    gpus_per_fold: float = option(0.0, "Ray: GPUs each fold run reserves.", (float,))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -49,6 +58,23 @@ class AnalyzeOptions(Options):
         for name in ("imgsz", "batch", "worst_k"):
             if getattr(self, name) < 1:
                 raise self.error(f"must be >= 1, got {getattr(self, name)}", field=name)
+        self._check_folds()
+
+    def _check_folds(self) -> None:
+        if self.folds is None:
+            for name in ("fold_epochs", "folds_dir", "ray_address"):
+                if getattr(self, name) is not None:
+                    raise self.error("only used with folds", field=name)
+            return
+        if self.folds < 2:
+            raise self.error(f"must be >= 2, got {self.folds}", field="folds")
+        if self.fold_epochs is not None and self.fold_epochs < 1:
+            raise self.error(f"must be >= 1, got {self.fold_epochs}", field="fold_epochs")
+        if self.gpus_per_fold < 0:
+            raise self.error(f"must be >= 0, got {self.gpus_per_fold}", field="gpus_per_fold")
+        if self.compare_ultralytics:
+            raise self.error("Ultralytics' validator evaluates the analysed weights, not the out-of-fold "
+                             "predictions; run it without folds", field="compare_ultralytics")
 
 
 @dataclass
@@ -141,6 +167,8 @@ class AnalysisReport:
     evaluation: str = "yolo-tl"  # "yolo-tl" (registered as FiftyOne's run) or "fiftyone" (fallback)
     # likely label mistakes: counts / likely (score >= 0.5) per kind, samples, min_score, top, note
     label_issues: dict[str, Any] = field(default_factory=dict)
+    # with folds: the predictions are out-of-fold (folds.FoldPlan.to_dict: k, project, runs, ran, skipped)
+    folds: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

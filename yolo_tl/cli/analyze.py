@@ -195,6 +195,11 @@ def analyze_cmd(
     out: Path = typer.Option(Path("runs/analyze"), "--out", help="Folder for the PNG figures (a subfolder per dataset name)."),
     device: str | None = typer.Option(None, "--device", help=_O.help("device")),
     ultralytics_val: bool = typer.Option(False, "--ultralytics-val/--no-ultralytics-val", help=_O.help("compare_ultralytics")),
+    folds: int | None = typer.Option(None, "--folds", help=_O.help("folds")),
+    fold_epochs: int | None = typer.Option(None, "--fold-epochs", help=_O.help("fold_epochs")),
+    folds_dir: Path | None = typer.Option(None, "--folds-dir", help=_O.help("folds_dir")),
+    ray_address: str | None = typer.Option(None, "--ray-address", help=_O.help("ray_address")),
+    gpus_per_fold: float = typer.Option(_O.default("gpus_per_fold"), "--gpus-per-fold", help=_O.help("gpus_per_fold")),
     launch: bool = typer.Option(False, "--launch", help="Open the App when done (Ctrl-C stops)."),
     port: int = typer.Option(5151, "--port", help="App port."),
     address: str = typer.Option("127.0.0.1", "--address",
@@ -205,6 +210,9 @@ def analyze_cmd(
     """Evaluate WEIGHTS on a split in FiftyOne: per-class report, both mAPs, saved error views.
 
     Example: yolo-tl analyze data/data.yaml --weights runs/exp/weights/best.pt --launch
+
+    Label mistakes in the training split: yolo-tl analyze data/data.yaml --weights runs/exp/weights/best.pt
+    --split train --folds 5
     """
     from yolo_tl.analysis.analyze import analyze, default_name
 
@@ -212,7 +220,8 @@ def analyze_cmd(
     with as_flags(_FLAGS):  # bad options are one line before the database is even looked at
         opts = AnalyzeOptions(data=data_yaml, weights=weights, split=split, name=name, conf=conf, iou=iou,
                               imgsz=imgsz, batch=batch, high_conf=high_conf, show_conf=show_conf, device=device,
-                              compare_ultralytics=ultralytics_val,
+                              compare_ultralytics=ultralytics_val, folds=folds, fold_epochs=fold_epochs,
+                              folds_dir=folds_dir, ray_address=ray_address, gpus_per_fold=gpus_per_fold,
                               plots_dir=out / (name or default_name(data_yaml, weights, split)))
     _precheck_database()
     bars = _Bars() if err_console.is_terminal else contextlib.nullcontext()
@@ -226,6 +235,11 @@ def analyze_cmd(
         if unreadable := report.split.unreadable:  # one line: the images are named in the log above and in --json
             console.print(f"[yellow]{len(unreadable)} image(s) left out: their pixels do not decode "
                           f"(first: {escape(unreadable[0])})[/]")
+        if d["folds"]:
+            f = d["folds"]
+            console.print(f"Predictions: out-of-fold, from {f['k']} fold runs in {escape(f['project'])} (each image "
+                          f"predicted by the one that did not train on it; {len(f['ran'])} trained, "
+                          f"{len(f['skipped'])} already done).", highlight=False, soft_wrap=True)
         render_suspects(d["label_issues"], report.name)
         console.print(f"Dataset [bold]{report.name}[/] saved. Reopen: yolo-tl app {report.name}")
     if launch:

@@ -161,34 +161,22 @@ def sweep(data_yaml: PathLike, tries: list[str], *, weights: PathLike = "yolov8n
     base = {"weights": str(weights), "epochs": epochs, "seed": seed, **common}
     todo, skipped = [], []
     for recipe in recipes:
-        if _done(project_dir / recipe.name, info.path, _merge(base, recipe)):
+        if finished_run(project_dir / recipe.name, info.path, _merge(base, recipe)):
             log.info("%s: already finished in %s, skipped", recipe.text, project_dir)
             skipped.append(recipe.name)
         else:
             todo.append(recipe)
-    address = ray_address or os.environ.get("RAY_ADDRESS")
-    devices = [d.strip() for d in str(device or "").split(",") if d.strip()]
-    runner = "ray" if address else "devices" if len(devices) > 1 else "local"
+    from yolo_tl.training.sweep_runners import pick_runner, run_jobs
+
+    runner = pick_runner(device, ray_address)
     _write_plan(project_dir, info.path, base, recipes, runner)
     jobs = [(recipe.name, _merge(base, recipe)) for recipe in todo]
     for name, _ in jobs:
         _clear_unfinished(project_dir / name)
     log.info("sweep of %d recipe(s) in %s (%s): %d to run, %d already done", len(recipes), project_dir, runner,
              len(jobs), len(skipped))
-    if runner == "ray":
-        from yolo_tl.training.sweep_runners import run_ray
-
-        if device and device != "auto":
-            jobs = [(name, {**options, "device": device}) for name, options in jobs]
-        failed = run_ray(info.path, jobs, project_dir, address, cpus_per_trial, gpus_per_trial)
-    elif runner == "devices":
-        from yolo_tl.training.sweep_runners import run_per_device
-
-        failed = run_per_device(info.path, jobs, project_dir, devices)
-    else:
-        from yolo_tl.training.sweep_runners import run_local
-
-        failed = run_local(info.path, jobs, project_dir, device)
+    failed = run_jobs(runner, info.path, jobs, project_dir, device=device, ray_address=ray_address,
+                      cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     result = collect(project_dir, names, skipped=skipped, ran=[n for n, _ in jobs], runner=runner)
     result.failed = failed
     return result
@@ -214,7 +202,7 @@ def collect(project_dir: Path, names: list[str], *, skipped: list[str] | None = 
 _SAME = ("epochs", "seed", "weights", "imgsz", "batch")  # besides data: what makes two runs of a recipe comparable
 
 
-def _done(run_dir: Path, data_path: Path, options: dict[str, Any]) -> bool:
+def finished_run(run_dir: Path, data_path: Path, options: dict[str, Any]) -> bool:
     """A finished run of the same data, epochs, seed, start weights and sizes (the recipe is its folder name)."""
     try:
         record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
@@ -251,4 +239,4 @@ def _write_plan(project_dir: Path, data_path: Path, base: dict[str, Any], recipe
     os.replace(tmp, project_dir / "sweep.json")
 
 
-__all__ = ["Recipe", "SweepResult", "collect", "parse_recipe", "sweep"]
+__all__ = ["Recipe", "SweepResult", "collect", "finished_run", "parse_recipe", "sweep"]

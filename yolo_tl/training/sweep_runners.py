@@ -2,13 +2,17 @@
 
 Every runner calls yolo-tl's own :func:`yolo_tl.training.finetune.finetune` with keyword options, one
 run folder per recipe under the project folder, and returns ``{run name: error line}`` for the recipes
-that failed (the others' runs are in the project folder). Ultralytics' ``tune(use_ray=True)`` is not used:
-it resets the model's callbacks, which would drop yolo-tl's freeze / unfreeze / lr-factor schedules.
+that failed (the others' runs are in the project folder). A job's options may carry its own ``data``
+(``analyze --folds``: one derived data.yaml per fold); without it the runner's shared data is used.
+``pick_runner`` and ``run_jobs`` choose and call the runner the same way for ``sweep`` and
+``analyze --folds``. Ultralytics' ``tune(use_ray=True)`` is not used: it resets the model's callbacks,
+which would drop yolo-tl's freeze / unfreeze / lr-factor schedules.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from pathlib import Path
@@ -22,14 +26,42 @@ Job = tuple[str, dict[str, Any]]  # (run name, finetune keyword options)
 
 def run_trial(data: str | Path, name: str, options: dict[str, Any], project: str | Path,
               device: str | None = None) -> dict[str, Any]:
-    """One recipe: finetune into ``project/name``; returns the run's metrics (empty without validation)."""
+    """One recipe: finetune into ``project/name``; returns the run's metrics (empty without validation).
+    ``options["data"]``, when there, is this job's own data.yaml (instead of ``data``)."""
     from yolo_tl.training.finetune import finetune
 
     kwargs = dict(options)
+    data = kwargs.pop("data", None) or data
     if device is not None:
         kwargs["device"] = device
     result = finetune(Path(data), project=Path(project), name=name, **kwargs)
     return result.metrics.to_dict() if result.metrics else {}
+
+
+def device_list(device: str | None) -> list[str]:
+    """``"0,1"`` -> ``["0", "1"]``; None or one device -> at most one entry."""
+    return [d.strip() for d in str(device or "").split(",") if d.strip()]
+
+
+def pick_runner(device: str | None, ray_address: str | None) -> str:
+    """``ray`` with an address (or ``RAY_ADDRESS``), ``devices`` for several devices, else ``local``."""
+    if ray_address or os.environ.get("RAY_ADDRESS"):
+        return "ray"
+    return "devices" if len(device_list(device)) > 1 else "local"
+
+
+def run_jobs(runner: str, data: Path, jobs: list[Job], project: Path, *, device: str | None,
+             ray_address: str | None = None, cpus_per_trial: float = 1.0,
+             gpus_per_trial: float = 0.0) -> dict[str, str]:
+    """The jobs through ``runner`` (from ``pick_runner``); ``{run name: error line}`` for those that failed."""
+    if runner == "ray":
+        if device and device != "auto":
+            jobs = [(name, {**options, "device": device}) for name, options in jobs]
+        return run_ray(data, jobs, project, ray_address or os.environ.get("RAY_ADDRESS"), cpus_per_trial,
+                       gpus_per_trial)
+    if runner == "devices":
+        return run_per_device(data, jobs, project, device_list(device))
+    return run_local(data, jobs, project, device)
 
 
 def run_local(data: Path, jobs: list[Job], project: Path, device: str | None) -> dict[str, str]:
@@ -164,4 +196,4 @@ def _plain(options: dict[str, Any]) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
 
 
-__all__ = ["run_local", "run_per_device", "run_ray", "run_trial"]
+__all__ = ["device_list", "pick_runner", "run_jobs", "run_local", "run_per_device", "run_ray", "run_trial"]
