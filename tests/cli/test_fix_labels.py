@@ -107,6 +107,23 @@ def test_accept_above_takes_untagged_suggestions_from_the_score(analysis, tmp_pa
     assert {p.name: p.read_text() for p in (tmp_path / "all" / "labels" / "train").iterdir()} == FIXED
 
 
+def test_accept_top_takes_the_k_best_scored_untagged_suggestions(analysis, tmp_path):
+    """--accept-top 2: the two suggestions FiftyOne holds with the highest scores, and no others."""
+    ds, _ = analysis
+    scores = {img: _suggestion(ds, img).score for img in INJECTED}
+    best_two = sorted(scores, key=lambda img: -scores[img])[:2]
+    assert scores[best_two[1]] > sorted(scores.values())[-3]  # no tie at the cut: the choice is defined
+    r = runner.invoke(app, ["fix-labels", ds.name, "--out", str(tmp_path / "out"), "--accept-top", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout[r.stdout.index("{"):])
+    assert sorted(Path(f["image"]).name for f in report["applied"]) == sorted(best_two)
+    assert {f["accepted"] for f in report["applied"]} == {"--accept-top 2"}
+    assert report["accepted_above"] == 2 and report["untouched"] == len(INJECTED) - 2
+    labels = tmp_path / "out" / "labels" / "train"
+    for img in best_two:
+        assert (labels / (Path(img).stem + ".txt")).read_text() == FIXED[Path(img).stem + ".txt"]
+
+
 def test_bad_inputs_are_one_line_and_write_nothing(analysis, tmp_path):
     import fiftyone as fo
 

@@ -61,7 +61,7 @@ def _load(name: str) -> tuple[Any, str]:
     return ds, str(info["data_yaml"])
 
 
-def _decision(det: Any, accept_above: float | None, where: str) -> str | None:
+def _decision(det: Any, accept_above: float | None, where: str, automatic: str) -> str | None:
     tags = set(det.tags or [])
     if ACCEPT in tags and REJECT in tags:
         raise FixError(f"suggestion {det.id} ({det.kind}) is tagged both '{ACCEPT}' and '{REJECT}'", path=where)
@@ -70,7 +70,7 @@ def _decision(det: Any, accept_above: float | None, where: str) -> str | None:
     if ACCEPT in tags:
         return f"tag {ACCEPT}"
     if accept_above is not None and float(det.score) >= accept_above:
-        return f"--accept-above {accept_above:g}"
+        return automatic
     return None
 
 
@@ -115,15 +115,22 @@ def _samples(ds: Any):
             yield {"filepath": path, "size": (w, h), "gt": gt, "preds": set(pred_ids or [])}, dets or []
 
 
-def fix_labels(name: str, out: str | Path, *, accept_above: float | None = None,
+def fix_labels(name: str, out: str | Path, *, accept_above: float | None = None, accept_top: int | None = None,
                link: str = "hardlink") -> FixLabelsReport:
     """Write the analysed dataset of ``name`` with its accepted suggestions applied to ``out`` (a new folder).
 
-    ``accept_above``: also accept the untagged suggestions scored at or above it. Nothing is written
-    when a suggestion is refused (see the module docstring) or ``out`` exists.
+    ``accept_above``: also accept the untagged suggestions scored at or above it. ``accept_top``: of the
+    untagged suggestions (those at or above ``accept_above`` when both are given), accept the
+    ``accept_top`` best scored, after the one-per-box rule (ties broken by image, then suggestion id).
+    Nothing is written when a suggestion is refused (see the module docstring) or ``out`` exists.
     """
     if accept_above is not None and not 0.0 <= accept_above <= 1.0:
         raise YoloTLError(f"must be in [0, 1], got {accept_above}", field="accept_above")
+    if accept_top is not None and accept_top < 0:
+        raise YoloTLError(f"must be 0 or more, got {accept_top}", field="accept_top")
+    threshold = 0.0 if accept_top is not None and accept_above is None else accept_above
+    automatic_how = " ".join(([f"--accept-top {accept_top}"] if accept_top is not None else [])
+                             + ([f"--accept-above {accept_above:g}"] if accept_above is not None else []))
     if link not in LINK_MODES:
         raise YoloTLError(f"use one of {', '.join(LINK_MODES)}, got {link!r}", field="link")
     out = Path(out).expanduser().absolute()
@@ -135,11 +142,12 @@ def fix_labels(name: str, out: str | Path, *, accept_above: float | None = None,
     names = list(load_data_yaml(Path(data_yaml)).names)
     report = FixLabelsReport(name=name, out=out, data_yaml=data_yaml)
     fixes: list[LabelFix] = []
+    automatic: list[tuple[float, str, int, LabelFix]] = []  # (score, image, order, fix) for accept_top
     for sample, dets in _samples(ds):
         where = f"{name}: {sample['filepath']}"
         tagged, auto = [], []
         for det in sorted(dets, key=lambda d: (-float(d.score), d.id)):
-            how = _decision(det, accept_above, where)
+            how = _decision(det, threshold, where, automatic_how)
             if how == REJECT:
                 report.rejected += 1
             elif how is None:
@@ -159,8 +167,12 @@ def fix_labels(name: str, out: str | Path, *, accept_above: float | None = None,
                 boxes_done.add(f.box)
             if f.kind == "add":
                 added.append(f.after[1:])  # type: ignore[index]
-            fixes.append(f)
+            automatic.append((f.score, f.image, len(automatic), f))
         fixes += tagged
+    automatic.sort(key=lambda t: (-t[0], t[1], t[2]))
+    keep = len(automatic) if accept_top is None else min(accept_top, len(automatic))
+    fixes += [f for *_, f in automatic[:keep]]
+    report.untouched += len(automatic) - keep
     report.accepted_by_tag = sum(f.accepted.startswith("tag") for f in fixes)
     report.accepted_above = len(fixes) - report.accepted_by_tag
     written = write_fixed_dataset(data_yaml, fixes, out, link=link)

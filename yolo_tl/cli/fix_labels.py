@@ -20,6 +20,8 @@ def fix_labels_cmd(
     out: Path = typer.Option(..., "--out", help="New folder for the corrected dataset (must not exist)."),
     accept_above: float | None = typer.Option(None, "--accept-above", help="Also accept the untagged suggestions "
                                               "scored at or above this (0.5: more likely a mistake than not)."),
+    accept_top: int | None = typer.Option(None, "--accept-top", min=0, help="Accept the K best scored untagged "
+                                          "suggestions (with --accept-above: of those above it)."),
     link: str = typer.Option("hardlink", "--link", help="How images get into the output: hardlink (copy across "
                              "filesystems), copy or symlink."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
@@ -32,21 +34,21 @@ def fix_labels_cmd(
     from yolo_tl.analysis.store.mongod import precheck_database
 
     setup_logging()
-    with as_flags({"accept_above": "--accept-above", "link": "--link"}):
+    with as_flags({"accept_above": "--accept-above", "accept_top": "--accept-top", "link": "--link"}):
         if accept_above is not None and not 0.0 <= accept_above <= 1.0:
             from yolo_tl.errors import YoloTLError
 
             raise YoloTLError(f"must be in [0, 1], got {accept_above}", field="accept_above")
         precheck_database()
         with logs_to_stderr("fiftyone"):
-            report = fix_labels(name, out, accept_above=accept_above, link=link)
+            report = fix_labels(name, out, accept_above=accept_above, accept_top=accept_top, link=link)
     if as_json:
         print_json(report.to_dict())
         return
     kinds = Counter(r["kind"] for r in report.applied)
     done = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
     console.print(f"Wrote [bold]{escape(str(report.out))}[/] ({report.images} images): fixes {done}; "
-                  f"{report.accepted_by_tag} accepted by tag, {report.accepted_above} by --accept-above, "
+                  f"{report.accepted_by_tag} accepted by tag, {report.accepted_above} by score, "
                   f"{report.rejected} rejected, {report.untouched} left as they were.", highlight=False)
     console.print(f"Each fix is listed in {escape(str(report.out / 'fixes.json'))}; train on "
                   f"{escape(str(report.out / 'data.yaml'))}.", highlight=False, soft_wrap=True)
