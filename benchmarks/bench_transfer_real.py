@@ -66,11 +66,11 @@ def _score(weights: Path, data: Path, imgsz: int, batch: int) -> tuple[float, fl
 
 
 def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int, seed: int, nbs: int,
-        warmup_epochs: float, recipes: list[int] | None = None) -> dict[str, Any]:
+        warmup_epochs: float, recipes: list[int] | None = None, keep_source: Path | None = None) -> dict[str, Any]:
     import yolo_tl
 
     data = {}
-    for name in datasets:
+    for name in [*datasets, *(["bccd"] if keep_source and "bccd" not in datasets else [])]:
         report = yolo_tl.prepare(SOURCES[name], work / "data" / name, overwrite=True).to_dict()
         data[name] = Path(report["data_yaml"])
     schedule = {"nbs": nbs, "warmup_epochs": warmup_epochs}
@@ -78,7 +78,11 @@ def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int,
               "project": work / "runs", "extra": {"plots": False, **schedule}}
     rows = []
     best_of: dict[str, Path] = {}
+    if keep_source is not None:
+        best_of["bccd"] = keep_source
     for name, data_yaml in data.items():
+        if name not in datasets:
+            continue
         for i, (label, kwargs) in enumerate(RECIPES):
             if recipes is not None and i not in recipes:
                 continue
@@ -112,7 +116,8 @@ def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int,
                 "pseudo_labels": (res.record.get("keep_classes") or {}).get("pseudo_labels")}
     return {"settings": {"datasets": ",".join(datasets), "epochs": epochs, "imgsz": imgsz, "batch": batch,
                          "seed": seed, "nbs": nbs, "warmup_epochs": warmup_epochs,
-                         **({"recipes": ",".join(map(str, recipes))} if recipes is not None else {})},
+                         **({"recipes": ",".join(map(str, recipes))} if recipes is not None else {}),
+                         **({"keep_source": str(keep_source)} if keep_source is not None else {})},
             "rows": rows, "keep_classes": keep}
 
 
@@ -165,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup-epochs", type=float, default=0.0,
                     help="Ultralytics' default is 3 (capped at epochs - 1)")
     ap.add_argument("--recipes", default=None, help="comma-separated row numbers of RECIPES to run (default: all)")
+    ap.add_argument("--keep-source", type=Path, default=None,
+                    help="the BCCD model for the --keep-classes row (default: this run's BCCD freeze backbone)")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS_transfer_real.md"))
     ap.add_argument("--workdir", type=Path, default=None, help="keep the data and runs here (default: a temp dir)")
     args = ap.parse_args(argv)
@@ -176,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         work = args.workdir.resolve() if args.workdir else Path(tmp)
         result = run(work, datasets=names, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed,
                      nbs=args.nbs, warmup_epochs=args.warmup_epochs,
-                     recipes=[int(r) for r in args.recipes.split(",")] if args.recipes else None)
+                     recipes=[int(r) for r in args.recipes.split(",")] if args.recipes else None,
+                     keep_source=args.keep_source.resolve() if args.keep_source else None)
     command = command_line("bench_transfer_real", result["settings"])
     write_markdown(result, args.out, command)
     print(json.dumps(result, indent=2))
