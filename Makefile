@@ -29,8 +29,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -q -m "not slow"
 
+# the demo fine-tunes the real COCO checkpoint where ../shared has it; it is never copied into the
+# repository (its SOURCE.md; AGPL-3.0), so a clone without ../shared pretrains on a synthetic task instead
+COCO_START := $(wildcard ../shared/weights/yolov5n-v6.1-coco.pt)
+
 demo: $(STAMP)
-	$(VENV)/bin/yolo-tl demo
+	$(VENV)/bin/yolo-tl demo $(if $(COCO_START),--weights $(COCO_START))
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

@@ -73,7 +73,7 @@ def test_pretraining_is_never_claimed_when_it_did_not_happen(demo_run):
 
     _, d = demo_run
     labels = [r["label"] for r in d["runs"]]
-    have, _, _ = pretrained_available()
+    have = pretrained_available().have
     if have:
         assert labels == ["transfer", "scratch"] and d["pretrained"] == "yolov8n.pt"
     else:
@@ -173,7 +173,7 @@ def test_a_classic_coco_start_is_named_and_its_scratch_twin_is_the_same_architec
     classic = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "yolov5n-v6.1-coco.pt"
     if not classic.is_file():
         pytest.skip(f"real YOLOv5 checkpoint not found at {classic} (../shared beside the repo)")
-    have, why, arch = pretrained_available(str(classic))
-    assert have and arch == "yolov5nu.yaml"
+    have, why, arch, is_classic = pretrained_available(str(classic))
+    assert have and is_classic and arch == "yolov5nu.yaml"
     assert "classic YOLOv5" in why and str(classic) in why
     assert pretrained_available("no-such-weights.pt")[0] is False

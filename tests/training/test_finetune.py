@@ -107,6 +107,25 @@ def test_train_run_json(frozen_run, tiny_base_weights, tiny_yolo_data):
     assert record["best"].endswith("best.pt") and Path(record["best"]).is_file()
 
 
+def test_cpu_training_runs_without_amp_as_ultralytics_decides(tiny_yolo_data, tiny_base_weights, tmp_path):
+    """Offline (the tests' setting), yolo-tl's AMP guard must give Ultralytics' own answer on the CPU: its
+    check_amp says False there, so the trainer runs in float32, not under bfloat16 autocast."""
+    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils.checks import check_amp
+
+    seen = {}
+
+    def grab(trainer):
+        seen["amp"], seen["device"] = trainer.amp, trainer.device.type
+
+    finetune(tiny_yolo_data, weights=tiny_base_weights, epochs=1, project=tmp_path, name="amp",
+             callbacks={"on_train_start": grab}, extra={**FAST, "val": False}, **COMMON)
+    if seen["device"] != "cpu":
+        pytest.skip("trained on an accelerator; this checks the CPU path")
+    assert check_amp(DetectionModel("yolov8n.yaml", nc=3, verbose=False)) is False
+    assert seen["amp"] is False
+
+
 def test_train_two_stage_backbone_frozen_then_trained(tiny_yolo_data, tiny_base_weights, tmp_path):
     result = finetune(tiny_yolo_data, weights=tiny_base_weights, freeze="backbone", epochs=2, unfreeze_at=1,
                       unfreeze_lr_factor=0.1, project=tmp_path, name="two",

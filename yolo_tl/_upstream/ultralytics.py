@@ -28,7 +28,9 @@ def offline_guards() -> Iterator[None]:
       bundled DejaVuSans instead, so labels and plots are still drawn.
     - AMP check (CUDA only): it loads ``yolo26n.pt``, downloading it if missing; offline and not
       cached we skip the check and keep AMP on, which is what Ultralytics itself does when its
-      download fails, minus the retries.
+      download fails, minus the retries. On the CPU and MPS Ultralytics answers False (AMP off)
+      before any download, so there it runs unchanged (this guard once answered True there too,
+      which put every CPU training under bfloat16 autocast: ~10x slower, other numbers).
     Online, both fall through to Ultralytics unchanged.
     """
     import ultralytics.data.utils as data_utils
@@ -51,6 +53,9 @@ def offline_guards() -> Iterator[None]:
     def safe_check_amp(model: Any) -> Any:
         from ultralytics.utils import WEIGHTS_DIR
 
+        device = next(model.parameters()).device
+        if device.type in {"cpu", "mps"}:  # Ultralytics answers False there before any download: AMP off
+            return original_amp(model)
         if offline() and not (Path(WEIGHTS_DIR) / "yolo26n.pt").is_file():
             log.warning("AMP check skipped: offline and yolo26n.pt is not cached; AMP stays on")
             return True

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from yolo_tl.errors import DatabaseError, WeightsError, YoloTLError
 
@@ -132,18 +132,27 @@ def boxes_by_image(data_yaml: Path) -> dict[str, list[tuple]]:
     return out
 
 
-def pretrained_available(name: str = PRETRAINED) -> tuple[bool, str, str]:
-    """Can the COCO-pretrained checkpoint be had (local, cache or download)? And why not. The third value
-    is its architecture as a model .yaml (for the from-scratch comparison), ``ARCH`` when unknown."""
+class StartWeights(NamedTuple):
+    """Whether the COCO-pretrained start can be had, and what it is."""
+
+    have: bool
+    why: str  # where it was found, or why not
+    arch: str  # its architecture as a model .yaml (for the from-scratch twin); ARCH when unknown
+    classic: bool = False  # a classic YOLOv5 checkpoint: its head (the COCO classes) is not carried
+
+
+def pretrained_available(name: str = PRETRAINED) -> StartWeights:
+    """Can the COCO-pretrained checkpoint be had (local, cache or download)? And why not."""
     from yolo_tl.model.weights import resolve_weights
 
     try:
         found = resolve_weights(name)
     except WeightsError as err:
-        return False, str(err), ARCH
+        return StartWeights(False, str(err), ARCH)
     kind = ", classic YOLOv5: backbone and neck carried into " + found.model_yaml.get("yaml_file", "?") \
         if found.classic else ""
-    return True, f"{name} ({found.source}: {found.path}{kind})", str(found.model_yaml.get("yaml_file") or ARCH)
+    return StartWeights(True, f"{name} ({found.source}: {found.path}{kind})",
+                        str(found.model_yaml.get("yaml_file") or ARCH), found.classic)
 
 
 def _extra(cfg: DemoSettings) -> dict[str, Any]:
@@ -248,7 +257,7 @@ def run_demo(
     seconds["prepare"] = round(time.perf_counter() - t0, 1)
 
     # 2. starting weights
-    have, why, arch = pretrained_available(weights)
+    have, why, arch, classic = pretrained_available(weights)
     common = {"imgsz": cfg.imgsz, "batch": cfg.batch, "workers": cfg.workers, "device": device,
               "project": project, "extra": _extra(cfg)}
     runs: list[RunSummary] = []
@@ -291,7 +300,10 @@ def run_demo(
         f"starting from {start_label}")
     transfer_best = train("transfer", data_yaml, start, "backbone", cfg.epochs, start_short).best
     keep = None
-    if compare_keep:
+    if compare_keep and classic:
+        say("3/5 --keep-classes skipped", "a classic YOLOv5 start's anchor-based head (its COCO classes) is not "
+            "carried, so there are no start classes to keep")
+    elif compare_keep:
         say("3/5 the same transfer with --keep-classes",
             "the start model's classes are kept: its pseudo-labels join the sample's labels")
         keep = _keep_classes_row(train, runs, data_yaml, start, source_yaml, transfer_best, cfg, device, seconds)
