@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers.suspects_data import IMAGES, INJECTED, NAMES, stored_analysis, write_injected_dataset
-from yolo_tl.analysis.metrics.label_issues import FIX_FOR_KIND, find_label_issues
+from yolo_tl.analysis.metrics.label_issues import FIX_FOR_KIND, best_per_box, find_label_issues
 from yolo_tl.analysis.store.label_suspects import MIN_STORED
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -118,9 +118,9 @@ def test_bccd_field_tag_and_view_hold_what_find_label_issues_says(bccd_analysis)
         preds = sample.predictions.detections if sample.predictions else []
         pboxes = [_pixels(x + w / 2, y + h / 2, w, h, width, height) for x, y, w, h in
                   (d.bounding_box for d in preds)]
-        want = find_label_issues([_pixels(*b[1:], width, height) for b in gt], [b[0] for b in gt], pboxes,
-                                 [names.index(d.label) for d in preds], [d.confidence for d in preds],
-                                 min_score=MIN_STORED)
+        want = best_per_box(find_label_issues([_pixels(*b[1:], width, height) for b in gt], [b[0] for b in gt],
+                                              pboxes, [names.index(d.label) for d in preds],
+                                              [d.confidence for d in preds], min_score=MIN_STORED))
         got = sample.label_issues.detections if sample.label_issues else []
         assert [(d.kind, d.score, d.label_index) for d in got] == \
                [(s.kind, round(s.score, 4), s.label_index) for s in want]

@@ -23,7 +23,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from yolo_tl.analysis.collect import GT, PRED
-from yolo_tl.analysis.metrics.label_issues import FIX_FOR_KIND, KINDS, LabelIssue, find_label_issues
+from yolo_tl.analysis.metrics.label_issues import (
+    FIX_FOR_KIND,
+    KINDS,
+    LabelIssue,
+    best_per_box,
+    find_label_issues,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +61,13 @@ def image_issues(names: Sequence[str], width: int, height: int, gt_labels: Seque
                  gt_boxes: Sequence[Sequence[float]], pred_labels: Sequence[str],
                  pred_boxes: Sequence[Sequence[float]], pred_confs: Sequence[float],
                  *, min_score: float = MIN_STORED) -> list[LabelIssue]:
-    """One image's suspects from its stored boxes (relative, class names), found in pixels."""
+    """One image's suspects from its stored boxes (relative, class names), found in pixels; one per label box
+    (``best_per_box``: the App shows one suggested fix for a box, its most likely)."""
     index = {n: i for i, n in enumerate(names)}
-    return find_label_issues([to_pixels(b, width, height) for b in gt_boxes], [index[n] for n in gt_labels],
-                             [to_pixels(b, width, height) for b in pred_boxes], [index[n] for n in pred_labels],
-                             [float(c) for c in pred_confs], min_score=min_score)
+    found = find_label_issues([to_pixels(b, width, height) for b in gt_boxes], [index[n] for n in gt_labels],
+                              [to_pixels(b, width, height) for b in pred_boxes], [index[n] for n in pred_labels],
+                              [float(c) for c in pred_confs], min_score=min_score)
+    return best_per_box(found)
 
 
 def _detection(fo: Any, issue: LabelIssue, names: Sequence[str], size: tuple[int, int],
