@@ -40,7 +40,8 @@ RECIPES: list[tuple[str, dict[str, Any]]] = [
     ("two-stage (unfreeze at 1/2)", {"freeze": "backbone", "unfreeze_at": "half"}),
     ("gradual (2 steps)", {"freeze": "backbone", "unfreeze_at": "thirds"}),
     ("--lr-factors backbone=0.1", {"freeze": "none", "lr_factors": "backbone=0.1"}),
-    ("freeze backbone, Ultralytics' nbs 64 + 3 warm-up epochs", {"freeze": "backbone", "ultralytics_schedule": True}),
+    ("freeze backbone, Ultralytics' nbs 64 + 3 warm-up epochs",
+     {"freeze": "backbone", "schedule": {"nbs": 64, "warmup_epochs": 3.0}}),
     ("freeze backbone, nbs 64, no warm-up", {"freeze": "backbone", "schedule": {"nbs": 64, "warmup_epochs": 0.0}}),
     ("freeze backbone, nbs = batch, 3 warm-up epochs", {"freeze": "backbone", "schedule": {"warmup_epochs": 3.0}}),
 ]
@@ -88,9 +89,7 @@ def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int,
                 continue
             kwargs = {"weights": WEIGHTS, **_resolve(kwargs, epochs)}
             run_common = dict(common)
-            if kwargs.pop("ultralytics_schedule", False):  # Ultralytics' own nbs and warm-up
-                run_common["extra"] = {"plots": False}
-            if "schedule" in kwargs:  # one of the two changed, to tell which one matters
+            if "schedule" in kwargs:  # Ultralytics' own values (yolo-tl's defaults differ), or one changed
                 run_common["extra"] = {**common["extra"], **kwargs.pop("schedule")}
             times: list[float] = []
             t = time.perf_counter()

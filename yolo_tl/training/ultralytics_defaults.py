@@ -6,8 +6,8 @@ step, and a warm-up of 3 epochs. On a few hundred photos that means 4x fewer opt
 run that is already short (BCCD, 205 photos: 13 batches an epoch, 3 optimizer steps), and the first
 epochs spent ramping the learning rate up from 0. benchmarks/RESULTS_transfer_real.md measures each
 change alone from the real COCO backbone (``python -m benchmarks.bench_transfer_real``): BCCD, backbone
-frozen, 5 epochs, val mAP50-95 0.313 with both changes, 0.261 with Ultralytics' warm-up, 0.170 with its
-nbs 64, 0.133 with Ultralytics' two.
+frozen, 5 epochs, val mAP50-95 0.310 with both changes, 0.258 with Ultralytics' warm-up, 0.172 with its
+nbs 64, 0.131 with Ultralytics' two.
 
 The defaults here are applied before ``ultralytics:`` / ``extra`` arguments, so a user's own
 ``nbs`` or ``warmup_epochs`` wins; run.json records what was applied.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-WARMUP_EPOCHS = 0.0  # 0.313 vs 0.261 with 3 warm-up epochs (RESULTS_transfer_real.md)
+WARMUP_EPOCHS = 0.0  # 0.310 vs 0.258 with 3 warm-up epochs (RESULTS_transfer_real.md)
 
 
 def transfer_defaults(batch: int) -> dict[str, Any]:
