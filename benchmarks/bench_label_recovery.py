@@ -53,6 +53,8 @@ def _copy_dataset(src: Path, dst: Path) -> Path:
         else:
             shutil.copy2(a, b)
 
+    if dst.exists():  # this benchmark's own work folder, from an interrupted run
+        shutil.rmtree(dst)
     shutil.copytree(src, dst, copy_function=copy)
     text = (dst / "data.yaml").read_text().replace(f"path: {src}", f"path: {dst}")
     (dst / "data.yaml").write_text(text)
@@ -131,8 +133,13 @@ def random_review(images: list[dict], k: int, seed: int) -> tuple[list[dict], in
 
 
 def _train(data: Path, name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """One run of the recipe; a finished run of that name in ``work`` (an interrupted benchmark) is reused."""
     import yolo_tl
 
+    done = work / "runs" / name / "run.json"
+    if done.is_file() and json.loads(done.read_text()).get("status") == "finished":
+        record = json.loads(done.read_text())
+        return {"name": name, "best": record["best"], "train_s": record["wall_time_s"]}
     t = time.perf_counter()
     res = yolo_tl.finetune(data, weights=WEIGHTS, epochs=args.epochs, imgsz=args.imgsz, batch=16, workers=0,
                            seed=args.seed, project=work / "runs", name=name, extra={"plots": False})
