@@ -18,8 +18,8 @@
    ``fixed_random``. (A reviewer who reads random boxes cannot see a missing one.)
 5. Both fine-tuned again; recovered = (mAP fixed - mAP corrupted) / (mAP clean - mAP corrupted).
 
-Also counted: mistakes left in each train split (a label with no true box of its class at IoU >= 0.9,
-plus a true box with no such label). ``yolo-tl runs`` shows the four runs side by side; its table goes
+Also counted: mistakes left in each train split (a label with no true box of its class at IoU >= 0.7,
+plus a true box with no such label; IoU 0.7: a moved box is injected at 0.15-0.6). ``yolo-tl runs`` shows the four runs side by side; its table goes
 into benchmarks/RESULTS_label_recovery.md. Opt-in: tens of CPU minutes; exit 2 without ../shared.
 """
 
@@ -42,7 +42,7 @@ from benchmarks.bench_label_issues import SHARED, SOURCES, WEIGHTS, true_boxes
 from benchmarks.common import command_line
 
 REPO = Path(__file__).resolve().parents[1]
-SAME = 0.9  # IoU at which a label counts as the true box
+SAME = 0.7  # IoU at which a label counts as the true box (injected moves are at 0.15-0.6)
 
 
 def _copy_dataset(src: Path, dst: Path) -> Path:
