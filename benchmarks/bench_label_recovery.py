@@ -20,7 +20,8 @@
 
 Also counted: mistakes left in each train split (a label with no true box of its class at IoU >= 0.7,
 plus a true box with no such label; IoU 0.7: a moved box is injected at 0.15-0.6). ``yolo-tl runs``
-shows the four runs side by side; its table goes into benchmarks/RESULTS_label_recovery.md. Opt-in: tens of CPU minutes; exit 2 without ../shared.
+shows the four runs side by side; its table goes into benchmarks/RESULTS_label_recovery.md. Opt-in: tens
+of CPU minutes; exit 2 without ../shared.
 """
 
 from __future__ import annotations
