@@ -123,7 +123,8 @@ def test_an_existing_output_or_one_inside_the_source_is_refused(tmp_path):
 
 def test_suspects_accepted_above_a_score_turn_injected_labels_back_into_the_true_ones(tmp_path):
     """Each kind injected into a real label file, found by the scorer from predictions on the true boxes,
-    accepted with --accept-above 0.5 and written: the output's label lines are the true ones."""
+    accepted above 0.2 and written: the output's label lines are the true ones. (0.2, not 0.5: fitted on real
+    photos, a box no prediction covers scores 0.28 as spurious, since there it is often the model's miss.)"""
     from yolo_tl.analysis.metrics.label_issues import find_label_issues, fixes_above
     from yolo_tl.dataset.boxes import format_yolo_line, xyxy_to_yolo
 
@@ -144,7 +145,7 @@ def test_suspects_accepted_above_a_score_turn_injected_labels_back_into_the_true
     (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/train\nnames: [a, b, c]\n")
     issues = find_label_issues([b[1:] for b in given], [b[0] for b in given], [b[1:] for b in true],
                                [b[0] for b in true], [0.9] * len(true))
-    fixes = fixes_above(issues, "images/train/x.png", 0.5)
+    fixes = fixes_above(issues, "images/train/x.png", 0.2)
     assert sorted(f.kind for f in fixes) == ["add", "move", "relabel", "remove"]
     write_fixed_dataset(root / "data.yaml", fixes, tmp_path / "out")
     got = sorted((tmp_path / "out/labels/train/x.txt").read_text().splitlines())
