@@ -57,9 +57,29 @@ def test_every_injected_kind_is_found_with_its_evidence(injected):
     view = ds.load_saved_view("label_suspects")
     scores = view.values("suspect_score")
     assert len(view) == 4 and scores == sorted(scores, reverse=True)
+    # the labels and the suggestions over them; the predictions (the suggestions' evidence) stay elsewhere
+    shown = set(view.get_field_schema())
+    assert {"ground_truth", "label_issues"} <= shown and "predictions" not in shown
+    # a suggestion drawn on its own label box (wrong class, spurious) replaces it there; others keep theirs
+    for sample in view:
+        (det,) = sample.label_issues.detections
+        full = ds[sample.id].ground_truth.detections
+        kept = [d.id for d in sample.ground_truth.detections]
+        assert kept == [d.id for d in full if not (det.kind in ("wrong_class", "spurious") and d.id == det.gt_id)]
+        assert len(kept) == len(full) - (det.kind in ("wrong_class", "spurious")), det.kind
     entry = next(f for f in ds.app_config.color_scheme.fields if f["path"] == "label_issues")
     colours = {v["color"] for v in entry["valueColors"]}
     assert len(colours) == 4 and not colours & set(OUTCOME_COLORS.values())
+    # the App colours by an attribute only where the schema declares it (FiftyOne's own schema here)
+    import fiftyone as fo
+
+    assert isinstance(ds.get_field("label_issues.detections.kind"), fo.StringField)
+    # and the App is opened with a scheme per view: each keeps the suggestions' entry, as stored
+    from yolo_tl.analysis.app.views import scheme_for
+
+    for view in ("label_suspects", "worst_samples", "error_loc"):
+        opened = {f["path"]: f for f in scheme_for(ds, view).fields}
+        assert opened["label_issues"] == entry, view
 
 
 @pytest.mark.slow

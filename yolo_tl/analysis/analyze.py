@@ -321,7 +321,7 @@ def _find_suspects(ds: Any, job: _Job, views: dict[str, int], step: Progress) ->
 
     total = len(ds)
     summary = store_label_suspects(ds, job.names, progress=lambda n: step("label suspects", n, total))
-    views[VIEW] = save_suspects_view(ds, job.opts.show_conf)
+    views[VIEW] = save_suspects_view(ds)
     style_suspects(ds)
     if job.opts.folds is None and (job.opts.split == "train" or job.overlap >= 1.0):
         summary["note"] = ("the analysed split is the training split: the model learned these labels and "

@@ -49,7 +49,7 @@ def launch_app(name: str, *, address: str = "127.0.0.1", port: int = 5151,
     logging.getLogger("fiftyone.core.session").setLevel(logging.WARNING)  # we print our own URL
     try:
         session = fo.launch_app(ds, view=saved, address=address, port=port, remote=not open_browser,
-                                color_scheme=scheme_for(view) if view else None)
+                                color_scheme=scheme_for(ds, view) if view else None)
     except Exception as err:
         if isinstance(err, DatabaseError):
             raise

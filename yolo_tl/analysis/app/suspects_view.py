@@ -9,37 +9,57 @@ from __future__ import annotations
 
 from typing import Any
 
-from yolo_tl.analysis.collect import PRED
+from yolo_tl.analysis.collect import GT, PRED
 from yolo_tl.analysis.store.label_suspects import FIELD, SAMPLE_TAG, SCORE_FIELD
 
 VIEW = "label_suspects"
 # the Okabe-Ito colours the outcomes leave free: orange, reddish purple, sky blue, yellow
+SAME_BOX = ("wrong_class", "spurious")  # suggestions drawn on their label box itself
 KIND_COLORS = {"missing": "#E69F00", "wrong_class": "#CC79A7", "badly_placed": "#56B4E9", "spurious": "#F0E442"}
 
 
-def save_suspects_view(ds: Any, show_conf: float = 0.0) -> int:
-    """Save ``label_suspects`` (samples with a suggestion, best score first) and tag them; returns how many."""
+def save_suspects_view(ds: Any) -> int:
+    """Save ``label_suspects`` (samples with a suggestion, best score first) and tag them; returns how many.
+
+    The view shows the labels and the suggestions only: a suggestion is drawn from its evidence (the
+    prediction of a missing or badly placed box), so the predictions would draw it twice among hundreds of
+    boxes; the other views show them. A wrong-class or spurious suggestion lies exactly on its label box,
+    which would hide it, so that label box is left out of the view (a badly placed one stays, to compare).
+    """
     from fiftyone import ViewField as F
 
-    shown = ds.filter_labels(PRED, F("confidence") >= show_conf, only_matches=False)
-    view = shown.match(F(f"{FIELD}.detections").length() > 0).sort_by(SCORE_FIELD, reverse=True)
+    kinds, gt_ids = ds.values([f"{FIELD}.detections.kind", f"{FIELD}.detections.gt_id"])
+    covered = [g for ks, gs in zip(kinds, gt_ids) for k, g in zip(ks or [], gs or []) if g and k in SAME_BOX]
+    view = ds.match(F(f"{FIELD}.detections").length() > 0).exclude_fields(PRED)
+    if covered:
+        view = view.exclude_labels(ids=covered, fields=GT)
+    view = view.sort_by(SCORE_FIELD, reverse=True)
     ds.save_view(VIEW, view, overwrite=True,
-                 description=f"yolo-tl: likely label mistakes ({FIELD}: suggested fixes), best score first; "
-                             f"predictions >= {show_conf} shown")
+                 description=f"yolo-tl: likely label mistakes ({FIELD}: suggested fixes, coloured by kind) "
+                             "over the labels, best score first")
     n = len(view)
     if n:
         view.tag_samples(SAMPLE_TAG)
     return n
 
 
+def suspects_entry() -> dict[str, Any]:
+    """The colour-scheme entry that paints the suggestions by ``kind`` (the stored scheme and every view
+    the App is opened on, ``views.scheme_for``)."""
+    return {"path": FIELD, "colorByAttribute": "kind",
+            "valueColors": [{"value": k, "color": c} for k, c in KIND_COLORS.items()]}
+
+
+def with_suspects(scheme: Any) -> Any:
+    """``scheme`` with the suggestions' entry in place of any earlier one."""
+    scheme.fields = [*(f for f in (scheme.fields or []) if f.get("path") != FIELD), suspects_entry()]
+    return scheme
+
+
 def style_suspects(ds: Any) -> None:
     """Add the suggestions' colours (by ``kind``) to the dataset's colour scheme, keeping the rest."""
     import fiftyone as fo
 
-    entry = {"path": FIELD, "colorByAttribute": "kind",
-             "valueColors": [{"value": k, "color": c} for k, c in KIND_COLORS.items()]}
-    scheme = ds.app_config.color_scheme or fo.ColorScheme(color_by="value")
-    fields = [f for f in (scheme.fields or []) if f.get("path") != FIELD]
-    scheme.fields = [*fields, entry]
+    scheme = with_suspects(ds.app_config.color_scheme or fo.ColorScheme(color_by="value"))
     ds.app_config.color_scheme = scheme
     ds.save()

@@ -4,14 +4,17 @@ Every prediction down to ``--conf`` stays in the dataset for the metrics, but th
 person only the predictions at or above ``show_conf`` (300 boxes per image at conf 0.001 hide
 everything), and the dataset's colour scheme paints each box by its ``eval`` outcome. The
 ``error_<type>`` views (TIDE's error types) hold only the boxes of their type; the App opens them
-with ``error_color_scheme`` (boxes by ``error_type``), see ``app/launch.py``.
+with ``error_color_scheme`` (boxes by ``error_type``), see ``app/launch.py``; suggested label fixes keep
+their own colours in every view (``suspects_view``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from yolo_tl.analysis.app.suspects_view import with_suspects
 from yolo_tl.analysis.collect import EVAL_KEY, GT, PRED
+from yolo_tl.analysis.store.label_suspects import FIELD as SUSPECTS_FIELD
 
 # Okabe-Ito colours (told apart by colour-blind eyes too): tp bluish green, fp vermillion, fn blue
 OUTCOME_COLORS = {"tp": "#009E73", "fp": "#D55E00", "fn": "#0072B2"}
@@ -84,9 +87,11 @@ def error_color_scheme() -> Any:
                                                      "valueColors": colors} for p in (PRED, GT)])
 
 
-def scheme_for(view: str | None) -> Any:
-    """The colour scheme a saved view opens with: by error type for ``error_*`` views, else by outcome."""
-    return error_color_scheme() if view and view.startswith(ERROR_VIEW_PREFIX) else color_scheme()
+def scheme_for(ds: Any, view: str | None) -> Any:
+    """The colour scheme a saved view of ``ds`` opens with: by error type for ``error_*`` views, else by
+    outcome; where ``ds`` holds suggested label fixes, those by their kind in every view."""
+    scheme = error_color_scheme() if view and view.startswith(ERROR_VIEW_PREFIX) else color_scheme()
+    return with_suspects(scheme) if ds.has_sample_field(SUSPECTS_FIELD) else scheme
 
 
 def style_app(ds: Any) -> None:

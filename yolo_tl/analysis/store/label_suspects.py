@@ -104,6 +104,8 @@ def store_label_suspects(ds: Any, names: Sequence[str], *, min_score: float = MI
     top: list[tuple[float, int, dict]] = []  # a min-heap of the best TOP
     if not ds.has_sample_field(FIELD):  # declared first: a split without a suspect has only empty values
         ds.add_sample_field(FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+    if ds.get_field(f"{FIELD}.detections.kind") is None:  # the App colours only by a declared attribute
+        ds.add_sample_field(f"{FIELD}.detections.kind", fo.StringField)
     if not ds.has_sample_field(SCORE_FIELD):
         ds.add_sample_field(SCORE_FIELD, fo.FloatField)
     ids = ds.values("id")
