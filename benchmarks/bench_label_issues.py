@@ -26,12 +26,13 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.common import fmt, written_by
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -163,19 +164,12 @@ def setup(r0: dict[str, Any]) -> str:
             f"shifted or scaled, as many added on background (seed {r0['seed']}).")
 
 
-def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.3f}"
-
-
 def write_markdown(results: list[dict[str, Any]], scored: list[dict[str, Any]], reliability: list[dict],
                    fitted: dict[str, Any], out: Path, command: str) -> None:
-    import ultralytics
-
     r0 = results[0]
     lines = [
         "# Label mistakes: injected, then found", "",
-        f"Written by `{command}` on the CPU ({platform.machine()}, shared 2-core machine), "
-        f"Ultralytics {ultralytics.__version__}.", "",
+        written_by(command), "",
         setup(r0), "",
         "AP: average precision of the ranking of injected mistakes of that kind (an injected mistake that "
         "a method never names counts as not found); R@K: recall among the top K, K = number injected.", "",
@@ -183,8 +177,8 @@ def write_markdown(results: list[dict[str, Any]], scored: list[dict[str, Any]], 
     for res, sc in zip(results, scored):
         lines += [f"## {res['dataset']} ({len(res['images'])} images, training {res['train_s']} s)", "",
                   "| method | kind | injected | candidates | AP | R@K |", "|---|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['method']} | {r['kind']} | {r['injected']} | {r['candidates']} | {_fmt(r['ap'])} | "
-                  f"{_fmt(r['recall_at_k'])} |" for r in sc["rows"]]
+        lines += [f"| {r['method']} | {r['kind']} | {r['injected']} | {r['candidates']} | {fmt(r['ap'])} | "
+                  f"{fmt(r['recall_at_k'])} |" for r in sc["rows"]]
         means = {}
         for r in sc["rows"]:
             if r["ap"] is not None:
@@ -193,7 +187,7 @@ def write_markdown(results: list[dict[str, Any]], scored: list[dict[str, Any]], 
     lines += ["## Reliability of our score", "",
               "Each dataset scored with the calibration fitted on the other dataset(s) (out of sample).", "",
               "| score bin | suspects | mean score | share real |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['bin']} | {r['n']} | {_fmt(r['mean_score'])} | {_fmt(r['share_real'])} |" for r in reliability]
+    lines += [f"| {r['bin']} | {r['n']} | {fmt(r['mean_score'])} | {fmt(r['share_real'])} |" for r in reliability]
     lines += ["", "Calibration fitted on all datasets of this run (`--fit`):", "", "```",
               json.dumps(fitted, indent=1), "```", ""]
     out.write_text("\n".join(lines))

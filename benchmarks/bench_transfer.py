@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import command_line, epoch_timer
+from benchmarks.common import command_line, epoch_timer, fmt, written_by
 
 
 def run(work: Path, *, images: int, source_epochs: int, epochs: int, imgsz: int, batch: int,
@@ -85,35 +84,27 @@ def run(work: Path, *, images: int, source_epochs: int, epochs: int, imgsz: int,
 
 
 def write_markdown(result: dict[str, Any], out: Path, command: str) -> None:
-    import torch
-    import ultralytics
-
     s, src = result["settings"], result["source"]
     plain = next(r for r in result["rows"] if r["row"] == "freeze backbone")
     keep = next(r for r in result["rows"] if r["row"] == "--keep-classes")
     diag = next((r for r in result["rows"] if "diagnostic" in r["row"]), None)
 
-    def f(v: float | None) -> str:
-        return "-" if v is None else f"{v:.3f}"
-
     lines = [
         "# Transfer-learning techniques, side by side", "",
-        f"Written by `{command}`. CPU ({platform.processor() or platform.machine()}, shared 2-core machine), "
-        f"ultralytics {ultralytics.__version__}, torch {torch.__version__}, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        written_by(command),
         "",
         f"Synthetic source task ({s['images']} images: cross, ring, hexagon, crescent) -> target task "
         f"({s['images']} images: circle, square, triangle, star, with source objects in the pictures, "
         f"unlabelled). Source model: yolov8n.yaml trained {s['source_epochs']} epochs; its source-task val "
-        f"mAP50 {f(src['map50'])}, mAP50-95 {f(src['map50_95'])}. Every row starts from that model, same "
+        f"mAP50 {fmt(src['map50'])}, mAP50-95 {fmt(src['map50_95'])}. Every row starts from that model, same "
         f"seed ({s['seed']}), {s['epochs']} epochs at imgsz {s['imgsz']}, batch {s['batch']}, optimizer auto.",
         "",
         "| row | target mAP50 | target mAP50-95 | source-task mAP50-95 after | wall s | epoch s |",
         "|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
-        lines.append(f"| {r['row']} | {f(r['target_map50'])} | {f(r['target_map50_95'])} | "
-                     f"{f(r['source_map50_95'])} | {r['wall_s']} | {r['epoch_s']} |")
+        lines.append(f"| {r['row']} | {fmt(r['target_map50'])} | {fmt(r['target_map50_95'])} | "
+                     f"{fmt(r['source_map50_95'])} | {r['wall_s']} | {r['epoch_s']} |")
     keep_src = (keep["source_map50_95"] or 0) / src["map50_95"] if src["map50_95"] else None
     keep_tgt = (keep["target_map50_95"] or 0) / plain["target_map50_95"] if plain["target_map50_95"] else None
     lines += [
@@ -122,7 +113,7 @@ def write_markdown(result: dict[str, Any], out: Path, command: str) -> None:
         "name; a model that no longer has the source classes scores 0 by definition.",
         "",
         f"**--keep-classes goal** (>= 80% of the source model's source-task mAP50-95, >= 90% of plain "
-        f"transfer's target mAP50-95): source kept {f(keep_src)} (goal 0.80), target {f(keep_tgt)} of "
+        f"transfer's target mAP50-95): source kept {fmt(keep_src)} (goal 0.80), target {fmt(keep_tgt)} of "
         f"plain transfer (goal 0.90). Pseudo-labels: {json.dumps(keep['pseudo_labels'])}.",
         "" if diag is None else
         f"Diagnostic row (--pseudo-conf 0.25, not the default): pseudo-labels {json.dumps(diag['pseudo_labels'])}.",

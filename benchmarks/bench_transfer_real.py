@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import command_line, epoch_timer
+from benchmarks.common import command_line, epoch_timer, fmt, written_by
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -121,19 +120,11 @@ def run(work: Path, *, datasets: list[str], epochs: int, imgsz: int, batch: int,
 
 
 def write_markdown(result: dict[str, Any], out: Path, command: str) -> None:
-    import torch
-    import ultralytics
-
     s = result["settings"]
-
-    def f(v: float | None) -> str:
-        return "-" if v is None else f"{v:.3f}"
 
     lines = [
         "# Transfer from real COCO features on real photos", "",
-        f"Written by `{command}`. CPU ({platform.processor() or platform.machine()}, shared 2-core machine), "
-        f"ultralytics {ultralytics.__version__}, torch {torch.__version__}, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+        written_by(command), "",
         f"Start: `../shared/weights/yolov5n-v6.1-coco.pt` (official YOLOv5n COCO, carried into yolov5nu). "
         f"Every row: seed {s['seed']}, {s['epochs']} epochs, imgsz {s['imgsz']}, batch {s['batch']}, "
         f"nbs {s['nbs']} (an optimizer step every batch), {s['warmup_epochs']} warm-up epoch(s) unless the row "
@@ -143,7 +134,7 @@ def write_markdown(result: dict[str, Any], out: Path, command: str) -> None:
         "| dataset | recipe | mAP50 | mAP50-95 | wall s | epoch s |", "|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
-        lines.append(f"| {r['dataset']} | {r['recipe']} | {f(r['map50'])} | {f(r['map50_95'])} | "
+        lines.append(f"| {r['dataset']} | {r['recipe']} | {fmt(r['map50'])} | {fmt(r['map50_95'])} | "
                      f"{r['wall_s']} | {r['epoch_s']} |")
     keep = result.get("keep_classes")
     if keep:
@@ -151,9 +142,10 @@ def write_markdown(result: dict[str, Any], out: Path, command: str) -> None:
         kept = (after[1] / before[1]) if before and after and before[1] else None
         reach = (tgt[1] / plain[1]) if tgt and plain[1] else None
         lines += ["", "**--keep-classes** (BCCD model, backbone frozen, fine-tuned onto fruits): BCCD mAP50-95 "
-                  f"{f(before[1] if before else None)} before, {f(after[1] if after else None)} after "
-                  f"(kept {f(kept)}, goal 0.80); fruits mAP50-95 {f(tgt[1] if tgt else None)} vs plain transfer "
-                  f"{f(plain[1])} ({f(reach)} of it, goal 0.90). Pseudo-labels: {json.dumps(keep['pseudo_labels'])}."]
+                  f"{fmt(before[1] if before else None)} before, {fmt(after[1] if after else None)} after "
+                  f"(kept {fmt(kept)}, goal 0.80); fruits mAP50-95 {fmt(tgt[1] if tgt else None)} vs plain "
+                  f"transfer {fmt(plain[1])} ({fmt(reach)} of it, goal 0.90). "
+                  f"Pseudo-labels: {json.dumps(keep['pseudo_labels'])}."]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

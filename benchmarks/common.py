@@ -1,9 +1,11 @@
 """The types every benchmark module shares: sizes (``Config``), a table row (``Row``), the run context
-(``Ctx``) and the two helpers that format a verdict and a spread of repeats. Imports no other benchmark
-module, so each ``benchmarks/*.py`` imports on its own."""
+(``Ctx``), and small helpers: ``verdict``, ``spread``, ``epoch_timer``, ``command_line``, ``fmt`` (a number
+or "-") and ``written_by`` (a results file's "Written by ..." sentence). Imports no other benchmark module,
+so each ``benchmarks/*.py`` imports on its own."""
 
 from __future__ import annotations
 
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,3 +90,18 @@ def epoch_timer(times: list[float]) -> dict[str, Callable]:
 def command_line(module: str, settings: dict) -> str:
     """The ``python -m benchmarks.MODULE --key value ...`` that reproduces a run with ``settings``."""
     return f"python -m benchmarks.{module} " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
+
+
+def fmt(v: float | None, digits: int = 3) -> str:
+    """``v`` with ``digits`` decimals, or "-" for None."""
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def written_by(command: str) -> str:
+    """The sentence that opens a results file: the command, the machine, Ultralytics and torch versions, the time."""
+    import torch
+    import ultralytics
+
+    return (f"Written by `{command}` on the CPU ({platform.processor() or platform.machine()}, shared 2-core "
+            f"machine), Ultralytics {ultralytics.__version__}, torch {torch.__version__}, "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
