@@ -73,6 +73,20 @@ def test_every_injected_kind_is_found_with_its_fix(seed):
     assert all(r < min(missing[0].score, swapped[0].score, spurious[0].score) for r in right)
 
 
+def test_an_unlabelled_neighbour_is_a_missing_box_not_a_reason_to_move_a_placed_one():
+    """BCCD's pattern: a red cell labelled and predicted in place (IoU ~0.9, conf 0.4), an unlabelled cell
+    beside it predicted more confidently that overlaps the label a little. The label stays; the neighbour
+    is a missing box. Without the prediction on the label, the same loose one does suggest moving it."""
+    label = np.array([[100, 100, 200, 200.0]])
+    on_box, beside = [103, 101, 202, 201.0], [170, 110, 270, 210.0]
+    assert iou_matrix([on_box], label)[0, 0] > 0.9 and 0.1 < iou_matrix([beside], label)[0, 0] < 0.3
+    issues = find_label_issues(label, [1], np.array([on_box, beside]), [1, 1], [0.4, 0.6])
+    assert not _found(issues, "badly_placed")
+    assert _found(issues, "missing", pred_index=1)
+    moved = find_label_issues(label, [1], np.array([beside]), [1], [0.6])
+    assert _found(moved, "badly_placed", label_index=0, pred_index=0)
+
+
 def test_a_clean_image_has_no_likely_suspect():
     rng = np.random.default_rng(7)
     for _ in range(20):
