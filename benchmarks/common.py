@@ -89,7 +89,8 @@ def epoch_timer(times: list[float]) -> dict[str, Callable]:
 
 def command_line(module: str, settings: dict) -> str:
     """The ``python -m benchmarks.MODULE --key value ...`` that reproduces a run with ``settings``."""
-    return f"python -m benchmarks.{module} " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
+    args = (f"--{k.replace('_', '-')}" + (f" {v}" if v != "" else "") for k, v in settings.items())
+    return f"python -m benchmarks.{module} " + " ".join(args)
 
 
 def fmt(v: float | None, digits: int = 3) -> str:
