@@ -242,7 +242,7 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(work / arm)
         accepted[arm] = len(yolo_tl.fix_labels(name, work / arm, **how).applied)
         outcomes[arm] = fix_outcomes(work / arm / "fixes.json", train)
-    random_review(train, injected, args.seed)
+    _, corrected = random_review(train, injected, args.seed)
     random_yaml = _copy_dataset(work / "corrupted", work / "fixed_random")
     _write_labels(work / "fixed_random", train, "reviewed")
     runs += [_train(work / arm / "data.yaml", arm, args, work) for arm in arms]
@@ -271,7 +271,8 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                 **({"oracle": ""} if args.oracle else {})}
     return {"settings": settings,
             "train_images": len(train), "true_boxes": sum(len(i["boxes"]) for i in train), "injected": injected,
-            "accepted": accepted, "fix_outcomes": outcomes, "suggestions": stored, "analysis": name,
+            "accepted": accepted, "random_corrected": corrected, "fix_outcomes": outcomes, "suggestions": stored,
+            "analysis": name,
             "find_s": find_s, "runs": runs, "recovered": {r["name"]: recovered(r["name"]) for r in runs[2:]},
             "lost": lost, "runs_table": table}
 
@@ -286,7 +287,7 @@ def write_markdown(res: dict[str, Any], out: Path, command: str) -> None:
            "oracle_missing_spurious": "every dropped box added back, every box on background removed (ceiling)"}
     for above in s.get("above", "").split(",") if s.get("above") else []:
         how[f"fixed_above_{above}"] = f"suggestions scored >= {above} accepted (`--accept-above {above}`)"
-    fixes = {**res["accepted"], "fixed_random": None}
+    fixes = {**res["accepted"], "fixed_random": f"{res['random_corrected']} corrected"}
     lines = [
         "# Fixing the suspects: how much of the lost mAP comes back", "", written_by(command), "",
         f"BCCD train split: {res['train_images']} photos, {res['true_boxes']} human boxes; {k} mistakes injected "
