@@ -43,16 +43,12 @@ def save_suspects_view(ds: Any) -> int:
     return n
 
 
-def suspects_entry() -> dict[str, Any]:
-    """The colour-scheme entry that paints the suggestions by ``kind`` (the stored scheme and every view
-    the App is opened on, ``views.scheme_for``)."""
-    return {"path": FIELD, "colorByAttribute": "kind",
-            "valueColors": [{"value": k, "color": c} for k, c in KIND_COLORS.items()]}
-
-
 def with_suspects(scheme: Any) -> Any:
-    """``scheme`` with the suggestions' entry in place of any earlier one."""
-    scheme.fields = [*(f for f in (scheme.fields or []) if f.get("path") != FIELD), suspects_entry()]
+    """``scheme`` with the entry that paints the suggestions by ``kind`` in place of any earlier one (for the
+    stored scheme and every view the App is opened on, ``views.scheme_for``)."""
+    entry = {"path": FIELD, "colorByAttribute": "kind",
+             "valueColors": [{"value": k, "color": c} for k, c in KIND_COLORS.items()]}
+    scheme.fields = [*(f for f in (scheme.fields or []) if f.get("path") != FIELD), entry]
     return scheme
 
 

@@ -305,15 +305,11 @@ def fixes_above(issues: Sequence[LabelIssue], image: str, threshold: float, *, a
     from yolo_tl.dataset.fixes import LabelFix
 
     how = accepted or f"--accept-above {threshold:g}"
-    fixes, boxes_done, added = [], set(), []
-    for s in sorted(issues, key=lambda s: -s.score):
+    fixes, added = [], []
+    for s in best_per_box(sorted(issues, key=lambda s: -s.score)):
         if s.score < threshold:
             break
-        if s.label_index is not None:
-            if s.label_index in boxes_done:
-                continue
-            boxes_done.add(s.label_index)
-        elif added and iou_matrix([s.fix_box], added).max() >= MATCH_IOU:
+        if s.label_index is None and added and iou_matrix([s.fix_box], added).max() >= MATCH_IOU:
             continue
         before = None if s.label_index is None else (s.label_class, *s.label_box)
         after = None if s.fix_box is None else (s.fix_class, *s.fix_box)
