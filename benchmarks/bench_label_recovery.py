@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +81,17 @@ def _write_labels(root: Path, images: list[dict], key: str) -> None:
         path.write_text("".join(x + "\n" for x in lines))
 
 
+def _pixels(line: str, w: int, h: int) -> tuple:
+    """(class, x1, y1, x2, y2) in pixels from one YOLO label line."""
+    c, cx, cy, bw, bh = line.split()
+    cx, cy, bw, bh = float(cx) * w, float(cy) * h, float(bw) * w, float(bh) * h
+    return (int(c), cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
+
+
 def _read_labels(root: Path, img: dict) -> list[tuple]:
     """(class, x1, y1, x2, y2) in pixels, from a YOLO label file."""
-    w, h = img["width"], img["height"]
-    out = []
-    for line in _label_file(root, img["path"]).read_text().split("\n"):
-        if line.strip():
-            c, cx, cy, bw, bh = line.split()
-            cx, cy, bw, bh = float(cx) * w, float(cy) * h, float(bw) * w, float(bh) * h
-            out.append((int(c), cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2))
-    return out
+    lines = _label_file(root, img["path"]).read_text().split("\n")
+    return [_pixels(line, img["width"], img["height"]) for line in lines if line.strip()]
 
 
 def mistakes_left(root: Path, images: list[dict]) -> int:
@@ -129,11 +131,7 @@ def fix_outcomes(fixes_json: Path, train: list[dict]) -> dict[str, dict[str, int
     out: dict[str, dict[str, int]] = {}
     for fx in json.loads(fixes_json.read_text())["fixes"]:
         img = by_name[Path(fx["image"]).name]
-        w, h = img["width"], img["height"]
-        after = None
-        if fx["after"]:
-            c, cx, cy, bw, bh = (float(v) for v in fx["after"].split())
-            after = (int(c), (cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)
+        after = _pixels(fx["after"], img["width"], img["height"]) if fx["after"] else None
         kind = fx["issue"]
         if kind == "missing":
             if any(d[0] == after[0] and _iou(after[1:], d[1:]) >= SAME for d in img["dropped"]):
@@ -156,22 +154,26 @@ def fix_outcomes(fixes_json: Path, train: list[dict]) -> dict[str, dict[str, int
     return out
 
 
+def _undone(img: dict, undo: Callable[[int, str], bool]) -> list:
+    """``img``'s labels with each injected mistake ``undo(i, tag)`` picks undone: the true box restored, a box
+    on background removed."""
+    out = []
+    for i, (label, tag, truth) in enumerate(zip(img["labels"], img["tags"], img["truth"])):
+        if tag is None or not undo(i, tag):
+            out.append(label)
+        elif truth is not None:
+            out.append(truth)
+    return out
+
+
 def random_review(images: list[dict], k: int, seed: int) -> tuple[list[dict], int]:
     """``k`` labelled boxes drawn at random; each injected mistake among them corrected. Returns the
     images with ``reviewed`` labels and how many were corrected."""
     boxes = [(n, i) for n, img in enumerate(images) for i in range(len(img["labels"]))]
     chosen = set(random.Random(seed).sample(boxes, min(k, len(boxes))))
-    fixed = 0
     for n, img in enumerate(images):
-        out = []
-        for i, (label, tag, truth) in enumerate(zip(img["labels"], img["tags"], img["truth"])):
-            if (n, i) in chosen and tag is not None:
-                fixed += 1
-                if truth is not None:
-                    out.append(truth)
-                continue
-            out.append(label)
-        img["reviewed"] = out
+        img["reviewed"] = _undone(img, lambda i, tag, n=n: (n, i) in chosen)
+    fixed = sum(images[n]["tags"][i] is not None for n, i in chosen)
     return images, fixed
 
 
@@ -182,13 +184,7 @@ def oracle_fix(images: list[dict], kinds: tuple[str, ...], key: str) -> None:
     """Every injected mistake of ``kinds`` undone (the true box restored, a dropped box added back, a box on
     background removed), the others left: ``img[key]``. The ceiling for a fixer of those kinds."""
     for img in images:
-        out = []
-        for label, tag, truth in zip(img["labels"], img["tags"], img["truth"]):
-            if tag is None or tag not in kinds:
-                out.append(label)
-            elif truth is not None:
-                out.append(truth)
-        img[key] = out + (list(img["dropped"]) if "missing" in kinds else [])
+        img[key] = _undone(img, lambda i, tag: tag in kinds) + (list(img["dropped"]) if "missing" in kinds else [])
 
 
 def _train(data: Path, name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -253,10 +249,9 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         _write_labels(work / arm, train, arm)
         runs.append(_train(yaml, arm, args, work))
 
-    roots = {r["name"]: work / r["name"] for r in runs}
     for r in runs:
         r["map50"], r["map50_95"] = _score(r["best"], clean_yaml, args.imgsz)
-        r["mistakes_left"] = mistakes_left(roots[r["name"]], train)
+        r["mistakes_left"] = mistakes_left(work / r["name"], train)
         print(json.dumps(r), file=sys.stderr, flush=True)
     by = {r["name"]: r for r in runs}
     lost = by["clean"]["map50_95"] - by["corrupted"]["map50_95"]
