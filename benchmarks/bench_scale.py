@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -26,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-from multiprocessing import Pool
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,7 +64,9 @@ def make_dataset(root: Path, n: int) -> tuple[Path, bool]:
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
     jobs = [(str(root), "val", s, min(s + 500, n)) for s in range(0, n, 500)] + [(str(root), "train", 0, 8)]
-    with Pool(2) as pool:
+    # spawn, not fork: forked from a process that already runs threads (torch, onnxruntime, pytest's), a
+    # worker can inherit a held lock and wait on it forever (seen in make test)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
         pool.map(_write_images, jobs)
     data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames: {json.dumps(NAMES)}\n")
     return data, True
